@@ -1,0 +1,164 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Store is the contract every cache backend implements: bytes in, bytes out, under whole keys.
+//
+// Keys reach a Store whole, with the cache's prefix already applied; a Store knows nothing of
+// codecs, typed values or default TTLs. Every method is safe for concurrent use, takes the
+// caller's context first and returns an error wrapping ctx.Err() once the context is done.
+//
+// Every Store shares these semantics, which the conformance kit (package cachetest) checks:
+//   - Keys follow [CheckKey] and prefixes [CheckPrefix]; TTLs follow [CheckTTL]. What one
+//     Store accepts, all accept, and all reject the rest with the same sentinel error before
+//     any work is done.
+//   - An entry past its TTL is a miss on every read path (Get, GetMany, Has, TTL), whatever
+//     the backend's own clean-up does.
+//   - A miss is reported as [ErrNotFound]; batch calls report only the entries found and never
+//     fail because some keys are missing.
+//   - Expire and TTL on a missing key report [ErrNotFound]; Expire never creates an entry.
+//   - Count and Clear see exactly the keys that start with the prefix, and Clear can never
+//     remove a key outside it.
+//   - After Close, every call reports [ErrClosed]; Close itself is idempotent.
+//
+// Ownership of bytes: a Store may keep the value slice it is given to Set or SetMany, so the
+// caller must not modify it afterwards; the slices a Store returns from Get and GetMany must
+// not be modified by the caller. The cachekit.Cache honours both rules for its users, who
+// never see these slices.
+type Store interface {
+	// Get returns the value stored under key, or ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// GetMany returns the values found for keys, keyed by key. Missing and expired keys are
+	// absent from the result; duplicate keys are read once. An empty keys returns an empty map.
+	GetMany(ctx context.Context, keys []string) (map[string][]byte, error)
+	// Set stores value under key for ttl, replacing any previous entry.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// SetMany stores every entry. All entries are checked before any is written; when a key
+	// appears more than once, the last entry for it wins.
+	SetMany(ctx context.Context, entries []Entry) error
+	// Delete removes the entries stored under keys. Missing keys are not an error.
+	Delete(ctx context.Context, keys ...string) error
+	// Has reports whether an unexpired entry is stored under key, without reading its value.
+	Has(ctx context.Context, key string) (bool, error)
+	// Expire changes the TTL of the existing entry under key without changing its value.
+	// It reports ErrNotFound, and creates nothing, when there is no unexpired entry.
+	Expire(ctx context.Context, key string, ttl time.Duration) error
+	// TTL returns the time the entry under key has left, or ErrNotFound.
+	TTL(ctx context.Context, key string) (time.Duration, error)
+	// Count returns the number of unexpired entries whose keys start with prefix.
+	Count(ctx context.Context, prefix string) (int, error)
+	// Clear removes every entry whose key starts with prefix and returns how many it removed.
+	Clear(ctx context.Context, prefix string) (int, error)
+	// Close releases the Store's resources and stops its goroutines.
+	Close() error
+}
+
+// Entry is one key, value and TTL for [Store.SetMany].
+type Entry struct {
+	Key   string
+	Value []byte
+	TTL   time.Duration
+}
+
+// Clock tells a Store the time, so that tests can move it instead of sleeping.
+type Clock interface {
+	Now() time.Time
+}
+
+// The errors every Store and cache reports, checked with errors.Is.
+var (
+	// ErrNotFound reports a miss: no unexpired entry under the key.
+	ErrNotFound = errors.New("cachekit: not found")
+	// ErrInvalidKey reports a key or prefix that breaks the key rules of CheckKey.
+	ErrInvalidKey = errors.New("cachekit: invalid key")
+	// ErrInvalidTTL reports a TTL that is negative or that no backend can represent.
+	ErrInvalidTTL = errors.New("cachekit: invalid TTL")
+	// ErrClosed reports a call on a closed cache or store.
+	ErrClosed = errors.New("cachekit: closed")
+	// ErrValueTooLarge reports a value over the backend's size limit; nothing was written.
+	ErrValueTooLarge = errors.New("cachekit: value too large")
+)
+
+const (
+	// MaxKeyLen is the longest key, in bytes and with its prefix, that every backend accepts.
+	// DynamoDB allows 2048 bytes in a partition key; 1024 leaves room for a table's own use.
+	MaxKeyLen = 1024
+	// MaxTTL is the longest TTL every backend can represent without overflow.
+	MaxTTL = 10 * 365 * 24 * time.Hour
+)
+
+// CheckKey reports whether key, prefix included, is one every backend accepts: not empty,
+// valid UTF-8 and at most MaxKeyLen bytes. Errors wrap ErrInvalidKey and never quote the key.
+func CheckKey(key string) error {
+	switch {
+	case key == "":
+		return fmt.Errorf("%w: empty key", ErrInvalidKey)
+	case len(key) > MaxKeyLen:
+		return fmt.Errorf("%w: %d bytes, over the limit of %d", ErrInvalidKey, len(key), MaxKeyLen)
+	case !utf8.ValidString(key):
+		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidKey)
+	}
+	return nil
+}
+
+// CheckKeys applies CheckKey to every key, so that a batch is refused before any work is done.
+func CheckKeys(keys []string) error {
+	for _, k := range keys {
+		if err := CheckKey(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckPrefix reports whether prefix may scope Count and Clear: the key rules of CheckKey,
+// which also forbid the empty prefix, so that no call can reach every key of a shared table.
+func CheckPrefix(prefix string) error {
+	if prefix == "" {
+		return fmt.Errorf("%w: empty prefix", ErrInvalidKey)
+	}
+	if err := CheckKey(prefix); err != nil {
+		return fmt.Errorf("%w (prefix)", err)
+	}
+	return nil
+}
+
+// CheckTTL reports whether ttl is one a Store takes: positive and at most MaxTTL.
+// Zero is refused here; the cache layer turns a zero TTL into its default before a Store sees it.
+func CheckTTL(ttl time.Duration) error {
+	switch {
+	case ttl <= 0:
+		return fmt.Errorf("%w: %v is not positive", ErrInvalidTTL, ttl)
+	case ttl > MaxTTL:
+		return fmt.Errorf("%w: %v is over the limit of %v", ErrInvalidTTL, ttl, MaxTTL)
+	}
+	return nil
+}
+
+// CheckEntries applies CheckKey and CheckTTL to every entry of a SetMany batch.
+func CheckEntries(entries []Entry) error {
+	for _, e := range entries {
+		if err := CheckKey(e.Key); err != nil {
+			return err
+		}
+		if err := CheckTTL(e.TTL); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ContextErr returns the context's error wrapped so that its message names the package, or nil
+// while the context is live. Stores call it before doing any work.
+func ContextErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cachekit: %w", err)
+	}
+	return nil
+}

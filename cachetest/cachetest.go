@@ -1,0 +1,651 @@
+package cachetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cachekit/cachekit/backend"
+)
+
+// Harness describes the store under test.
+type Harness struct {
+	// New returns a store that reads the time from clock. The kit calls it once per subtest
+	// and closes the store when the subtest ends, so it may return a new handle on a shared
+	// backend: the kit keeps each subtest's keys under a prefix of its own.
+	New func(t *testing.T, clock backend.Clock) backend.Store
+}
+
+// Run runs the conformance suite against the stores h.New returns, one subtest per behaviour.
+func Run(t *testing.T, h Harness) {
+	t.Helper()
+	if h.New == nil {
+		t.Fatal("cachetest: Harness.New is nil")
+	}
+	run := runID()
+	for _, tc := range suite {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+			s := h.New(t, clock)
+			t.Cleanup(func() { _ = s.Close() })
+			tc.fn(t, &env{
+				T:      t,
+				s:      s,
+				clock:  clock,
+				prefix: fmt.Sprintf("cachetest:%s:%s/", run, tc.name),
+			})
+		})
+	}
+}
+
+// env is what one subtest works with.
+type env struct {
+	*testing.T
+	s      backend.Store
+	clock  *Clock
+	prefix string
+}
+
+func (e *env) key(name string) string { return e.prefix + name }
+
+func (e *env) set(key string, value string, ttl time.Duration) {
+	e.Helper()
+	if err := e.s.Set(context.Background(), key, []byte(value), ttl); err != nil {
+		e.Fatalf("Set: %v", err)
+	}
+}
+
+// wantValue fails unless key holds want.
+func (e *env) wantValue(key, want string) {
+	e.Helper()
+	got, err := e.s.Get(context.Background(), key)
+	if err != nil {
+		e.Fatalf("Get %s: %v, want %q", e.short(key), err, want)
+	}
+	if string(got) != want {
+		e.Fatalf("Get %s = %q, want %q", e.short(key), got, want)
+	}
+}
+
+// wantMiss fails unless key is a miss on every read path.
+func (e *env) wantMiss(key string) {
+	e.Helper()
+	ctx := context.Background()
+	if v, err := e.s.Get(ctx, key); !errors.Is(err, backend.ErrNotFound) {
+		e.Errorf("Get %s = %q, %v; want ErrNotFound", e.short(key), v, err)
+	}
+	if ok, err := e.s.Has(ctx, key); ok || err != nil {
+		e.Errorf("Has %s = %v, %v; want false, nil", e.short(key), ok, err)
+	}
+	if ttl, err := e.s.TTL(ctx, key); !errors.Is(err, backend.ErrNotFound) {
+		e.Errorf("TTL %s = %v, %v; want ErrNotFound", e.short(key), ttl, err)
+	}
+	if m, err := e.s.GetMany(ctx, []string{key}); err != nil || len(m) != 0 {
+		e.Errorf("GetMany [%s] = %v, %v; want an empty map", e.short(key), m, err)
+	}
+}
+
+// wantHit fails unless key holds want on every read path.
+func (e *env) wantHit(key, want string) {
+	e.Helper()
+	ctx := context.Background()
+	e.wantValue(key, want)
+	if ok, err := e.s.Has(ctx, key); !ok || err != nil {
+		e.Errorf("Has %s = %v, %v; want true, nil", e.short(key), ok, err)
+	}
+	if ttl, err := e.s.TTL(ctx, key); err != nil || ttl <= 0 {
+		e.Errorf("TTL %s = %v, %v; want a positive TTL", e.short(key), ttl, err)
+	}
+	m, err := e.s.GetMany(ctx, []string{key})
+	if err != nil || string(m[key]) != want || len(m) != 1 {
+		e.Errorf("GetMany [%s] = %q, %v; want {%q}", e.short(key), m, err, want)
+	}
+}
+
+// wantTTL fails unless key's remaining TTL is want, within the one second a backend may round by.
+func (e *env) wantTTL(key string, want time.Duration) {
+	e.Helper()
+	got, err := e.s.TTL(context.Background(), key)
+	if err != nil {
+		e.Fatalf("TTL %s: %v", e.short(key), err)
+	}
+	if got < want-time.Second || got > want+time.Second {
+		e.Errorf("TTL %s = %v, want %v (±1s)", e.short(key), got, want)
+	}
+}
+
+func (e *env) wantCount(prefix string, want int) {
+	e.Helper()
+	n, err := e.s.Count(context.Background(), prefix)
+	if err != nil || n != want {
+		e.Errorf("Count %s = %d, %v; want %d", e.short(prefix), n, err, want)
+	}
+}
+
+// short drops the subtest's prefix from key, for messages.
+func (e *env) short(key string) string {
+	if rest, ok := strings.CutPrefix(key, e.prefix); ok {
+		return "…" + rest
+	}
+	if len(key) > 40 {
+		return fmt.Sprintf("%.40q… (%d bytes)", key, len(key))
+	}
+	return fmt.Sprintf("%q", key)
+}
+
+func runID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+var suite = []struct {
+	name string
+	fn   func(t *testing.T, e *env)
+}{
+	{"SetGet", testSetGet},
+	{"Values", testValues},
+	{"ExpiryOnEveryReadPath", testExpiry},
+	{"ExpireExtendsAndShortens", testExpire},
+	{"ExpireMissingNeverCreates", testExpireMissing},
+	{"TTLRemaining", testTTL},
+	{"GetMany", testGetMany},
+	{"SetMany", testSetMany},
+	{"SetManyRefusesWholeBatch", testSetManyInvalid},
+	{"Delete", testDelete},
+	{"CountAndClearScoped", testClearScoped},
+	{"ClearPrefixWithGlobCharacters", testClearGlob},
+	{"KeyRules", testKeyRules},
+	{"TTLRules", testTTLRules},
+	{"CancelledContext", testCancelled},
+	{"Closed", testClosed},
+	{"Concurrent", testConcurrent},
+}
+
+func testSetGet(t *testing.T, e *env) {
+	k := e.key("a")
+	e.wantMiss(k)
+	e.set(k, `"one"`, time.Minute)
+	e.wantHit(k, `"one"`)
+	e.set(k, `"two"`, time.Minute)
+	e.wantHit(k, `"two"`)
+	e.wantMiss(e.key("b"))
+}
+
+func testValues(t *testing.T, e *env) {
+	binary := make([]byte, 256)
+	for i := range binary {
+		binary[i] = byte(i)
+	}
+	cases := map[string][]byte{
+		"empty":   {},
+		"json":    []byte(`{"city":"Zürich","n":[1,2.5,null],"ok":true}`),
+		"binary":  binary,
+		"64KiB":   bytes.Repeat([]byte("x"), 64<<10),
+		"newline": []byte("a\nb\r\n\x00c"),
+	}
+	ctx := context.Background()
+	for name, v := range cases {
+		if err := e.s.Set(ctx, e.key(name), v, time.Minute); err != nil {
+			t.Fatalf("Set %s value: %v", name, err)
+		}
+	}
+	for name, want := range cases {
+		got, err := e.s.Get(ctx, e.key(name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("Get %s value: %d bytes, %v; want the %d bytes set", name, len(got), err, len(want))
+		}
+	}
+}
+
+func testExpiry(t *testing.T, e *env) {
+	k, other := e.key("short"), e.key("long")
+	e.set(k, `1`, 10*time.Second)
+	e.set(other, `2`, time.Hour)
+	e.clock.Advance(8 * time.Second)
+	e.wantHit(k, `1`)
+	e.wantCount(e.prefix, 2)
+	e.clock.Advance(3 * time.Second)
+	e.wantMiss(k)
+	e.wantCount(e.prefix, 1)
+	if err := e.s.Expire(context.Background(), k, time.Hour); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("Expire of an expired entry: %v, want ErrNotFound", err)
+	}
+	e.wantMiss(k)
+	m, err := e.s.GetMany(context.Background(), []string{k, other})
+	if err != nil || len(m) != 1 || string(m[other]) != `2` {
+		t.Errorf("GetMany of an expired and a live key = %q, %v; want only the live one", m, err)
+	}
+	// A new write brings the key back with its own TTL.
+	e.set(k, `3`, 10*time.Second)
+	e.wantHit(k, `3`)
+}
+
+func testExpire(t *testing.T, e *env) {
+	ctx := context.Background()
+	longer, shorter := e.key("longer"), e.key("shorter")
+	e.set(longer, `"L"`, 10*time.Second)
+	e.set(shorter, `"S"`, time.Hour)
+	e.clock.Advance(5 * time.Second)
+	if err := e.s.Expire(ctx, longer, time.Minute); err != nil {
+		t.Fatalf("Expire: %v", err)
+	}
+	if err := e.s.Expire(ctx, shorter, 10*time.Second); err != nil {
+		t.Fatalf("Expire: %v", err)
+	}
+	e.wantTTL(longer, time.Minute)
+	e.wantTTL(shorter, 10*time.Second)
+	e.clock.Advance(15 * time.Second)
+	e.wantHit(longer, `"L"`) // past its first TTL, kept by Expire, value unchanged
+	e.wantMiss(shorter)
+	e.clock.Advance(time.Minute)
+	e.wantMiss(longer)
+}
+
+func testExpireMissing(t *testing.T, e *env) {
+	k := e.key("never")
+	if err := e.s.Expire(context.Background(), k, time.Minute); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("Expire of a missing key: %v, want ErrNotFound", err)
+	}
+	e.wantMiss(k)
+	e.wantCount(e.prefix, 0)
+}
+
+func testTTL(t *testing.T, e *env) {
+	k := e.key("k")
+	e.set(k, `0`, 90*time.Second)
+	e.wantTTL(k, 90*time.Second)
+	e.clock.Advance(30 * time.Second)
+	e.wantTTL(k, time.Minute)
+	e.set(k, `1`, 2*time.Hour) // a write replaces the TTL with its own
+	e.wantTTL(k, 2*time.Hour)
+	e.set(k, `2`, backend.MaxTTL)
+	e.wantTTL(k, backend.MaxTTL)
+}
+
+func testGetMany(t *testing.T, e *env) {
+	ctx := context.Background()
+	a, b, missing := e.key("a"), e.key("b"), e.key("missing")
+	e.set(a, `"A"`, time.Minute)
+	e.set(b, `"B"`, time.Minute)
+	got, err := e.s.GetMany(ctx, []string{a, missing, b, a, missing})
+	if err != nil {
+		t.Fatalf("GetMany: %v", err)
+	}
+	want := map[string]string{a: `"A"`, b: `"B"`}
+	if len(got) != len(want) {
+		t.Errorf("GetMany returned %d entries, want %d", len(got), len(want))
+	}
+	for k, v := range want {
+		if string(got[k]) != v {
+			t.Errorf("GetMany[%s] = %q, want %q", e.short(k), got[k], v)
+		}
+	}
+	for _, keys := range [][]string{nil, {}} {
+		got, err := e.s.GetMany(ctx, keys)
+		if err != nil || got == nil || len(got) != 0 {
+			t.Errorf("GetMany(%#v) = %#v, %v; want an empty map", keys, got, err)
+		}
+	}
+	// A batch larger than any backend's single request.
+	var many []string
+	var entries []backend.Entry
+	for i := range 250 {
+		k := e.key(fmt.Sprintf("bulk-%03d", i))
+		many = append(many, k)
+		if i%2 == 0 {
+			entries = append(entries, backend.Entry{Key: k, Value: []byte(fmt.Sprint(i)), TTL: time.Minute})
+		}
+	}
+	if err := e.s.SetMany(ctx, entries); err != nil {
+		t.Fatalf("SetMany: %v", err)
+	}
+	got, err = e.s.GetMany(ctx, many)
+	if err != nil || len(got) != len(entries) {
+		t.Fatalf("GetMany of 250 keys = %d entries, %v; want %d", len(got), err, len(entries))
+	}
+	for _, en := range entries {
+		if !bytes.Equal(got[en.Key], en.Value) {
+			t.Errorf("GetMany[%s] = %q, want %q", e.short(en.Key), got[en.Key], en.Value)
+		}
+	}
+}
+
+func testSetMany(t *testing.T, e *env) {
+	ctx := context.Background()
+	a, b := e.key("a"), e.key("b")
+	err := e.s.SetMany(ctx, []backend.Entry{
+		{Key: a, Value: []byte(`1`), TTL: 10 * time.Second},
+		{Key: b, Value: []byte(`2`), TTL: time.Hour},
+		{Key: a, Value: []byte(`3`), TTL: time.Minute}, // the last write for a key wins
+	})
+	if err != nil {
+		t.Fatalf("SetMany: %v", err)
+	}
+	e.wantHit(a, `3`)
+	e.wantHit(b, `2`)
+	e.wantTTL(a, time.Minute)
+	e.wantTTL(b, time.Hour)
+	for _, entries := range [][]backend.Entry{nil, {}} {
+		if err := e.s.SetMany(ctx, entries); err != nil {
+			t.Errorf("SetMany(%#v): %v, want nil", entries, err)
+		}
+	}
+	e.clock.Advance(2 * time.Minute)
+	e.wantMiss(a)
+	e.wantHit(b, `2`)
+}
+
+func testSetManyInvalid(t *testing.T, e *env) {
+	ctx := context.Background()
+	good := backend.Entry{Key: e.key("good"), Value: []byte(`1`), TTL: time.Minute}
+	for _, tc := range []struct {
+		name string
+		bad  backend.Entry
+		want error
+	}{
+		{"empty key", backend.Entry{Key: "", Value: []byte(`1`), TTL: time.Minute}, backend.ErrInvalidKey},
+		{"long key", backend.Entry{Key: e.key(strings.Repeat("k", backend.MaxKeyLen)), Value: []byte(`1`), TTL: time.Minute}, backend.ErrInvalidKey},
+		{"zero TTL", backend.Entry{Key: e.key("bad"), Value: []byte(`1`)}, backend.ErrInvalidTTL},
+		{"negative TTL", backend.Entry{Key: e.key("bad"), Value: []byte(`1`), TTL: -time.Second}, backend.ErrInvalidTTL},
+	} {
+		err := e.s.SetMany(ctx, []backend.Entry{good, tc.bad})
+		if !errors.Is(err, tc.want) {
+			t.Errorf("SetMany with %s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	e.wantMiss(good.Key)
+	e.wantCount(e.prefix, 0)
+}
+
+func testDelete(t *testing.T, e *env) {
+	ctx := context.Background()
+	a, b, c, keep := e.key("a"), e.key("b"), e.key("c"), e.key("keep")
+	for _, k := range []string{a, b, c, keep} {
+		e.set(k, `1`, time.Minute)
+	}
+	if err := e.s.Delete(ctx, a); err != nil {
+		t.Fatalf("Delete one: %v", err)
+	}
+	e.wantMiss(a)
+	if err := e.s.Delete(ctx, b, e.key("missing"), c, b); err != nil {
+		t.Fatalf("Delete many with missing and duplicate keys: %v", err)
+	}
+	e.wantMiss(b)
+	e.wantMiss(c)
+	if err := e.s.Delete(ctx); err != nil {
+		t.Errorf("Delete of no keys: %v", err)
+	}
+	if err := e.s.Delete(ctx, a); err != nil {
+		t.Errorf("Delete of a deleted key: %v", err)
+	}
+	e.wantHit(keep, `1`)
+	var keys []string
+	for i := range 60 {
+		k := e.key(fmt.Sprintf("bulk-%02d", i))
+		keys = append(keys, k)
+		e.set(k, `1`, time.Minute)
+	}
+	if err := e.s.Delete(ctx, keys...); err != nil {
+		t.Fatalf("Delete of 60 keys: %v", err)
+	}
+	e.wantCount(e.prefix, 1)
+}
+
+// testClearScoped puts keys just inside and just outside the prefix and checks that Count and
+// Clear see exactly the inside ones.
+func testClearScoped(t *testing.T, e *env) {
+	ctx := context.Background()
+	p := e.key("geo:")
+	inside := []string{p + "a", p + "b", p + "sub:c", p + ":", p + "ü"}
+	outside := []string{
+		e.key("geo"),     // the prefix without its last byte
+		e.key("geo;x"),   // the next byte after ':'
+		e.key("geo9x"),   // the byte before ':'
+		e.key("GEO:a"),   // another case
+		e.key("x:geo:a"), // the prefix further in
+		e.key("ge"),
+	}
+	for _, k := range inside {
+		e.set(k, `"in"`, time.Minute)
+	}
+	for _, k := range outside {
+		e.set(k, `"out"`, time.Minute)
+	}
+	e.set(p+"expired", `"in"`, time.Second)
+	e.clock.Advance(2 * time.Second)
+	e.wantCount(p, len(inside))
+	e.wantCount(e.prefix, len(inside)+len(outside))
+	n, err := e.s.Clear(ctx, p)
+	if err != nil {
+		t.Fatalf("Clear: %v", err)
+	}
+	// An expired entry the backend has not yet removed may be counted as removed.
+	if n != len(inside) && n != len(inside)+1 {
+		t.Errorf("Clear removed %d entries, want %d", n, len(inside))
+	}
+	for _, k := range inside {
+		e.wantMiss(k)
+	}
+	for _, k := range outside {
+		e.wantHit(k, `"out"`)
+	}
+	e.wantCount(p, 0)
+	if n, err := e.s.Clear(ctx, p); err != nil || n != 0 {
+		t.Errorf("Clear of an empty prefix range = %d, %v; want 0, nil", n, err)
+	}
+	for _, bad := range []string{"", "\xff"} {
+		if _, err := e.s.Clear(ctx, bad); !errors.Is(err, backend.ErrInvalidKey) {
+			t.Errorf("Clear(%q): %v, want ErrInvalidKey", bad, err)
+		}
+		if _, err := e.s.Count(ctx, bad); !errors.Is(err, backend.ErrInvalidKey) {
+			t.Errorf("Count(%q): %v, want ErrInvalidKey", bad, err)
+		}
+	}
+	for _, k := range outside {
+		e.wantHit(k, `"out"`)
+	}
+}
+
+// testClearGlob checks that characters special to glob patterns (Redis SCAN MATCH) or to
+// expressions stand for themselves in a prefix.
+func testClearGlob(t *testing.T, e *env) {
+	ctx := context.Background()
+	p := e.key(`[geo]*?\:`)
+	in := p + "k"
+	lookalikes := []string{e.key("g*?\\:k"), e.key(`[geo]xx\:k`), e.key(`[geo]*?:k`), e.key("o*?\\:k")}
+	e.set(in, `1`, time.Minute)
+	for _, k := range lookalikes {
+		e.set(k, `2`, time.Minute)
+	}
+	e.wantCount(p, 1)
+	if n, err := e.s.Clear(ctx, p); err != nil || n != 1 {
+		t.Errorf("Clear = %d, %v; want 1, nil", n, err)
+	}
+	e.wantMiss(in)
+	for _, k := range lookalikes {
+		e.wantHit(k, `2`)
+	}
+}
+
+func testKeyRules(t *testing.T, e *env) {
+	ctx := context.Background()
+	longest := e.key("")
+	longest += strings.Repeat("é", (backend.MaxKeyLen-len(longest))/2)
+	longest += strings.Repeat("k", backend.MaxKeyLen-len(longest))
+	for _, k := range []string{longest, e.key("日本語 キー"), e.key("with space\tand\nnewline"), e.key("CACHE#geo:1.2.3.4"), e.key("emoji 🎉")} {
+		e.set(k, `"ok"`, time.Minute)
+		e.wantHit(k, `"ok"`)
+	}
+	bad := map[string]string{
+		"empty":           "",
+		"over 1024 bytes": longest + "k",
+		"invalid UTF-8":   e.key("\xc3\x28"),
+	}
+	for name, k := range bad {
+		calls := map[string]func() error{
+			"Get":     func() error { _, err := e.s.Get(ctx, k); return err },
+			"GetMany": func() error { _, err := e.s.GetMany(ctx, []string{e.key("fine"), k}); return err },
+			"Set":     func() error { return e.s.Set(ctx, k, []byte(`1`), time.Minute) },
+			"SetMany": func() error {
+				return e.s.SetMany(ctx, []backend.Entry{{Key: k, Value: []byte(`1`), TTL: time.Minute}})
+			},
+			"Delete": func() error { return e.s.Delete(ctx, e.key("fine"), k) },
+			"Has":    func() error { _, err := e.s.Has(ctx, k); return err },
+			"Expire": func() error { return e.s.Expire(ctx, k, time.Minute) },
+			"TTL":    func() error { _, err := e.s.TTL(ctx, k); return err },
+		}
+		for _, call := range slices.Sorted(maps.Keys(calls)) {
+			if err := calls[call](); !errors.Is(err, backend.ErrInvalidKey) {
+				t.Errorf("%s with an %s key: %v, want ErrInvalidKey", call, name, err)
+			}
+		}
+	}
+	e.wantCount(e.prefix, 5)
+}
+
+func testTTLRules(t *testing.T, e *env) {
+	ctx := context.Background()
+	k := e.key("k")
+	e.set(k, `"kept"`, time.Minute)
+	for _, ttl := range []time.Duration{0, -time.Nanosecond, -time.Hour, backend.MaxTTL + time.Second} {
+		if err := e.s.Set(ctx, k, []byte(`"lost"`), ttl); !errors.Is(err, backend.ErrInvalidTTL) {
+			t.Errorf("Set with TTL %v: %v, want ErrInvalidTTL", ttl, err)
+		}
+		if err := e.s.Expire(ctx, k, ttl); !errors.Is(err, backend.ErrInvalidTTL) {
+			t.Errorf("Expire with TTL %v: %v, want ErrInvalidTTL", ttl, err)
+		}
+		if err := e.s.Set(ctx, e.key("new"), []byte(`1`), ttl); !errors.Is(err, backend.ErrInvalidTTL) {
+			t.Errorf("Set of a new key with TTL %v: %v, want ErrInvalidTTL", ttl, err)
+		}
+	}
+	e.wantHit(k, `"kept"`)
+	e.wantTTL(k, time.Minute)
+	e.wantMiss(e.key("new"))
+}
+
+func testCancelled(t *testing.T, e *env) {
+	k, kept := e.key("k"), e.key("kept")
+	e.set(kept, `"kept"`, time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	calls := map[string]func() error{
+		"Get":     func() error { _, err := e.s.Get(ctx, kept); return err },
+		"GetMany": func() error { _, err := e.s.GetMany(ctx, []string{kept}); return err },
+		"Set":     func() error { return e.s.Set(ctx, k, []byte(`1`), time.Minute) },
+		"SetMany": func() error {
+			return e.s.SetMany(ctx, []backend.Entry{{Key: k, Value: []byte(`1`), TTL: time.Minute}})
+		},
+		"Delete": func() error { return e.s.Delete(ctx, kept) },
+		"Has":    func() error { _, err := e.s.Has(ctx, kept); return err },
+		"Expire": func() error { return e.s.Expire(ctx, kept, time.Hour) },
+		"TTL":    func() error { _, err := e.s.TTL(ctx, kept); return err },
+		"Count":  func() error { _, err := e.s.Count(ctx, e.prefix); return err },
+		"Clear":  func() error { _, err := e.s.Clear(ctx, e.prefix); return err },
+	}
+	for _, call := range slices.Sorted(maps.Keys(calls)) {
+		if err := calls[call](); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s with a cancelled context: %v, want context.Canceled", call, err)
+		}
+	}
+	e.wantMiss(k)
+	e.wantHit(kept, `"kept"`)
+	e.wantTTL(kept, time.Minute)
+}
+
+func testClosed(t *testing.T, e *env) {
+	ctx := context.Background()
+	k := e.key("k")
+	e.set(k, `1`, time.Minute)
+	if err := e.s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := e.s.Close(); err != nil {
+		t.Errorf("second Close: %v, want nil", err)
+	}
+	calls := map[string]func() error{
+		"Get":     func() error { _, err := e.s.Get(ctx, k); return err },
+		"GetMany": func() error { _, err := e.s.GetMany(ctx, []string{k}); return err },
+		"Set":     func() error { return e.s.Set(ctx, k, []byte(`1`), time.Minute) },
+		"SetMany": func() error {
+			return e.s.SetMany(ctx, []backend.Entry{{Key: k, Value: []byte(`1`), TTL: time.Minute}})
+		},
+		"Delete": func() error { return e.s.Delete(ctx, k) },
+		"Has":    func() error { _, err := e.s.Has(ctx, k); return err },
+		"Expire": func() error { return e.s.Expire(ctx, k, time.Hour) },
+		"TTL":    func() error { _, err := e.s.TTL(ctx, k); return err },
+		"Count":  func() error { _, err := e.s.Count(ctx, e.prefix); return err },
+		"Clear":  func() error { _, err := e.s.Clear(ctx, e.prefix); return err },
+	}
+	for _, call := range slices.Sorted(maps.Keys(calls)) {
+		if err := calls[call](); !errors.Is(err, backend.ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", call, err)
+		}
+	}
+}
+
+// testConcurrent races writers, readers and deleters over a few keys; the race detector and
+// the check that every value read is one that was written do the asserting.
+func testConcurrent(t *testing.T, e *env) {
+	ctx := context.Background()
+	const workers, rounds = 8, 50
+	keys := []string{e.key("0"), e.key("1"), e.key("2")}
+	valid := map[string]bool{}
+	for w := range workers {
+		for i := range rounds {
+			valid[fmt.Sprintf(`"%d-%d"`, w, i)] = true
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*rounds)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range rounds {
+				k := keys[(w+i)%len(keys)]
+				v := fmt.Sprintf(`"%d-%d"`, w, i)
+				var err error
+				switch i % 4 {
+				case 0, 1:
+					err = e.s.Set(ctx, k, []byte(v), time.Minute)
+				case 2:
+					var got map[string][]byte
+					got, err = e.s.GetMany(ctx, keys)
+					for _, b := range got {
+						if !valid[string(b)] {
+							err = fmt.Errorf("GetMany read %q, which no writer wrote", b)
+						}
+					}
+				case 3:
+					var got []byte
+					got, err = e.s.Get(ctx, k)
+					if err == nil && !valid[string(got)] {
+						err = fmt.Errorf("Get read %q, which no writer wrote", got)
+					}
+					if errors.Is(err, backend.ErrNotFound) {
+						err = nil
+					}
+					if w == 0 {
+						err = errors.Join(err, e.s.Delete(ctx, k))
+					}
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,328 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+
+	"github.com/cachekit/cachekit/backend"
+)
+
+// Defaults for the zero fields of Options.
+const (
+	DefaultMaxSize         = 10_000
+	DefaultCleanupInterval = time.Minute
+)
+
+// Options configures a Store. The zero value means every documented default.
+type Options struct {
+	// MaxSize bounds the number of entries. When the store is full, a write evicts the entry
+	// least likely to be used again (W-TinyLFU). Zero means DefaultMaxSize.
+	MaxSize int
+	// CleanupInterval is how often a goroutine owned by the store removes expired entries.
+	// Zero means DefaultCleanupInterval; a negative value runs no goroutine. Either way, expired
+	// entries are never returned and are also removed as the store is used, so a process whose
+	// goroutines are frozen between requests (AWS Lambda) does not grow past MaxSize.
+	CleanupInterval time.Duration
+	// Clock is the time source for expiry. Nil means the system's monotonic clock.
+	Clock backend.Clock
+}
+
+// Store is an in-process backend.Store, bounded in size, with a TTL per entry.
+// Create it with New; it is safe for concurrent use.
+type Store struct {
+	cache  *otter.Cache[string, item]
+	clock  otter.Clock
+	closed atomic.Bool
+
+	stopOnce sync.Once
+	stop     chan struct{} // closed by Close to end the clean-up goroutine
+	done     chan struct{} // closed when the clean-up goroutine has returned
+}
+
+var _ backend.Store = (*Store)(nil)
+
+// item is what the engine holds: the caller's bytes and the lifetime they were given at their
+// latest write or Expire, which the expiry calculator reads.
+type item struct {
+	value []byte
+	ttl   time.Duration
+}
+
+// New returns a Store configured by opts, or an error naming the option that is invalid.
+func New(opts Options) (*Store, error) {
+	if opts.MaxSize < 0 {
+		return nil, fmt.Errorf("memstore: MaxSize %d is negative", opts.MaxSize)
+	}
+	if opts.MaxSize == 0 {
+		opts.MaxSize = DefaultMaxSize
+	}
+	if opts.CleanupInterval == 0 {
+		opts.CleanupInterval = DefaultCleanupInterval
+	}
+	var clock otter.Clock = newMonotonic()
+	if opts.Clock != nil {
+		clock = clockAdapter{opts.Clock}
+	}
+	cache, err := otter.New(&otter.Options[string, item]{
+		MaximumSize: opts.MaxSize,
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, item]) time.Duration {
+			return e.Value.ttl
+		}),
+		Clock: clock,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("memstore: %w", err)
+	}
+	s := &Store{cache: cache, clock: clock, stop: make(chan struct{}), done: make(chan struct{})}
+	if opts.CleanupInterval > 0 {
+		go s.cleanup(opts.CleanupInterval)
+	} else {
+		close(s.done)
+	}
+	return s, nil
+}
+
+func (s *Store) cleanup(every time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.cache.CleanUp()
+		}
+	}
+}
+
+// usable reports why no call may proceed: a closed store or a done context.
+func (s *Store) usable(ctx context.Context) error {
+	if s.closed.Load() {
+		return backend.ErrClosed
+	}
+	return backend.ContextErr(ctx)
+}
+
+// Get implements backend.Store. It does not allocate on a hit.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, err
+	}
+	if err := backend.CheckKey(key); err != nil {
+		return nil, err
+	}
+	it, ok := s.cache.GetIfPresent(key)
+	if !ok {
+		return nil, backend.ErrNotFound
+	}
+	return it.value, nil
+}
+
+// GetMany implements backend.Store.
+func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, err
+	}
+	if err := backend.CheckKeys(keys); err != nil {
+		return nil, err
+	}
+	found := make(map[string][]byte, len(keys))
+	for _, k := range keys {
+		if it, ok := s.cache.GetIfPresent(k); ok {
+			found[k] = it.value
+		}
+	}
+	return found, nil
+}
+
+// Set implements backend.Store.
+func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	if err := backend.CheckKey(key); err != nil {
+		return err
+	}
+	if err := backend.CheckTTL(ttl); err != nil {
+		return err
+	}
+	s.cache.Set(key, item{value: value, ttl: ttl})
+	return nil
+}
+
+// SetMany implements backend.Store.
+func (s *Store) SetMany(ctx context.Context, entries []backend.Entry) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	if err := backend.CheckEntries(entries); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		s.cache.Set(e.Key, item{value: e.Value, ttl: e.TTL})
+	}
+	return nil
+}
+
+// Delete implements backend.Store.
+func (s *Store) Delete(ctx context.Context, keys ...string) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	if err := backend.CheckKeys(keys); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		s.cache.Invalidate(k)
+	}
+	return nil
+}
+
+// Has implements backend.Store. It leaves the entry's standing in the eviction policy as it is.
+func (s *Store) Has(ctx context.Context, key string) (bool, error) {
+	if _, err := s.entry(ctx, key); err != nil {
+		if err == backend.ErrNotFound {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+// Expire implements backend.Store.
+func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	if err := backend.CheckKey(key); err != nil {
+		return err
+	}
+	if err := backend.CheckTTL(ttl); err != nil {
+		return err
+	}
+	// Rewriting the item with its new lifetime under the entry's lock makes the expiry
+	// calculator restart the clock from now; an absent or expired entry is left absent.
+	_, ok := s.cache.ComputeIfPresent(key, func(old item) (item, otter.ComputeOp) {
+		return item{value: old.value, ttl: ttl}, otter.WriteOp
+	})
+	if !ok {
+		return backend.ErrNotFound
+	}
+	return nil
+}
+
+// TTL implements backend.Store.
+func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
+	e, err := s.entry(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(e.ExpiresAtNano - s.clock.NowNano()), nil
+}
+
+// entry reads key's entry without touching the eviction policy, or reports ErrNotFound.
+func (s *Store) entry(ctx context.Context, key string) (otter.Entry[string, item], error) {
+	if err := s.usable(ctx); err != nil {
+		return otter.Entry[string, item]{}, err
+	}
+	if err := backend.CheckKey(key); err != nil {
+		return otter.Entry[string, item]{}, err
+	}
+	e, ok := s.cache.GetEntryQuietly(key)
+	if !ok || e.ExpiresAtNano <= s.clock.NowNano() {
+		return otter.Entry[string, item]{}, backend.ErrNotFound
+	}
+	return e, nil
+}
+
+// Count implements backend.Store. It visits every entry, in memory.
+func (s *Store) Count(ctx context.Context, prefix string) (int, error) {
+	if err := s.usable(ctx); err != nil {
+		return 0, err
+	}
+	if err := backend.CheckPrefix(prefix); err != nil {
+		return 0, err
+	}
+	n := 0
+	for k := range s.cache.Keys() {
+		if strings.HasPrefix(k, prefix) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Clear implements backend.Store. It visits every entry, in memory.
+func (s *Store) Clear(ctx context.Context, prefix string) (int, error) {
+	if err := s.usable(ctx); err != nil {
+		return 0, err
+	}
+	if err := backend.CheckPrefix(prefix); err != nil {
+		return 0, err
+	}
+	n := 0
+	for k := range s.cache.Keys() {
+		if !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		if err := backend.ContextErr(ctx); err != nil {
+			return n, err
+		}
+		if _, removed := s.cache.Invalidate(k); removed {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Len returns the number of entries the store holds, expired ones not yet removed included.
+func (s *Store) Len() int {
+	return s.cache.EstimatedSize()
+}
+
+// CleanUp removes expired entries and finishes pending evictions now, as the clean-up
+// goroutine does on its interval. A Lambda handler may call it at the end of an invocation.
+func (s *Store) CleanUp() {
+	s.cache.CleanUp()
+}
+
+// Close stops the clean-up goroutine and drops every entry. Later calls report
+// backend.ErrClosed. Close is idempotent and always returns nil.
+func (s *Store) Close() error {
+	s.stopOnce.Do(func() {
+		s.closed.Store(true)
+		close(s.stop)
+		<-s.done
+		s.cache.StopAllGoroutines()
+		s.cache.InvalidateAll()
+	})
+	return nil
+}
+
+// monotonic reads the system's monotonic clock as Unix nanoseconds, immune to wall-clock steps.
+type monotonic struct {
+	start     time.Time
+	startNano int64
+}
+
+func newMonotonic() *monotonic {
+	now := time.Now()
+	return &monotonic{start: now, startNano: now.UnixNano()}
+}
+
+func (m *monotonic) NowNano() int64 { return m.startNano + int64(time.Since(m.start)) }
+
+// Tick returns nil: the store runs its own clean-up goroutine, which Close stops.
+func (m *monotonic) Tick(time.Duration) <-chan time.Time { return nil }
+
+type clockAdapter struct{ clock backend.Clock }
+
+func (a clockAdapter) NowNano() int64                      { return a.clock.Now().UnixNano() }
+func (a clockAdapter) Tick(time.Duration) <-chan time.Time { return nil }
