@@ -1,0 +1,463 @@
+package cachekit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cachekit/cachekit/backend"
+)
+
+// Defaults for the zero fields of Options.
+const (
+	DefaultPrefix = "CACHE#"
+	DefaultTTL    = time.Hour
+)
+
+// Options configures a Cache. The zero value means every documented default.
+type Options struct {
+	// Prefix is put before every key on the way to the Store and taken off on the way back,
+	// so that caches with different prefixes can share one Store, and a DynamoDB table with
+	// business data. Zero means DefaultPrefix. It must be valid UTF-8 and leave room for a key
+	// within MaxKeyLen.
+	Prefix string
+	// TTL is the lifetime of an entry written with a zero TTL. Zero means DefaultTTL.
+	TTL time.Duration
+	// Codec encodes values. Nil means JSON.
+	Codec Codec
+}
+
+// Cache is what services call: typed-agnostic values through a Codec, keys under a prefix, a
+// default TTL and statistics, over a Store that can be swapped while the Cache is in use.
+// Typed gives a view of it for one value type, with GetOrLoad.
+//
+// A Cache is safe for concurrent use. Create it with New or Open, or take the process-wide one
+// from Default.
+type Cache struct {
+	core   *core
+	prefix string
+	ttl    time.Duration
+	stats  statCounters
+	parent *Cache // the Cache a Typed view was made from, whose statistics include the view's
+	err    error  // a configuration error that every call reports
+}
+
+// core is what a Cache shares with the views made from it.
+type core struct {
+	store  atomic.Pointer[storeBox]
+	codec  Codec
+	flight flight
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+	closing   context.Context // done when the Cache is closed; ends loads in flight
+	cancel    context.CancelFunc
+}
+
+type storeBox struct{ Store }
+
+// New returns a Cache over store, configured by opts. The Cache owns the store: Close closes it.
+func New(store Store, opts Options) (*Cache, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: nil Store", ErrConfig)
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if err := checkPrefix(opts.Prefix); err != nil {
+		return nil, fmt.Errorf("%w: Options.Prefix: %w", ErrConfig, err)
+	}
+	if opts.TTL == 0 {
+		opts.TTL = DefaultTTL
+	}
+	if err := backend.CheckTTL(opts.TTL); err != nil {
+		return nil, fmt.Errorf("%w: Options.TTL: %w", ErrConfig, err)
+	}
+	if opts.Codec == nil {
+		opts.Codec = JSON
+	}
+	co := &core{codec: opts.Codec}
+	co.closing, co.cancel = context.WithCancel(context.Background())
+	co.store.Store(&storeBox{store})
+	return &Cache{core: co, prefix: opts.Prefix, ttl: opts.TTL}, nil
+}
+
+// checkPrefix holds a prefix to the key rules, leaving room for a key of at least one byte.
+func checkPrefix(prefix string) error {
+	if err := backend.CheckPrefix(prefix); err != nil {
+		return err
+	}
+	if len(prefix) >= MaxKeyLen {
+		return fmt.Errorf("%w: a prefix of %d bytes leaves no room for a key", ErrInvalidKey, len(prefix))
+	}
+	return nil
+}
+
+// broken returns a Cache whose every call reports err.
+func broken(err error) *Cache {
+	return &Cache{core: &core{}, err: err}
+}
+
+// Prefix returns the prefix the Cache puts before every key.
+func (c *Cache) Prefix() string { return c.prefix }
+
+// Store returns the Store the Cache uses now.
+func (c *Cache) Store() Store {
+	if b := c.core.store.Load(); b != nil {
+		return b.Store
+	}
+	return nil
+}
+
+// SetStore makes the Cache, and every view made from it, use s from the next call on, and
+// returns the Store it used before, which the caller now owns (and may Close). Calls under way
+// finish on the Store they started with. Use it to put a memstore in for tests, or another
+// backend when one degrades.
+func (c *Cache) SetStore(s Store) (old Store, err error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	if s == nil {
+		return nil, fmt.Errorf("%w: nil Store", ErrConfig)
+	}
+	if c.core.closed.Load() {
+		return nil, ErrClosed
+	}
+	return c.core.store.Swap(&storeBox{s}).Store, nil
+}
+
+// Close closes the Store, cancels the contexts of loads in flight and makes later calls report
+// ErrClosed, on the Cache and on every view made from it. It is idempotent: a second Close
+// returns nil.
+func (c *Cache) Close() error {
+	if c.err != nil {
+		return nil
+	}
+	var err error
+	c.core.closeOnce.Do(func() {
+		c.core.closed.Store(true)
+		c.core.cancel()
+		err = c.Store().Close()
+	})
+	return err
+}
+
+// use returns the Store for one call, or why there is none.
+func (c *Cache) use(ctx context.Context) (Store, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	if c.core.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := backend.ContextErr(ctx); err != nil {
+		return nil, err
+	}
+	return c.core.store.Load().Store, nil
+}
+
+// fullKey applies the prefix and the key rules.
+func (c *Cache) fullKey(key string) (string, error) {
+	if key == "" {
+		return "", fmt.Errorf("%w: empty key", ErrInvalidKey)
+	}
+	full := c.prefix + key
+	if err := backend.CheckKey(full); err != nil {
+		return "", err
+	}
+	return full, nil
+}
+
+// fullKeys applies fullKey to every key, folding duplicates.
+func (c *Cache) fullKeys(keys []string) ([]string, error) {
+	full := make([]string, 0, len(keys))
+	seen := make(map[string]struct{}, len(keys))
+	for _, k := range keys {
+		if _, dup := seen[k]; dup {
+			continue
+		}
+		seen[k] = struct{}{}
+		fk, err := c.fullKey(k)
+		if err != nil {
+			return nil, err
+		}
+		full = append(full, fk)
+	}
+	return full, nil
+}
+
+// resolveTTL turns a zero TTL into the Cache's default and holds the rest to the TTL rules.
+func (c *Cache) resolveTTL(ttl time.Duration) (time.Duration, error) {
+	if ttl == 0 {
+		return c.ttl, nil
+	}
+	return ttl, backend.CheckTTL(ttl)
+}
+
+// getRaw reads key's encoded value and counts the hit, miss or error.
+func (c *Cache) getRaw(ctx context.Context, key string) ([]byte, error) {
+	full, err := c.fullKey(key)
+	if err != nil {
+		return nil, c.count(&counters{errors: 1}, err)
+	}
+	s, err := c.use(ctx)
+	if err != nil {
+		return nil, c.count(&counters{errors: 1}, err)
+	}
+	data, err := s.Get(ctx, full)
+	switch {
+	case err == nil:
+		c.count(&counters{hits: 1}, nil)
+	case errors.Is(err, ErrNotFound):
+		c.count(&counters{misses: 1}, nil)
+	default:
+		c.count(&counters{errors: 1}, nil)
+	}
+	return data, err
+}
+
+// getManyRaw reads the encoded values of keys, keyed by the caller's keys.
+func (c *Cache) getManyRaw(ctx context.Context, keys []string) (map[string][]byte, error) {
+	full, err := c.fullKeys(keys)
+	if err != nil {
+		return nil, c.count(&counters{errors: 1}, err)
+	}
+	s, err := c.use(ctx)
+	if err != nil {
+		return nil, c.count(&counters{errors: 1}, err)
+	}
+	if len(full) == 0 {
+		return map[string][]byte{}, nil
+	}
+	found, err := s.GetMany(ctx, full)
+	if err != nil {
+		return nil, c.count(&counters{errors: 1}, err)
+	}
+	out := make(map[string][]byte, len(found))
+	for k, v := range found {
+		out[k[len(c.prefix):]] = v
+	}
+	c.count(&counters{hits: uint64(len(out)), misses: uint64(len(full) - len(out))}, nil)
+	return out, nil
+}
+
+// encode runs the codec, wrapping its error in ErrEncode.
+func (c *Cache) encode(v any) ([]byte, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	data, err := c.core.codec.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEncode, err)
+	}
+	return data, nil
+}
+
+// decode runs the codec, wrapping its error in ErrDecode.
+func (c *Cache) decode(data []byte, dst any) error {
+	if err := c.core.codec.Unmarshal(data, dst); err != nil {
+		c.count(&counters{errors: 1}, nil)
+		return fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	return nil
+}
+
+// setRaw writes an encoded value.
+func (c *Cache) setRaw(ctx context.Context, key string, data []byte, ttl time.Duration) error {
+	full, err := c.fullKey(key)
+	if err == nil {
+		ttl, err = c.resolveTTL(ttl)
+	}
+	var s Store
+	if err == nil {
+		s, err = c.use(ctx)
+	}
+	if err == nil {
+		err = s.Set(ctx, full, data, ttl)
+	}
+	if err != nil {
+		return c.count(&counters{errors: 1}, err)
+	}
+	c.count(&counters{sets: 1}, nil)
+	return nil
+}
+
+// setManyRaw writes encoded values, all with one TTL.
+func (c *Cache) setManyRaw(ctx context.Context, values map[string][]byte, ttl time.Duration) error {
+	ttl, err := c.resolveTTL(ttl)
+	if err != nil {
+		return c.count(&counters{errors: 1}, err)
+	}
+	entries := make([]Entry, 0, len(values))
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		full, err := c.fullKey(k)
+		if err != nil {
+			return c.count(&counters{errors: 1}, err)
+		}
+		entries = append(entries, Entry{Key: full, Value: values[k], TTL: ttl})
+	}
+	s, err := c.use(ctx)
+	if err == nil && len(entries) > 0 {
+		err = s.SetMany(ctx, entries)
+	}
+	if err != nil {
+		return c.count(&counters{errors: 1}, err)
+	}
+	c.count(&counters{sets: uint64(len(entries))}, nil)
+	return nil
+}
+
+// Get decodes the value stored under key into dst, a non-nil pointer, or reports ErrNotFound.
+func (c *Cache) Get(ctx context.Context, key string, dst any) error {
+	data, err := c.getRaw(ctx, key)
+	if err != nil {
+		return err
+	}
+	return c.decode(data, dst)
+}
+
+// GetMany decodes the values found for keys into *dst, a map from the caller's keys to a value
+// type (a *map[string]T), which it creates when nil. Missing keys are absent from it; a missing
+// key is never an error.
+func (c *Cache) GetMany(ctx context.Context, keys []string, dst any) error {
+	m := reflect.ValueOf(dst)
+	if m.Kind() != reflect.Pointer || m.IsNil() || m.Elem().Kind() != reflect.Map || m.Elem().Type().Key().Kind() != reflect.String {
+		return fmt.Errorf("cachekit: GetMany needs a non-nil *map[string]T, not %T", dst)
+	}
+	found, err := c.getManyRaw(ctx, keys)
+	if err != nil {
+		return err
+	}
+	m = m.Elem()
+	if m.IsNil() {
+		m.Set(reflect.MakeMapWithSize(m.Type(), len(found)))
+	}
+	for k, data := range found {
+		v := reflect.New(m.Type().Elem())
+		if err := c.decode(data, v.Interface()); err != nil {
+			return err
+		}
+		m.SetMapIndex(reflect.ValueOf(k).Convert(m.Type().Key()), v.Elem())
+	}
+	return nil
+}
+
+// Set stores value under key for ttl; a zero ttl means the Cache's default.
+func (c *Cache) Set(ctx context.Context, key string, value any, ttl time.Duration) error {
+	data, err := c.encode(value)
+	if err != nil {
+		return c.count(&counters{errors: 1}, err)
+	}
+	return c.setRaw(ctx, key, data, ttl)
+}
+
+// SetMany stores every value of values under its key for ttl; a zero ttl means the Cache's
+// default. Every key and value is checked and encoded before anything is written.
+func (c *Cache) SetMany(ctx context.Context, values map[string]any, ttl time.Duration) error {
+	encoded := make(map[string][]byte, len(values))
+	for k, v := range values {
+		data, err := c.encode(v)
+		if err != nil {
+			return c.count(&counters{errors: 1}, err)
+		}
+		encoded[k] = data
+	}
+	return c.setManyRaw(ctx, encoded, ttl)
+}
+
+// Delete removes the entry under key; a missing key is not an error.
+func (c *Cache) Delete(ctx context.Context, key string) error {
+	return c.DeleteMany(ctx, key)
+}
+
+// DeleteMany removes the entries under keys; missing keys are not an error.
+func (c *Cache) DeleteMany(ctx context.Context, keys ...string) error {
+	full, err := c.fullKeys(keys)
+	var s Store
+	if err == nil {
+		s, err = c.use(ctx)
+	}
+	if err == nil && len(full) > 0 {
+		err = s.Delete(ctx, full...)
+	}
+	if err != nil {
+		return c.count(&counters{errors: 1}, err)
+	}
+	c.count(&counters{deletes: uint64(len(full))}, nil)
+	return nil
+}
+
+// Has reports whether an unexpired entry is stored under key, without reading its value.
+func (c *Cache) Has(ctx context.Context, key string) (bool, error) {
+	full, err := c.fullKey(key)
+	var s Store
+	if err == nil {
+		s, err = c.use(ctx)
+	}
+	if err != nil {
+		return false, c.count(&counters{errors: 1}, err)
+	}
+	ok, err := s.Has(ctx, full)
+	return ok, c.count(&counters{}, err)
+}
+
+// Expire gives the existing entry under key a new TTL, counted from now, without changing its
+// value; a zero ttl means the Cache's default. It reports ErrNotFound, and creates nothing, when
+// there is no entry. Sliding expiration is Expire on every read.
+func (c *Cache) Expire(ctx context.Context, key string, ttl time.Duration) error {
+	full, err := c.fullKey(key)
+	if err == nil {
+		ttl, err = c.resolveTTL(ttl)
+	}
+	var s Store
+	if err == nil {
+		s, err = c.use(ctx)
+	}
+	if err == nil {
+		err = s.Expire(ctx, full, ttl)
+	}
+	return c.count(&counters{}, err)
+}
+
+// TTL returns the time the entry under key has left, or ErrNotFound.
+func (c *Cache) TTL(ctx context.Context, key string) (time.Duration, error) {
+	full, err := c.fullKey(key)
+	var s Store
+	if err == nil {
+		s, err = c.use(ctx)
+	}
+	if err != nil {
+		return 0, c.count(&counters{errors: 1}, err)
+	}
+	ttl, err := s.TTL(ctx, full)
+	return ttl, c.count(&counters{}, err)
+}
+
+// Clear removes every entry under the Cache's prefix, and nothing else, and returns how many
+// it removed. On a remote backend it scans: see the backend's documentation for its cost.
+func (c *Cache) Clear(ctx context.Context) (int, error) {
+	s, err := c.use(ctx)
+	if err != nil {
+		return 0, c.count(&counters{errors: 1}, err)
+	}
+	n, err := s.Clear(ctx, c.prefix)
+	return n, c.count(&counters{deletes: uint64(n)}, err)
+}
+
+// count adds delta to the Cache's statistics, and its parent's, plus one error when err is
+// neither nil nor a miss; it returns err for the caller's convenience.
+func (c *Cache) count(delta *counters, err error) error {
+	if err != nil && !errors.Is(err, ErrNotFound) && delta.errors == 0 {
+		delta.errors = 1
+	}
+	for x := c; x != nil; x = x.parent {
+		x.stats.add(delta)
+	}
+	return err
+}

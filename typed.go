@@ -1,0 +1,178 @@
+package cachekit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cachekit/cachekit/backend"
+)
+
+// View is a Cache seen through one value type V, under a further key prefix, with a TTL of
+// its own. Its calls count in its own Stats and in its Cache's. Make one with Typed.
+type View[V any] struct {
+	c *Cache
+}
+
+// Typed returns a view of c for values of type V, with keys under c's prefix followed by
+// prefix (which may be empty) and ttl as the TTL of writes that give none (zero means c's).
+//
+// Typed does no I/O and cannot fail, so that views can be package-level variables; an invalid
+// prefix or ttl makes every call of the view report the error.
+func Typed[V any](c *Cache, prefix string, ttl time.Duration) *View[V] {
+	if c.err != nil {
+		return &View[V]{c: c}
+	}
+	sub := &Cache{core: c.core, prefix: c.prefix + prefix, ttl: c.ttl, parent: c}
+	switch {
+	case ttl < 0 || ttl > MaxTTL:
+		sub.err = fmt.Errorf("%w: Typed TTL: %w", ErrConfig, backend.CheckTTL(ttl))
+	case ttl > 0:
+		sub.ttl = ttl
+	}
+	if err := checkPrefix(sub.prefix); err != nil {
+		sub.err = fmt.Errorf("%w: Typed prefix: %w", ErrConfig, err)
+	}
+	return &View[V]{c: sub}
+}
+
+// Prefix returns the whole prefix the view puts before every key.
+func (v *View[V]) Prefix() string { return v.c.prefix }
+
+// Get returns the value stored under key, or ErrNotFound.
+func (v *View[V]) Get(ctx context.Context, key string) (V, error) {
+	var val V
+	data, err := v.c.getRaw(ctx, key)
+	if err != nil {
+		return val, err
+	}
+	err = v.c.decode(data, &val)
+	return val, err
+}
+
+// GetMany returns the values found for keys, keyed by the caller's keys. Missing keys are
+// absent from the map; a missing key is never an error.
+func (v *View[V]) GetMany(ctx context.Context, keys []string) (map[string]V, error) {
+	found, err := v.c.getManyRaw(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]V, len(found))
+	for k, data := range found {
+		var val V
+		if err := v.c.decode(data, &val); err != nil {
+			return nil, err
+		}
+		out[k] = val
+	}
+	return out, nil
+}
+
+// Set stores val under key for ttl; a zero ttl means the view's.
+func (v *View[V]) Set(ctx context.Context, key string, val V, ttl time.Duration) error {
+	return v.c.Set(ctx, key, val, ttl)
+}
+
+// SetMany stores every value of vals under its key for ttl; a zero ttl means the view's.
+// Every key and value is checked and encoded before anything is written.
+func (v *View[V]) SetMany(ctx context.Context, vals map[string]V, ttl time.Duration) error {
+	encoded := make(map[string][]byte, len(vals))
+	for k, val := range vals {
+		data, err := v.c.encode(val)
+		if err != nil {
+			return v.c.count(&counters{errors: 1}, err)
+		}
+		encoded[k] = data
+	}
+	return v.c.setManyRaw(ctx, encoded, ttl)
+}
+
+// Loader fetches the value for key from the source of truth, for GetOrLoad.
+type Loader[V any] func(ctx context.Context, key string) (V, error)
+
+// GetOrLoad returns the value stored under key. On a miss it runs load, stores its value for
+// the view's TTL and returns it.
+//
+// However many goroutines of the process ask for the same key at once, load runs once and
+// they all get its value. Each caller waits only as long as its own context allows: one that
+// gives up returns its context's error at once, while the load goes on for the others; the
+// load's context is cancelled only when no caller is left, or the Cache is closed. A load
+// error is returned to every waiting caller and is not cached.
+//
+// The cache never stands between the caller and the source of truth: when the backend fails,
+// or holds a value that no longer decodes into V, GetOrLoad loads as on a miss (and counts
+// the error in Stats). It reports errors of the caller's own making at once: an invalid key,
+// a closed Cache, or a done context.
+func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V, error) {
+	var val V
+	data, err := v.c.getRaw(ctx, key)
+	if err == nil {
+		if v.c.decode(data, &val) == nil {
+			return val, nil
+		}
+	} else if !mayLoad(ctx, err) {
+		return val, err
+	}
+	full := v.c.prefix + key
+	data, err = v.c.core.flight.do(ctx, v.c.core.closing, full, func(lctx context.Context) ([]byte, error) {
+		loaded, err := load(lctx, key)
+		if err != nil {
+			v.c.count(&counters{loads: 1, loadErrors: 1}, nil)
+			return nil, err
+		}
+		v.c.count(&counters{loads: 1}, nil)
+		data, err := v.c.encode(loaded)
+		if err != nil {
+			return nil, v.c.count(&counters{errors: 1}, err)
+		}
+		// A failed write costs only a later miss; the error is counted in Stats.
+		_ = v.c.setRaw(lctx, key, data, 0)
+		return data, nil
+	})
+	if err != nil {
+		return val, err
+	}
+	// Each caller decodes its own copy, so no two callers share a map or slice.
+	val = *new(V)
+	err = v.c.decode(data, &val)
+	return val, err
+}
+
+// mayLoad reports whether GetOrLoad may go to the source of truth after the cache read failed
+// with err: on a miss or a backend failure, but not on the caller's own mistakes nor once the
+// caller's context is done.
+func mayLoad(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	return !errors.Is(err, ErrInvalidKey) && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrConfig)
+}
+
+// Delete removes the entry under key; a missing key is not an error.
+func (v *View[V]) Delete(ctx context.Context, key string) error { return v.c.Delete(ctx, key) }
+
+// DeleteMany removes the entries under keys; missing keys are not an error.
+func (v *View[V]) DeleteMany(ctx context.Context, keys ...string) error {
+	return v.c.DeleteMany(ctx, keys...)
+}
+
+// Has reports whether an unexpired entry is stored under key, without reading its value.
+func (v *View[V]) Has(ctx context.Context, key string) (bool, error) { return v.c.Has(ctx, key) }
+
+// Expire gives the existing entry under key a new TTL, as Cache.Expire does; a zero ttl means
+// the view's.
+func (v *View[V]) Expire(ctx context.Context, key string, ttl time.Duration) error {
+	return v.c.Expire(ctx, key, ttl)
+}
+
+// TTL returns the time the entry under key has left, or ErrNotFound.
+func (v *View[V]) TTL(ctx context.Context, key string) (time.Duration, error) {
+	return v.c.TTL(ctx, key)
+}
+
+// Clear removes every entry under the view's prefix, and nothing else.
+func (v *View[V]) Clear(ctx context.Context) (int, error) { return v.c.Clear(ctx) }
+
+// Stats returns the view's counters and the number of entries under its prefix.
+func (v *View[V]) Stats(ctx context.Context) (Stats, error) { return v.c.Stats(ctx) }
