@@ -1,0 +1,421 @@
+package cachekit_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cachetest"
+	"github.com/cachekit/cachekit/memstore"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	// The process-wide Cache lives as long as the process; close it before looking for leaks.
+	_ = cachekit.Default().Close()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// newCache returns a Cache over a fresh memstore that reads clock, closed when the test ends.
+func newCache(t *testing.T, clock *cachetest.Clock, opts cachekit.Options) *cachekit.Cache {
+	t.Helper()
+	mopts := memstore.Options{}
+	if clock != nil {
+		mopts.Clock = clock
+	}
+	s, err := memstore.New(mopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cachekit.New(s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+type geo struct {
+	City    string   `json:"city"`
+	Country string   `json:"country"`
+	Tags    []string `json:"tags,omitempty"`
+}
+
+func TestPrefixIsolatesCachesSharingAStore(t *testing.T) {
+	ctx := context.Background()
+	c := newCache(t, nil, cachekit.Options{Prefix: "CACHE#"})
+	a := cachekit.Typed[string](c, "a:", 0)
+	b := cachekit.Typed[string](c, "b:", 0)
+	if err := a.Set(ctx, "k", "from a", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Set(ctx, "k", "from b", 0); err != nil {
+		t.Fatal(err)
+	}
+	for view, want := range map[*cachekit.View[string]]string{a: "from a", b: "from b"} {
+		if got, err := view.Get(ctx, "k"); err != nil || got != want {
+			t.Errorf("%s Get = %q, %v; want %q", view.Prefix(), got, err, want)
+		}
+	}
+	// The Store sees whole keys with the prefixes applied.
+	raw, err := c.Store().Get(ctx, "CACHE#a:k")
+	if err != nil || string(raw) != `"from a"` {
+		t.Errorf("Store Get CACHE#a:k = %q, %v; want the JSON text", raw, err)
+	}
+	if n, err := a.Clear(ctx); err != nil || n != 1 {
+		t.Errorf("a.Clear = %d, %v; want 1", n, err)
+	}
+	if _, err := a.Get(ctx, "k"); !errors.Is(err, cachekit.ErrNotFound) {
+		t.Errorf("a Get after Clear: %v, want ErrNotFound", err)
+	}
+	if got, err := b.Get(ctx, "k"); err != nil || got != "from b" {
+		t.Errorf("b Get after a.Clear = %q, %v; want it untouched", got, err)
+	}
+}
+
+func TestGetManyIsKeyedByCallerKeys(t *testing.T) {
+	ctx := context.Background()
+	c := newCache(t, nil, cachekit.Options{Prefix: "CACHE#geo:"})
+	geos := cachekit.Typed[geo](c, "", 0)
+	want := map[string]geo{"1.1.1.1": {City: "Sydney"}, "8.8.8.8": {City: "Mountain View"}}
+	if err := geos.SetMany(ctx, want, 0); err != nil {
+		t.Fatal(err)
+	}
+	got, err := geos.GetMany(ctx, []string{"8.8.8.8", "9.9.9.9", "1.1.1.1", "8.8.8.8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["1.1.1.1"].City != "Sydney" || got["8.8.8.8"].City != "Mountain View" {
+		t.Errorf("GetMany = %v, want %v", got, want)
+	}
+	var untyped map[string]geo
+	if err := c.GetMany(ctx, []string{"1.1.1.1", "missing"}, &untyped); err != nil {
+		t.Fatal(err)
+	}
+	if len(untyped) != 1 || untyped["1.1.1.1"].City != "Sydney" {
+		t.Errorf("Cache.GetMany = %v", untyped)
+	}
+	if err := c.GetMany(ctx, nil, untyped); err == nil {
+		t.Error("Cache.GetMany into a map, not a pointer to one: want an error")
+	}
+	// The duplicate key is read once; the Cache counts its view's reads and its own.
+	if st, _ := geos.Stats(ctx); st.Hits != 2 || st.Misses != 1 {
+		t.Errorf("view Stats hits/misses = %d/%d, want 2/1", st.Hits, st.Misses)
+	}
+	if st, _ := c.Stats(ctx); st.Hits != 3 || st.Misses != 2 {
+		t.Errorf("Cache Stats hits/misses = %d/%d, want 3/2", st.Hits, st.Misses)
+	}
+}
+
+// TestCallerCannotChangeCachedValues mutates everything it passed in or got back.
+func TestCallerCannotChangeCachedValues(t *testing.T) {
+	ctx := context.Background()
+	c := newCache(t, nil, cachekit.Options{})
+	bs := cachekit.Typed[[]byte](c, "bytes:", 0)
+	raw := cachekit.Typed[json.RawMessage](c, "raw:", 0)
+	geos := cachekit.Typed[geo](c, "geo:", 0)
+
+	in := []byte("original")
+	inRaw := json.RawMessage(`{"a":1}`)
+	inGeo := geo{City: "Oslo", Tags: []string{"north"}}
+	if err := bs.Set(ctx, "k", in, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Set(ctx, "k", inRaw, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := geos.SetMany(ctx, map[string]geo{"k": inGeo}, 0); err != nil {
+		t.Fatal(err)
+	}
+	copy(in, "XXXXXXXX")
+	copy(inRaw, `{"b":2}`)
+	inGeo.Tags[0] = "south"
+
+	out, _ := bs.Get(ctx, "k")
+	out[0] = 'Y'
+	outRaw, _ := raw.Get(ctx, "k")
+	outRaw[2] = 'z'
+	outGeo, _ := geos.GetOrLoad(ctx, "k", nil)
+	outGeo.Tags[0] = "east"
+
+	if got, _ := bs.Get(ctx, "k"); string(got) != "original" {
+		t.Errorf("[]byte value = %q, want original", got)
+	}
+	if got, _ := raw.Get(ctx, "k"); string(got) != `{"a":1}` {
+		t.Errorf("RawMessage value = %s, want {\"a\":1}", got)
+	}
+	if got, _ := geos.Get(ctx, "k"); got.Tags[0] != "north" {
+		t.Errorf("struct value tags = %v, want [north]", got.Tags)
+	}
+}
+
+func TestTTLDefaultsAndRules(t *testing.T) {
+	ctx := context.Background()
+	clock := cachetest.NewClock(time.Unix(1_800_000_000, 0))
+	c := newCache(t, clock, cachekit.Options{TTL: 10 * time.Minute})
+	short := cachekit.Typed[int](c, "short:", time.Minute)
+	if err := c.Set(ctx, "k", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, _ := c.TTL(ctx, "k"); ttl != 10*time.Minute {
+		t.Errorf("TTL of a write with zero TTL = %v, want the Cache's 10m", ttl)
+	}
+	if err := short.Set(ctx, "k", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, _ := short.TTL(ctx, "k"); ttl != time.Minute {
+		t.Errorf("TTL in a view with 1m = %v, want 1m", ttl)
+	}
+	if err := short.Expire(ctx, "k", 0); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(30 * time.Second)
+	if ttl, _ := short.TTL(ctx, "k"); ttl != 30*time.Second {
+		t.Errorf("TTL after Expire(0) and 30s = %v, want 30s", ttl)
+	}
+	for _, ttl := range []time.Duration{-time.Second, cachekit.MaxTTL + 1} {
+		if err := c.Set(ctx, "k", 2, ttl); !errors.Is(err, cachekit.ErrInvalidTTL) {
+			t.Errorf("Set with TTL %v: %v, want ErrInvalidTTL", ttl, err)
+		}
+		if err := c.Expire(ctx, "k", ttl); !errors.Is(err, cachekit.ErrInvalidTTL) {
+			t.Errorf("Expire with TTL %v: %v, want ErrInvalidTTL", ttl, err)
+		}
+		if err := c.SetMany(ctx, map[string]any{"k": 2}, ttl); !errors.Is(err, cachekit.ErrInvalidTTL) {
+			t.Errorf("SetMany with TTL %v: %v, want ErrInvalidTTL", ttl, err)
+		}
+	}
+	var v int
+	if err := c.Get(ctx, "k", &v); err != nil || v != 1 {
+		t.Errorf("Get after refused writes = %d, %v; want the first value", v, err)
+	}
+	if err := c.Expire(ctx, "missing", time.Minute); !errors.Is(err, cachekit.ErrNotFound) {
+		t.Errorf("Expire of a missing key: %v, want ErrNotFound", err)
+	}
+	if ok, _ := c.Has(ctx, "missing"); ok {
+		t.Error("Expire created an entry")
+	}
+	clock.Advance(10 * time.Minute)
+	if ok, err := c.Has(ctx, "k"); ok || err != nil {
+		t.Errorf("Has after the TTL = %v, %v; want false", ok, err)
+	}
+}
+
+func TestKeyRules(t *testing.T) {
+	ctx := context.Background()
+	c := newCache(t, nil, cachekit.Options{Prefix: "CACHE#"})
+	longest := strings.Repeat("k", cachekit.MaxKeyLen-len("CACHE#"))
+	if err := c.Set(ctx, longest, 1, 0); err != nil {
+		t.Errorf("Set with a key of exactly MaxKeyLen bytes with its prefix: %v", err)
+	}
+	for name, key := range map[string]string{"empty": "", "too long": longest + "k", "bad UTF-8": "\xff"} {
+		if err := c.Set(ctx, key, 1, 0); !errors.Is(err, cachekit.ErrInvalidKey) {
+			t.Errorf("Set with an %s key: %v, want ErrInvalidKey", name, err)
+		}
+		var v int
+		if err := c.Get(ctx, key, &v); !errors.Is(err, cachekit.ErrInvalidKey) {
+			t.Errorf("Get with an %s key: %v, want ErrInvalidKey", name, err)
+		}
+		if err := c.SetMany(ctx, map[string]any{"fine": 1, key: 2}, 0); !errors.Is(err, cachekit.ErrInvalidKey) {
+			t.Errorf("SetMany with an %s key: %v, want ErrInvalidKey", name, err)
+		}
+		if err := c.DeleteMany(ctx, "fine", key); !errors.Is(err, cachekit.ErrInvalidKey) {
+			t.Errorf("DeleteMany with an %s key: %v, want ErrInvalidKey", name, err)
+		}
+		if strings.Contains(fmt.Sprint(c.Set(ctx, key, 1, 0)), "kkkk") {
+			t.Error("an error message quotes the key")
+		}
+	}
+	if ok, _ := c.Has(ctx, "fine"); ok {
+		t.Error("SetMany wrote part of a batch that had an invalid key")
+	}
+}
+
+func TestCodec(t *testing.T) {
+	ctx := context.Background()
+	c := newCache(t, nil, cachekit.Options{Codec: upperCodec{}})
+	if err := c.Set(ctx, "k", "hello", 0); err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := c.Store().Get(ctx, "CACHE#k"); string(raw) != "HELLO" {
+		t.Errorf("stored %q, want the custom codec's HELLO", raw)
+	}
+	var s string
+	if err := c.Get(ctx, "k", &s); err != nil || s != "hello" {
+		t.Errorf("Get = %q, %v", s, err)
+	}
+
+	j := newCache(t, nil, cachekit.Options{})
+	if err := j.Set(ctx, "bad", make(chan int), 0); !errors.Is(err, cachekit.ErrEncode) {
+		t.Errorf("Set of a channel: %v, want ErrEncode", err)
+	}
+	if ok, _ := j.Has(ctx, "bad"); ok {
+		t.Error("a value that could not be encoded was written")
+	}
+	if err := j.Set(ctx, "str", "text", 0); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := j.Get(ctx, "str", &n); !errors.Is(err, cachekit.ErrDecode) {
+		t.Errorf("Get of a string into an int: %v, want ErrDecode", err)
+	}
+}
+
+// upperCodec stores strings upper-cased, to show that the Cache uses the codec it is given.
+type upperCodec struct{}
+
+func (upperCodec) Marshal(v any) ([]byte, error) { return []byte(strings.ToUpper(v.(string))), nil }
+func (upperCodec) Unmarshal(data []byte, v any) error {
+	*v.(*string) = strings.ToLower(string(data))
+	return nil
+}
+
+func TestStats(t *testing.T) {
+	ctx := context.Background()
+	c := newCache(t, nil, cachekit.Options{})
+	v := cachekit.Typed[int](c, "v:", 0)
+	_ = c.Set(ctx, "a", 1, 0)
+	_ = v.SetMany(ctx, map[string]int{"x": 1, "y": 2}, 0)
+	var n int
+	_ = c.Get(ctx, "a", &n)
+	_ = c.Get(ctx, "b", &n)
+	_, _ = v.Get(ctx, "x")
+	_ = v.Delete(ctx, "y")
+	_ = c.Set(ctx, "", 1, 0)
+
+	st, err := c.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := cachekit.Stats{Hits: 2, Misses: 1, Sets: 3, Deletes: 1, Errors: 1, Keys: 2, HitRatio: 2.0 / 3}
+	if st != want {
+		t.Errorf("Cache Stats = %+v\nwant %+v", st, want)
+	}
+	vst, _ := v.Stats(ctx)
+	wantView := cachekit.Stats{Hits: 1, Sets: 2, Deletes: 1, Keys: 1, HitRatio: 1}
+	if vst != wantView {
+		t.Errorf("view Stats = %+v\nwant %+v", vst, wantView)
+	}
+}
+
+func TestClose(t *testing.T) {
+	ctx := context.Background()
+	s, _ := memstore.New(memstore.Options{})
+	c, _ := cachekit.New(s, cachekit.Options{})
+	v := cachekit.Typed[int](c, "v:", 0)
+	_ = c.Set(ctx, "k", 1, 0)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := s.Get(ctx, "CACHE#k"); !errors.Is(err, cachekit.ErrClosed) {
+		t.Errorf("the Store after Cache.Close: %v, want ErrClosed", err)
+	}
+	var n int
+	if err := c.Get(ctx, "k", &n); !errors.Is(err, cachekit.ErrClosed) {
+		t.Errorf("Get after Close: %v, want ErrClosed", err)
+	}
+	if _, err := v.GetOrLoad(ctx, "k", func(context.Context, string) (int, error) { return 1, nil }); !errors.Is(err, cachekit.ErrClosed) {
+		t.Errorf("GetOrLoad after Close: %v, want ErrClosed", err)
+	}
+	if _, err := c.SetStore(s); !errors.Is(err, cachekit.ErrClosed) {
+		t.Errorf("SetStore after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestNewRefusesBadOptions(t *testing.T) {
+	s, _ := memstore.New(memstore.Options{})
+	defer s.Close()
+	for name, opts := range map[string]cachekit.Options{
+		"negative TTL":    {TTL: -time.Second},
+		"prefix too long": {Prefix: strings.Repeat("p", cachekit.MaxKeyLen)},
+		"bad UTF-8":       {Prefix: "\xff"},
+	} {
+		if _, err := cachekit.New(s, opts); !errors.Is(err, cachekit.ErrConfig) {
+			t.Errorf("New with %s: %v, want ErrConfig", name, err)
+		}
+	}
+	if _, err := cachekit.New(nil, cachekit.Options{}); !errors.Is(err, cachekit.ErrConfig) {
+		t.Errorf("New with a nil Store: %v, want ErrConfig", err)
+	}
+	c, _ := cachekit.New(s, cachekit.Options{})
+	bad := cachekit.Typed[int](c, "\xff", 0)
+	if err := bad.Set(context.Background(), "k", 1, 0); !errors.Is(err, cachekit.ErrConfig) {
+		t.Errorf("Set on a view with a bad prefix: %v, want ErrConfig", err)
+	}
+	negative := cachekit.Typed[int](c, "n:", -time.Second)
+	if _, err := negative.Get(context.Background(), "k"); !errors.Is(err, cachekit.ErrConfig) {
+		t.Errorf("Get on a view with a negative TTL: %v, want ErrConfig", err)
+	}
+}
+
+// TestSetStoreUnderLoad swaps the Store while goroutines use the Cache; the race detector and
+// the absence of errors other than misses are the assertions.
+func TestSetStoreUnderLoad(t *testing.T) {
+	ctx := context.Background()
+	c := newCache(t, nil, cachekit.Options{})
+	v := cachekit.Typed[int](c, "", 0)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := fmt.Sprint(i % 16)
+				if err := v.Set(ctx, key, w, 0); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := v.Get(ctx, key); err != nil && !errors.Is(err, cachekit.ErrNotFound) {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	var olds []cachekit.Store
+	for range 50 {
+		s, _ := memstore.New(memstore.Options{})
+		old, err := c.SetStore(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		olds = append(olds, old)
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, s := range olds {
+		_ = s.Close()
+	}
+	if err := v.Set(ctx, "after", 1, 0); err != nil {
+		t.Errorf("Set after the swaps: %v", err)
+	}
+	if _, err := c.Store().Get(ctx, "CACHE#after"); err != nil {
+		t.Errorf("the write did not reach the Store now in use: %v", err)
+	}
+}

@@ -1,0 +1,205 @@
+package cachekit_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/memstore"
+)
+
+func lookup(env map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		v, ok := env[name]
+		return v, ok
+	}
+}
+
+func TestConfigFromLookup(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want cachekit.Config
+	}{
+		{"nothing set", nil, cachekit.Config{}},
+		{"memory in full", map[string]string{
+			"CACHE_STORAGE_TYPE":            " Memory ",
+			"CACHE_KEY_PREFIX":              "CACHE#svc:",
+			"CACHE_DEFAULT_TTL":             "24h",
+			"CACHE_MEMORY_MAX_SIZE":         "500",
+			"CACHE_MEMORY_CLEANUP_INTERVAL": "30s",
+		}, cachekit.Config{StorageType: "memory", KeyPrefix: "CACHE#svc:", DefaultTTL: 24 * time.Hour, MemoryMaxSize: 500, MemoryCleanupInterval: 30 * time.Second}},
+		{"seconds as plain numbers", map[string]string{"CACHE_DEFAULT_TTL": "300", "CACHE_MEMORY_CLEANUP_INTERVAL": "60"},
+			cachekit.Config{DefaultTTL: 5 * time.Minute, MemoryCleanupInterval: time.Minute}},
+		{"no clean-up goroutine", map[string]string{"CACHE_MEMORY_CLEANUP_INTERVAL": "0"}, cachekit.Config{MemoryCleanupInterval: -1}},
+		{"empty means unset", map[string]string{"CACHE_STORAGE_TYPE": "", "CACHE_DEFAULT_TTL": " "}, cachekit.Config{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := cachekit.ConfigFromLookup(lookup(tc.env))
+			if err != nil || got != tc.want {
+				t.Errorf("ConfigFromLookup = %+v, %v\nwant %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	for name, env := range map[string]map[string]string{
+		"CACHE_STORAGE_TYPE":            {"CACHE_STORAGE_TYPE": "memcached"},
+		"CACHE_DEFAULT_TTL":             {"CACHE_DEFAULT_TTL": "soon"},
+		"CACHE_MEMORY_MAX_SIZE":         {"CACHE_MEMORY_MAX_SIZE": "-5"},
+		"CACHE_MEMORY_CLEANUP_INTERVAL": {"CACHE_MEMORY_CLEANUP_INTERVAL": "-1m"},
+		"CACHE_KEY_PREFIX":              {"CACHE_KEY_PREFIX": strings.Repeat("p", 2000)},
+	} {
+		_, err := cachekit.ConfigFromLookup(lookup(env))
+		if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%v: error %v, want ErrConfig naming %s", env, err, name)
+		}
+	}
+	for _, tc := range []struct{ name, value string }{{"CACHE_DEFAULT_TTL", "0"}, {"CACHE_DEFAULT_TTL", "-1"}, {"CACHE_DEFAULT_TTL", "99999999999999"}, {"CACHE_MEMORY_MAX_SIZE", "0"}, {"CACHE_MEMORY_MAX_SIZE", "1e3"}} {
+		if _, err := cachekit.ConfigFromLookup(lookup(map[string]string{tc.name: tc.value})); !errors.Is(err, cachekit.ErrConfig) {
+			t.Errorf("%s=%q: %v, want ErrConfig", tc.name, tc.value, err)
+		}
+	}
+}
+
+// TestDefaultStorageFollowsTheTable checks the seed design's default: DynamoDB when a table is
+// configured, memory otherwise.
+func TestDefaultStorageFollowsTheTable(t *testing.T) {
+	_, err := cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_TABLE_NAME": "orders"}))
+	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), `CACHE_STORAGE_TYPE="dynamodb"`) {
+		t.Errorf("a table and no storage type: %v, want the dynamodb backend chosen", err)
+	}
+	c, err := cachekit.Open(cachekit.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, ok := c.Store().(*memstore.Store); !ok || c.Prefix() != cachekit.DefaultPrefix {
+		t.Errorf("Open of the zero Config = %T with prefix %q, want a memstore under %q", c.Store(), c.Prefix(), cachekit.DefaultPrefix)
+	}
+}
+
+func FuzzConfigFromLookup(f *testing.F) {
+	f.Add("memory", "CACHE#", "5m", "100", "1m")
+	f.Add("redis", "", "300", "-1", "0")
+	f.Add("", "\xff", "1h30m", "99999999999999999999", "1e9")
+	f.Fuzz(func(t *testing.T, storage, prefix, ttl, size, interval string) {
+		env := map[string]string{
+			"CACHE_STORAGE_TYPE": storage, "CACHE_KEY_PREFIX": prefix, "CACHE_DEFAULT_TTL": ttl,
+			"CACHE_MEMORY_MAX_SIZE": size, "CACHE_MEMORY_CLEANUP_INTERVAL": interval,
+		}
+		cfg, err := cachekit.ConfigFromLookup(lookup(env))
+		if err != nil {
+			if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_") {
+				t.Fatalf("error %v does not wrap ErrConfig and name a variable", err)
+			}
+			return
+		}
+		c, err := cachekit.Open(cfg)
+		if err != nil {
+			t.Fatalf("Open refused a Config that ConfigFromLookup accepted: %+v: %v", cfg, err)
+		}
+		c.Close()
+	})
+}
+
+// TestDefault runs the test binary again with a given environment, since Default is built once
+// per process.
+func TestDefault(t *testing.T) {
+	if scenario := os.Getenv("CACHEKIT_TEST_DEFAULT"); scenario != "" {
+		defaultScenario(t, scenario)
+		return
+	}
+	for _, tc := range []struct {
+		scenario string
+		env      []string
+	}{
+		{"memory", []string{"CACHE_KEY_PREFIX=CACHE#svc:", "CACHE_DEFAULT_TTL=90"}},
+		{"invalid", []string{"CACHE_STORAGE_TYPE=memcache"}},
+	} {
+		t.Run(tc.scenario, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestDefault$", "-test.v")
+			cmd.Env = append(os.Environ(), append(tc.env, "CACHEKIT_TEST_DEFAULT="+tc.scenario)...)
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "--- PASS: TestDefault") {
+				t.Errorf("scenario %s: %v\n%s", tc.scenario, err, out)
+			}
+		})
+	}
+}
+
+func defaultScenario(t *testing.T, scenario string) {
+	ctx := context.Background()
+	c := cachekit.Default()
+	if cachekit.Default() != c {
+		t.Fatal("Default returned two different Caches")
+	}
+	geo := cachekit.Typed[string](c, "geo:", 0)
+	switch scenario {
+	case "memory":
+		if err := geo.Set(ctx, "ip", "Oslo", 0); err != nil {
+			t.Fatal(err)
+		}
+		if ttl, _ := geo.TTL(ctx, "ip"); ttl <= 89*time.Second || ttl > 90*time.Second {
+			t.Errorf("TTL = %v, want CACHE_DEFAULT_TTL's 90s", ttl)
+		}
+		if _, err := c.Store().Get(ctx, "CACHE#svc:geo:ip"); err != nil {
+			t.Errorf("the entry is not under CACHE_KEY_PREFIX: %v", err)
+		}
+		// Swap in another store, as a test or a degradation does.
+		s, _ := memstore.New(memstore.Options{})
+		old, err := c.SetStore(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old.Close()
+		if _, err := geo.Get(ctx, "ip"); !errors.Is(err, cachekit.ErrNotFound) {
+			t.Errorf("Get after SetStore: %v, want a miss in the new store", err)
+		}
+		c.Close()
+	case "invalid":
+		err := geo.Set(ctx, "ip", "Oslo", 0)
+		if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_STORAGE_TYPE") {
+			t.Errorf("Set on a misconfigured Default: %v, want ErrConfig naming CACHE_STORAGE_TYPE", err)
+		}
+		if _, err := c.Stats(ctx); !errors.Is(err, cachekit.ErrConfig) {
+			t.Errorf("Stats on a misconfigured Default: %v, want ErrConfig", err)
+		}
+	}
+}
+
+func FuzzKeys(f *testing.F) {
+	for _, k := range []string{"a", "", "\xff", "日本", "CACHE#x", strings.Repeat("k", 1100), "a\x00b"} {
+		f.Add(k)
+	}
+	s, _ := memstore.New(memstore.Options{CleanupInterval: -1})
+	c, _ := cachekit.New(s, cachekit.Options{})
+	f.Cleanup(func() { c.Close() })
+	f.Fuzz(func(t *testing.T, key string) {
+		ctx := context.Background()
+		err := c.Set(ctx, key, key, 0)
+		if err != nil {
+			if !errors.Is(err, cachekit.ErrInvalidKey) {
+				t.Fatalf("Set: %v, want nil or ErrInvalidKey", err)
+			}
+			if strings.Contains(err.Error(), key) && len(key) > 3 {
+				t.Fatalf("the error quotes the key: %v", err)
+			}
+			return
+		}
+		var got string
+		if err := c.Get(ctx, key, &got); err != nil || got != key {
+			t.Fatalf("Get = %q, %v; want the key back", got, err)
+		}
+		m, err := cachekit.Typed[string](c, "", 0).GetMany(ctx, []string{key})
+		if err != nil || m[key] != key {
+			t.Fatalf("GetMany = %v, %v", m, err)
+		}
+	})
+}

@@ -1,0 +1,105 @@
+package cachekit_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/memstore"
+)
+
+type GeoInfo struct {
+	City    string `json:"city"`
+	Country string `json:"country"`
+}
+
+// Built on first use from the CACHE_* environment variables; no I/O happens here.
+var geoCache = cachekit.Typed[GeoInfo](cachekit.Default(), "geo:", 24*time.Hour)
+
+// lookupGeo stands for the slow source of truth, such as a geolocation API.
+func lookupGeo(ctx context.Context, ip string) (GeoInfo, error) {
+	fmt.Println("loading", ip)
+	return GeoInfo{City: "Sydney", Country: "AU"}, nil
+}
+
+func handler(ctx context.Context, ip string) (GeoInfo, error) {
+	// A hit comes from the cache; a miss runs the loader once per key per process, stores it.
+	return geoCache.GetOrLoad(ctx, ip, lookupGeo)
+}
+
+// The quickstart: a typed view of the process-wide cache, and GetOrLoad in a handler.
+func Example() {
+	ctx := context.Background()
+	for range 2 {
+		info, err := handler(ctx, "1.1.1.1")
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(info.City, info.Country)
+	}
+	st, _ := geoCache.Stats(ctx)
+	fmt.Printf("hits %d, misses %d, loads %d, keys %d\n", st.Hits, st.Misses, st.Loads, st.Keys)
+	// Output:
+	// loading 1.1.1.1
+	// Sydney AU
+	// Sydney AU
+	// hits 1, misses 1, loads 1, keys 1
+}
+
+// A Cache over an explicit Store, with its own prefix and default TTL.
+func ExampleNew() {
+	ctx := context.Background()
+	store, err := memstore.New(memstore.Options{MaxSize: 50_000})
+	if err != nil {
+		panic(err)
+	}
+	c, err := cachekit.New(store, cachekit.Options{Prefix: "CACHE#config:", TTL: 5 * time.Minute})
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+
+	if err := c.Set(ctx, "flags", map[string]bool{"beta": true}, 0); err != nil {
+		panic(err)
+	}
+	var flags map[string]bool
+	if err := c.Get(ctx, "flags", &flags); err != nil {
+		panic(err)
+	}
+	ttl, _ := c.TTL(ctx, "flags")
+	fmt.Println(flags["beta"], ttl <= 5*time.Minute)
+	// Output: true true
+}
+
+// Sliding expiration: every read gives the session another 30 minutes.
+func ExampleView_Expire() {
+	ctx := context.Background()
+	store, _ := memstore.New(memstore.Options{})
+	c, _ := cachekit.New(store, cachekit.Options{})
+	defer c.Close()
+	sessions := cachekit.Typed[string](c, "session:", 30*time.Minute)
+
+	_ = sessions.Set(ctx, "abc", "user-42", 0)
+	if user, err := sessions.Get(ctx, "abc"); err == nil {
+		_ = sessions.Expire(ctx, "abc", 0) // zero: the view's 30 minutes, from now
+		fmt.Println(user)
+	}
+	// Output: user-42
+}
+
+// Tests swap the process-wide cache's Store for a fresh in-memory one.
+func ExampleCache_SetStore() {
+	fresh, _ := memstore.New(memstore.Options{})
+	old, err := cachekit.Default().SetStore(fresh)
+	if err != nil {
+		panic(err)
+	}
+	defer func() {
+		cachekit.Default().SetStore(old)
+		fresh.Close()
+	}()
+	has, _ := geoCache.Has(context.Background(), "1.1.1.1")
+	fmt.Println(has)
+	// Output: false
+}
