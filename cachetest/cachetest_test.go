@@ -1,0 +1,121 @@
+package cachetest_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/cachekit/cachekit/backend"
+	"github.com/cachekit/cachekit/cachetest"
+	"github.com/cachekit/cachekit/memstore"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// Broken stores, each a memstore with one promise of the contract broken, and the subtest of
+// the kit that must catch it.
+var broken = map[string]struct {
+	wrap   func(*memstore.Store) backend.Store
+	caught string
+}{
+	"expire creates": {func(s *memstore.Store) backend.Store { return expireCreates{s} }, "ExpireMissingNeverCreates"},
+	"clear overreaches": {func(s *memstore.Store) backend.Store { return clearOverreaches{s} }, "CountAndClearScoped"},
+	"has ignores expiry": {func(s *memstore.Store) backend.Store { return &hasIgnoresExpiry{Store: s, seen: map[string]bool{}} }, "ExpiryOnEveryReadPath"},
+	"no key rules":       {func(s *memstore.Store) backend.Store { return noKeyRules{s} }, "KeyRules"},
+	"close ignored":      {func(s *memstore.Store) backend.Store { return closeIgnored{s} }, "Closed"},
+}
+
+// TestKitCatchesBrokenStores runs the kit, in a child process, against each broken store and
+// checks that it fails in the subtest that covers the broken promise.
+func TestKitCatchesBrokenStores(t *testing.T) {
+	if name := os.Getenv("CACHETEST_BROKEN"); name != "" {
+		b := broken[name]
+		cachetest.Run(t, cachetest.Harness{New: func(t *testing.T, clock backend.Clock) backend.Store {
+			s, err := memstore.New(memstore.Options{Clock: clock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b.wrap(s)
+		}})
+		return
+	}
+	for name, b := range broken {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestKitCatchesBrokenStores$", "-test.v")
+			cmd.Env = append(os.Environ(), "CACHETEST_BROKEN="+name)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("the kit passed a store whose %s", name)
+			}
+			if !strings.Contains(string(out), "--- FAIL: TestKitCatchesBrokenStores/"+b.caught) {
+				t.Errorf("the kit did not fail %s for a store whose %s:\n%s", b.caught, name, out)
+			}
+		})
+	}
+}
+
+func TestKitPassesMemstore(t *testing.T) {
+	cachetest.Run(t, cachetest.Harness{New: func(t *testing.T, clock backend.Clock) backend.Store {
+		s, err := memstore.New(memstore.Options{Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}})
+}
+
+type expireCreates struct{ *memstore.Store }
+
+func (s expireCreates) Expire(ctx context.Context, key string, ttl time.Duration) error {
+	if err := s.Store.Expire(ctx, key, ttl); err != nil {
+		_ = s.Store.Set(ctx, key, []byte("null"), ttl)
+		return err
+	}
+	return nil
+}
+
+type clearOverreaches struct{ *memstore.Store }
+
+func (s clearOverreaches) Clear(ctx context.Context, prefix string) (int, error) {
+	if len(prefix) > 1 {
+		prefix = prefix[:len(prefix)-1]
+	}
+	return s.Store.Clear(ctx, prefix)
+}
+
+type hasIgnoresExpiry struct {
+	*memstore.Store
+	seen map[string]bool
+}
+
+func (s *hasIgnoresExpiry) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	s.seen[key] = true
+	return s.Store.Set(ctx, key, value, ttl)
+}
+
+func (s *hasIgnoresExpiry) Has(ctx context.Context, key string) (bool, error) {
+	if ok, err := s.Store.Has(ctx, key); ok || err != nil {
+		return ok, err
+	}
+	return s.seen[key], nil
+}
+
+type noKeyRules struct{ *memstore.Store }
+
+func (s noKeyRules) Get(ctx context.Context, key string) ([]byte, error) {
+	if backend.CheckKey(key) != nil {
+		return nil, backend.ErrNotFound
+	}
+	return s.Store.Get(ctx, key)
+}
+
+type closeIgnored struct{ *memstore.Store }
+
+func (s closeIgnored) Close() error { return nil }
