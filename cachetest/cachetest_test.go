@@ -25,8 +25,8 @@ var broken = map[string]struct {
 	wrap   func(*memstore.Store) backend.Store
 	caught string
 }{
-	"expire creates": {func(s *memstore.Store) backend.Store { return expireCreates{s} }, "ExpireMissingNeverCreates"},
-	"clear overreaches": {func(s *memstore.Store) backend.Store { return clearOverreaches{s} }, "CountAndClearScoped"},
+	"expire creates":     {func(s *memstore.Store) backend.Store { return expireCreates{s} }, "ExpireMissingNeverCreates"},
+	"clear overreaches":  {func(s *memstore.Store) backend.Store { return clearOverreaches{s} }, "CountAndClearScoped"},
 	"has ignores expiry": {func(s *memstore.Store) backend.Store { return &hasIgnoresExpiry{Store: s, seen: map[string]bool{}} }, "ExpiryOnEveryReadPath"},
 	"no key rules":       {func(s *memstore.Store) backend.Store { return noKeyRules{s} }, "KeyRules"},
 	"close ignored":      {func(s *memstore.Store) backend.Store { return closeIgnored{s} }, "Closed"},
