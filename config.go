@@ -1,6 +1,7 @@
 package cachekit
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -52,9 +53,11 @@ const (
 	EnvTableName             = "CACHE_TABLE_NAME"
 )
 
-// ConfigFromEnv reads a Config from the process's CACHE_* environment variables. An unset or
-// empty variable means the field's default; a value that cannot be used is an error wrapping
-// ErrConfig that names the variable, never a silent fallback.
+// ConfigFromEnv reads a Config from the process's CACHE_* environment variables and validates
+// it. An unset or empty variable means the field's default; a value that cannot be used is an
+// error wrapping ErrConfig that names the variable, never a silent fallback. With the error
+// comes every valid value read, the invalid ones left zero, so that a command line can still
+// override the variables.
 func ConfigFromEnv() (Config, error) {
 	return ConfigFromLookup(os.LookupEnv)
 }
@@ -70,53 +73,64 @@ func ConfigFromLookup(lookup func(name string) (string, bool)) (Config, error) {
 		KeyPrefix:   get(EnvKeyPrefix),
 		TableName:   get(EnvTableName),
 	}
-	var err error
+	var errs []error
 	if v := get(EnvDefaultTTL); v != "" {
-		if cfg.DefaultTTL, err = parseSeconds(v); err != nil || cfg.DefaultTTL <= 0 {
-			return Config{}, envError(EnvDefaultTTL, v, "want a positive duration such as 5m or 300", err)
+		if d, err := ParseDuration(v); err != nil || d <= 0 {
+			errs = append(errs, envError(EnvDefaultTTL, v, "want a positive duration such as 5m or 300"))
+		} else {
+			cfg.DefaultTTL = d
 		}
 	}
 	if v := get(EnvMemoryMaxSize); v != "" {
-		if cfg.MemoryMaxSize, err = strconv.Atoi(v); err != nil || cfg.MemoryMaxSize <= 0 {
-			return Config{}, envError(EnvMemoryMaxSize, v, "want a positive whole number", err)
+		if n, err := strconv.Atoi(v); err != nil || n <= 0 {
+			errs = append(errs, envError(EnvMemoryMaxSize, v, "want a positive whole number"))
+		} else {
+			cfg.MemoryMaxSize = n
 		}
 	}
 	if v := get(EnvMemoryCleanupInterval); v != "" {
-		d, err := parseSeconds(v)
-		if err != nil || d < 0 {
-			return Config{}, envError(EnvMemoryCleanupInterval, v, "want a duration such as 1m, or 0 for none", err)
-		}
-		cfg.MemoryCleanupInterval = d
-		if d == 0 {
+		switch d, err := ParseDuration(v); {
+		case err != nil || d < 0:
+			errs = append(errs, envError(EnvMemoryCleanupInterval, v, "want a duration such as 1m, or 0 for none"))
+		case d == 0:
 			cfg.MemoryCleanupInterval = -1
+		default:
+			cfg.MemoryCleanupInterval = d
 		}
 	}
-	if err := cfg.check(); err != nil {
-		return Config{}, err
+	if len(errs) > 0 {
+		return cfg, errors.Join(errs...)
 	}
-	return cfg, nil
+	return cfg, cfg.Validate()
 }
 
-func envError(name, value, want string, err error) error {
-	if err != nil {
-		return fmt.Errorf("%w: %s=%q: %s: %w", ErrConfig, name, value, want, err)
-	}
+func envError(name, value, want string) error {
 	return fmt.Errorf("%w: %s=%q: %s", ErrConfig, name, value, want)
 }
 
-// parseSeconds reads a Go duration, or a whole number of seconds.
-func parseSeconds(v string) (time.Duration, error) {
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+// ParseDuration reads a duration as the CACHE_* variables give them: a Go duration ("90s",
+// "24h") or a whole number of seconds ("300"), at most MaxTTL either way.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		if n > int64(MaxTTL/time.Second) || n < -int64(MaxTTL/time.Second) {
-			return 0, fmt.Errorf("%d seconds is out of range", n)
+			return 0, fmt.Errorf("%d seconds is beyond MaxTTL (%v)", n, MaxTTL)
 		}
 		return time.Duration(n) * time.Second, nil
 	}
-	return time.ParseDuration(v)
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, errors.New("want a duration such as 90s, 5m or 24h, or a whole number of seconds")
+	}
+	if d > MaxTTL || d < -MaxTTL {
+		return 0, fmt.Errorf("%v is beyond MaxTTL (%v)", d, MaxTTL)
+	}
+	return d, nil
 }
 
-// storageType returns the backend the Config names, with the empty default resolved.
-func (cfg Config) storageType() string {
+// Backend returns the storage type the Config selects, with an empty StorageType resolved:
+// StorageDynamoDB when TableName is set, else StorageMemory.
+func (cfg Config) Backend() string {
 	switch {
 	case cfg.StorageType != "":
 		return cfg.StorageType
@@ -126,33 +140,34 @@ func (cfg Config) storageType() string {
 	return StorageMemory
 }
 
-// check reports a Config that Open could not use, naming the environment variable.
-func (cfg Config) check() error {
-	switch t := cfg.storageType(); t {
+// Validate reports a Config that Open could not use. Its errors wrap ErrConfig and name both
+// the field and its environment variable.
+func (cfg Config) Validate() error {
+	switch t := cfg.Backend(); t {
 	case StorageMemory:
 	case StorageDynamoDB, StorageRedis:
-		return fmt.Errorf("%w: %s=%q: this backend is not in this version of cachekit yet", ErrConfig, EnvStorageType, t)
+		return fmt.Errorf("%w: storage type %q (%s): this backend is not in this version of cachekit yet", ErrConfig, t, EnvStorageType)
 	default:
-		return fmt.Errorf("%w: %s=%q: want %s, %s or %s", ErrConfig, EnvStorageType, t,
+		return fmt.Errorf("%w: storage type %q (%s): want %s, %s or %s", ErrConfig, t, EnvStorageType,
 			StorageMemory, StorageDynamoDB, StorageRedis)
 	}
 	if cfg.KeyPrefix != "" {
 		if err := checkPrefix(cfg.KeyPrefix); err != nil {
-			return fmt.Errorf("%w: %s: %w", ErrConfig, EnvKeyPrefix, err)
+			return fmt.Errorf("%w: key prefix (%s): %w", ErrConfig, EnvKeyPrefix, err)
 		}
 	}
 	if cfg.DefaultTTL < 0 || cfg.DefaultTTL > MaxTTL {
-		return fmt.Errorf("%w: %s=%v: want a positive duration up to %v", ErrConfig, EnvDefaultTTL, cfg.DefaultTTL, MaxTTL)
+		return fmt.Errorf("%w: default TTL %v (%s): want a positive duration up to %v", ErrConfig, cfg.DefaultTTL, EnvDefaultTTL, MaxTTL)
 	}
 	if cfg.MemoryMaxSize < 0 {
-		return fmt.Errorf("%w: %s=%d: want a positive whole number", ErrConfig, EnvMemoryMaxSize, cfg.MemoryMaxSize)
+		return fmt.Errorf("%w: memory max size %d (%s): want a positive whole number", ErrConfig, cfg.MemoryMaxSize, EnvMemoryMaxSize)
 	}
 	return nil
 }
 
 // Open builds the Store that cfg names and a Cache over it. It does no network I/O.
 func Open(cfg Config) (*Cache, error) {
-	if err := cfg.check(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	s, err := memstore.New(memstore.Options{

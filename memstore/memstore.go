@@ -244,7 +244,8 @@ func (s *Store) entry(ctx context.Context, key string) (otter.Entry[string, item
 	return e, nil
 }
 
-// Count implements backend.Store. It visits every entry, in memory.
+// Count implements backend.Store. It visits every entry, in memory, after settling pending
+// evictions, so that it never counts past MaxSize.
 func (s *Store) Count(ctx context.Context, prefix string) (int, error) {
 	if err := s.usable(ctx); err != nil {
 		return 0, err
@@ -252,6 +253,7 @@ func (s *Store) Count(ctx context.Context, prefix string) (int, error) {
 	if err := backend.CheckPrefix(prefix); err != nil {
 		return 0, err
 	}
+	s.cache.CleanUp()
 	n := 0
 	for k := range s.cache.Keys() {
 		if strings.HasPrefix(k, prefix) {

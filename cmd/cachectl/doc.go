@@ -1,0 +1,23 @@
+// Command cachectl reads, writes and exercises a cachekit cache from the command line: the
+// tool for the people who run services built on cachekit.
+//
+// It builds its cache as cachekit.Default does, from the CACHE_* environment variables, which
+// flags override:
+//
+//	cachectl [--backend NAME] [--prefix PREFIX] [--ttl D] [--json] COMMAND [ARGS]
+//
+// The commands get, set, del, has, ttl, expire, mget, stats and clear act on single entries
+// or the whole prefix; health probes the backend with a write, a read and a delete; bench
+// runs a cache-aside workload on keys drawn from a Zipf distribution and reports throughput,
+// latency percentiles and the hit ratio:
+//
+//	go run ./cmd/cachectl bench
+//
+// Flags may come before or after the command and its arguments. The exit code is 0 on
+// success, 1 on a miss, an absent key or an unhealthy probe, 2 on bad usage or configuration
+// and 3 when the backend fails. "cachectl help" lists the commands, flags and environment
+// variables.
+//
+// The memory backend lives inside each cachectl process, so an entry set by one run is gone
+// by the next; bench and health are what it is for.
+package main
