@@ -150,7 +150,7 @@ func TestCallerCannotChangeCachedValues(t *testing.T) {
 	out[0] = 'Y'
 	outRaw, _ := raw.Get(ctx, "k")
 	outRaw[2] = 'z'
-	outGeo, _ := geos.GetOrLoad(ctx, "k", nil)
+	outGeo, _ := geos.GetOrLoad(ctx, "k", func(context.Context, string) (geo, error) { return geo{}, errors.New("not called") })
 	outGeo.Tags[0] = "east"
 
 	if got, _ := bs.Get(ctx, "k"); string(got) != "original" {

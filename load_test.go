@@ -214,6 +214,9 @@ func TestGetOrLoadRefusesCallerMistakes(t *testing.T) {
 	if _, err := v.GetOrLoad(context.Background(), "", load); !errors.Is(err, cachekit.ErrInvalidKey) {
 		t.Errorf("GetOrLoad with an empty key: %v, want ErrInvalidKey", err)
 	}
+	if _, err := v.GetOrLoad(context.Background(), "k", nil); !errors.Is(err, cachekit.ErrConfig) {
+		t.Errorf("GetOrLoad with a nil loader: %v, want ErrConfig", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := v.GetOrLoad(ctx, "k", load); !errors.Is(err, context.Canceled) {

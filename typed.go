@@ -106,6 +106,9 @@ type Loader[V any] func(ctx context.Context, key string) (V, error)
 // a closed Cache, or a done context.
 func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V, error) {
 	var val V
+	if load == nil {
+		return val, fmt.Errorf("%w: GetOrLoad with a nil loader", ErrConfig)
+	}
 	data, err := v.c.getRaw(ctx, key)
 	if err == nil {
 		if v.c.decode(data, &val) == nil {
