@@ -1,0 +1,180 @@
+package dynamostore
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cachekit/cachekit/backend"
+)
+
+// GetMany implements backend.Store with BatchGetItem: chunks of 100 distinct keys, sent in
+// parallel, each retried until every key is answered.
+func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, err
+	}
+	if err := backend.CheckKeys(keys); err != nil {
+		return nil, err
+	}
+	keys = unique(keys)
+	found := make(map[string][]byte, len(keys))
+	if len(keys) == 0 {
+		return found, nil
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.o.Concurrency)
+	for chunk := range chunks(keys, maxBatchGet) {
+		g.Go(func() error {
+			items, err := s.getChunk(gctx, chunk)
+			if err != nil {
+				return err
+			}
+			now := s.o.Clock.Now()
+			mu.Lock()
+			defer mu.Unlock()
+			for _, it := range items {
+				pk, ok := it[s.o.PartitionKey].(*types.AttributeValueMemberS)
+				if e := s.parse(it); ok && e.hasValue && alive(e.expiresAt, now) {
+					found[pk.Value] = e.value
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return found, nil
+}
+
+// getChunk reads up to 100 keys, asking again for the keys DynamoDB leaves unprocessed.
+func (s *Store) getChunk(ctx context.Context, keys []string) ([]map[string]types.AttributeValue, error) {
+	req := types.KeysAndAttributes{
+		Keys:                     make([]map[string]types.AttributeValue, len(keys)),
+		ConsistentRead:           aws.Bool(s.o.ConsistentRead),
+		ProjectionExpression:     aws.String("#pk, #v, #ttl"),
+		ExpressionAttributeNames: s.namesFor("#pk", "#v", "#ttl"),
+	}
+	for i, k := range keys {
+		req.Keys[i] = s.key(k)
+	}
+	var items []map[string]types.AttributeValue
+	for attempt := 0; ; attempt++ {
+		out, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+			RequestItems: map[string]types.KeysAndAttributes{s.o.Table: req},
+		})
+		if err != nil {
+			return nil, wrap("BatchGetItem", err)
+		}
+		items = append(items, out.Responses[s.o.Table]...)
+		left, ok := out.UnprocessedKeys[s.o.Table]
+		if !ok || len(left.Keys) == 0 {
+			return items, nil
+		}
+		req.Keys = left.Keys
+		if err := s.backoff(ctx, attempt); err != nil {
+			return nil, fmt.Errorf("dynamostore: BatchGetItem: %d keys still unprocessed: %w", len(left.Keys), err)
+		}
+	}
+}
+
+// SetMany implements backend.Store with BatchWriteItem: every entry checked and built first,
+// the last write of a key kept, then chunks of 25 sent in parallel until every item is written.
+func (s *Store) SetMany(ctx context.Context, entries []backend.Entry) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	if err := backend.CheckEntries(entries); err != nil {
+		return err
+	}
+	last := make(map[string]int, len(entries))
+	for i, e := range entries {
+		last[e.Key] = i
+	}
+	now := s.o.Clock.Now()
+	reqs := make([]types.WriteRequest, 0, len(last))
+	for i, e := range entries {
+		if last[e.Key] != i {
+			continue // DynamoDB rejects a batch that writes one key twice
+		}
+		it, err := s.item(e, now)
+		if err != nil {
+			return err
+		}
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
+	}
+	if len(reqs) == 1 {
+		if _, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.table(), Item: reqs[0].PutRequest.Item}); err != nil {
+			return wrap("PutItem", err)
+		}
+		return nil
+	}
+	return s.writeBatches(ctx, reqs)
+}
+
+// writeBatches sends write requests in chunks of 25, in parallel, each retried until DynamoDB
+// has processed every request.
+func (s *Store) writeBatches(ctx context.Context, reqs []types.WriteRequest) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.o.Concurrency)
+	for chunk := range chunks(reqs, maxBatchWrite) {
+		g.Go(func() error {
+			for attempt := 0; len(chunk) > 0; attempt++ {
+				out, err := s.api.BatchWriteItem(gctx, &dynamodb.BatchWriteItemInput{
+					RequestItems: map[string][]types.WriteRequest{s.o.Table: chunk},
+				})
+				if err != nil {
+					return wrap("BatchWriteItem", err)
+				}
+				chunk = out.UnprocessedItems[s.o.Table]
+				if len(chunk) == 0 {
+					return nil
+				}
+				if err := s.backoff(gctx, attempt); err != nil {
+					return fmt.Errorf("dynamostore: BatchWriteItem: %d items still unprocessed: %w", len(chunk), err)
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// chunks yields s in slices of at most n.
+func chunks[T any](s []T, n int) func(yield func([]T) bool) {
+	return func(yield func([]T) bool) {
+		for len(s) > 0 {
+			end := min(n, len(s))
+			if !yield(s[:end:end]) {
+				return
+			}
+			s = s[end:]
+		}
+	}
+}
+
+// backoff waits before retry attempt+1: a random time up to RetryBase·2^attempt, capped at
+// RetryMax (exponential backoff with full jitter), or until ctx ends.
+func (s *Store) backoff(ctx context.Context, attempt int) error {
+	ceiling := s.o.RetryMax
+	if attempt < 30 {
+		ceiling = min(s.o.RetryMax, s.o.RetryBase<<attempt)
+	}
+	t := time.NewTimer(rand.N(ceiling) + 1)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

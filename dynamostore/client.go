@@ -1,0 +1,30 @@
+package dynamostore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+)
+
+// NewClient returns a DynamoDB client configured as the AWS SDK's default chain says
+// (AWS_REGION, credentials from the environment, shared files or the role, and the SDK's own
+// AWS_ENDPOINT_URL_DYNAMODB), sending to endpoint when it is not empty, as DynamoDB Local
+// needs. It reads configuration only: no request is sent until the client is used, and
+// credentials are fetched then.
+func NewClient(ctx context.Context, endpoint string) (*dynamodb.Client, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dynamostore: loading the AWS configuration: %w", err)
+	}
+	if endpoint != "" && cfg.Region == "" {
+		cfg.Region = "us-east-1" // a local emulator answers in any region; the SDK needs one
+	}
+	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	}), nil
+}

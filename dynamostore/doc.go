@@ -1,0 +1,33 @@
+// Package dynamostore is cachekit's DynamoDB backend, the default: cache items live in the
+// service's own table beside its business data, told apart by the key prefix, and DynamoDB's
+// native TTL deletes them.
+//
+// One item per entry, readable by any service:
+//
+//	PK        (S) prefix + key
+//	value     (S) the value: the JSON text the cache wrote (B when the bytes are not UTF-8)
+//	ttl       (N) Unix epoch seconds of expiry, the attribute DynamoDB's TTL deletes by
+//	createdAt (N) Unix epoch seconds of the write
+//
+// The attribute names are options with these defaults. Single-table designs with a sort key
+// name it in Options.SortKey, with the constant value cache items carry in it.
+//
+// DynamoDB deletes expired items in the background, up to about two days late, so every read
+// checks ttl itself: an expired item is a miss however long it lingers. The ttl attribute has
+// one-second granularity: an expiry is rounded up to the next whole second, so an entry lives
+// at least its TTL and less than a second more, and a sub-second TTL lives until the next
+// whole second after it ends.
+//
+// Batches go in the sizes DynamoDB takes (100 keys per BatchGetItem, 25 writes per
+// BatchWriteItem), in parallel up to Options.Concurrency, with duplicates folded. Unprocessed
+// keys and items are retried with exponential backoff and full jitter until done or the
+// context ends; they are never dropped. Throttling and transient errors of single requests are
+// retried by the SDK client's own retryer.
+//
+// Count and Clear scan the table: a Scan reads every item of the table, business items
+// included, and costs read units for all of it (one unit per 4 KB read, halved with eventually
+// consistent reads), however few cache items there are. Keep them for operators, not for the
+// request path. Every delete of Clear is conditional on the item's key starting with the
+// prefix (and on the sort key's constant), so it can never remove a business item, whatever
+// the scan returned.
+package dynamostore

@@ -1,0 +1,170 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cachekit/cachekit/backend"
+)
+
+// read fetches the item for key with the given projection, or reports ErrNotFound when there
+// is none or it has expired.
+func (s *Store) read(ctx context.Context, key, projection string, placeholders ...string) (entry, error) {
+	if err := s.usable(ctx); err != nil {
+		return entry{}, err
+	}
+	if err := backend.CheckKey(key); err != nil {
+		return entry{}, err
+	}
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:                s.table(),
+		Key:                      s.key(key),
+		ConsistentRead:           aws.Bool(s.o.ConsistentRead),
+		ProjectionExpression:     aws.String(projection),
+		ExpressionAttributeNames: s.namesFor(placeholders...),
+	})
+	if err != nil {
+		return entry{}, wrap("GetItem", err)
+	}
+	if out.Item == nil {
+		return entry{}, backend.ErrNotFound
+	}
+	e := s.parse(out.Item)
+	if !alive(e.expiresAt, s.o.Clock.Now()) {
+		return entry{}, backend.ErrNotFound
+	}
+	return e, nil
+}
+
+// Get implements backend.Store with one GetItem.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	e, err := s.read(ctx, key, "#v, #ttl", "#v", "#ttl")
+	if err != nil {
+		return nil, err
+	}
+	if !e.hasValue {
+		// An item under a cache key without a value is not a cache entry.
+		return nil, backend.ErrNotFound
+	}
+	return e.value, nil
+}
+
+// Has implements backend.Store with a GetItem that projects only the key and ttl.
+func (s *Store) Has(ctx context.Context, key string) (bool, error) {
+	_, err := s.read(ctx, key, "#pk, #ttl", "#pk", "#ttl")
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, backend.ErrNotFound):
+		return false, nil
+	}
+	return false, err
+}
+
+// TTL implements backend.Store with a GetItem that projects only the key and ttl.
+func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
+	e, err := s.read(ctx, key, "#pk, #ttl", "#pk", "#ttl")
+	if err != nil {
+		return 0, err
+	}
+	if e.expiresAt == 0 {
+		return backend.MaxTTL, nil
+	}
+	return time.Unix(e.expiresAt, 0).Sub(s.o.Clock.Now()), nil
+}
+
+// Set implements backend.Store with one PutItem.
+func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	e := backend.Entry{Key: key, Value: value, TTL: ttl}
+	if err := backend.CheckEntries([]backend.Entry{e}); err != nil {
+		return err
+	}
+	it, err := s.item(e, s.o.Clock.Now())
+	if err != nil {
+		return err
+	}
+	if _, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.table(), Item: it}); err != nil {
+		return wrap("PutItem", err)
+	}
+	return nil
+}
+
+// Expire implements backend.Store with an UpdateItem of ttl alone, conditional on an
+// unexpired item existing, so that it never creates one.
+func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	if err := backend.CheckKey(key); err != nil {
+		return err
+	}
+	if err := backend.CheckTTL(ttl); err != nil {
+		return err
+	}
+	now := s.o.Clock.Now()
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                s.table(),
+		Key:                      s.key(key),
+		UpdateExpression:         aws.String("SET #ttl = :exp"),
+		ConditionExpression:      aws.String("attribute_exists(#pk) AND attribute_exists(#v) AND (attribute_not_exists(#ttl) OR #ttl > :now)"),
+		ExpressionAttributeNames: s.namesFor("#pk", "#v", "#ttl"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":exp": number(expiresAt(now, ttl)),
+			":now": number(now.Unix()),
+		},
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return backend.ErrNotFound
+	}
+	if err != nil {
+		return wrap("UpdateItem", err)
+	}
+	return nil
+}
+
+// Delete implements backend.Store: one DeleteItem for one key, BatchWriteItem for more.
+func (s *Store) Delete(ctx context.Context, keys ...string) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	if err := backend.CheckKeys(keys); err != nil {
+		return err
+	}
+	keys = unique(keys)
+	switch len(keys) {
+	case 0:
+		return nil
+	case 1:
+		if _, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: s.table(), Key: s.key(keys[0])}); err != nil {
+			return wrap("DeleteItem", err)
+		}
+		return nil
+	}
+	reqs := make([]types.WriteRequest, len(keys))
+	for i, k := range keys {
+		reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: s.key(k)}}
+	}
+	return s.writeBatches(ctx, reqs)
+}
+
+// unique returns keys without repeats, in their first order.
+func unique(keys []string) []string {
+	seen := make(map[string]struct{}, len(keys))
+	out := keys[:0:0]
+	for _, k := range keys {
+		if _, dup := seen[k]; !dup {
+			seen[k] = struct{}{}
+			out = append(out, k)
+		}
+	}
+	return out
+}

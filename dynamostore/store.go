@@ -1,0 +1,251 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cachekit/cachekit/backend"
+)
+
+// API is the part of *dynamodb.Client the Store uses. Pass your configured client.
+type API interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+}
+
+var _ API = (*dynamodb.Client)(nil)
+
+// Limits DynamoDB sets.
+const (
+	// MaxItemSize is DynamoDB's item size limit, attribute names included.
+	MaxItemSize = 400 * 1024
+	maxBatchGet   = 100
+	maxBatchWrite = 25
+)
+
+// Options configures a Store. Only Table is required; every zero field means its documented
+// default.
+type Options struct {
+	// Table is the DynamoDB table's name.
+	Table string
+	// PartitionKey names the table's partition key attribute, of type S. Zero means "PK".
+	PartitionKey string
+	// SortKey names the table's sort key attribute, of type S, for tables that have one;
+	// SortKeyValue is then the constant every cache item carries in it, such as "CACHE".
+	SortKey      string
+	SortKeyValue string
+	// ValueAttribute, TTLAttribute and CreatedAtAttribute name the other attributes of an
+	// item. Zero means "value", "ttl" and "createdAt".
+	ValueAttribute     string
+	TTLAttribute       string
+	CreatedAtAttribute string
+	// ConsistentRead makes reads strongly consistent, at twice the read cost.
+	ConsistentRead bool
+	// Concurrency bounds the requests one call sends at once: batch chunks, scan segments'
+	// deletes. Zero means 8.
+	Concurrency int
+	// ScanSegments splits the scans of Count and Clear into parallel segments, for large
+	// tables. Zero means 1.
+	ScanSegments int
+	// RetryBase and RetryMax bound the exponential backoff between retries of unprocessed
+	// batch keys and items. Zero means 25ms and 5s.
+	RetryBase, RetryMax time.Duration
+	// Clock is the time source for expiry. Nil means the system clock.
+	Clock backend.Clock
+}
+
+// Store is a backend.Store on a DynamoDB table. Create it with New; it is safe for concurrent
+// use and does no network I/O until its first call.
+type Store struct {
+	api    API
+	o      Options
+	names  map[string]string // expression attribute names: #pk, #v, #ttl, #c, #sk
+	closed atomic.Bool
+}
+
+var _ backend.Store = (*Store)(nil)
+
+// New returns a Store over the table opts names, using api (a *dynamodb.Client). It sends
+// nothing: a Lambda cold start pays no round trip for it.
+func New(api API, opts Options) (*Store, error) {
+	if api == nil {
+		return nil, errors.New("dynamostore: nil client")
+	}
+	if opts.Table == "" {
+		return nil, errors.New("dynamostore: Options.Table is empty")
+	}
+	if (opts.SortKey == "") != (opts.SortKeyValue == "") {
+		return nil, errors.New("dynamostore: Options.SortKey and SortKeyValue go together")
+	}
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&opts.PartitionKey, "PK")
+	def(&opts.ValueAttribute, "value")
+	def(&opts.TTLAttribute, "ttl")
+	def(&opts.CreatedAtAttribute, "createdAt")
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
+	if opts.ScanSegments <= 0 {
+		opts.ScanSegments = 1
+	}
+	if opts.RetryBase <= 0 {
+		opts.RetryBase = 25 * time.Millisecond
+	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = 5 * time.Second
+	}
+	if opts.Clock == nil {
+		opts.Clock = systemClock{}
+	}
+	names := map[string]string{"#pk": opts.PartitionKey, "#v": opts.ValueAttribute, "#ttl": opts.TTLAttribute, "#c": opts.CreatedAtAttribute}
+	if opts.SortKey != "" {
+		names["#sk"] = opts.SortKey
+	}
+	return &Store{api: api, o: opts, names: names}, nil
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// usable reports why no call may proceed: a closed store or a done context.
+func (s *Store) usable(ctx context.Context) error {
+	if s.closed.Load() {
+		return backend.ErrClosed
+	}
+	return backend.ContextErr(ctx)
+}
+
+// key returns the primary key of the item for a cache key.
+func (s *Store) key(k string) map[string]types.AttributeValue {
+	m := map[string]types.AttributeValue{s.o.PartitionKey: &types.AttributeValueMemberS{Value: k}}
+	if s.o.SortKey != "" {
+		m[s.o.SortKey] = &types.AttributeValueMemberS{Value: s.o.SortKeyValue}
+	}
+	return m
+}
+
+// names picks the expression attribute names an expression uses.
+func (s *Store) namesFor(placeholders ...string) map[string]string {
+	m := make(map[string]string, len(placeholders))
+	for _, p := range placeholders {
+		if n, ok := s.names[p]; ok {
+			m[p] = n
+		}
+	}
+	return m
+}
+
+// expiresAt turns a TTL into the epoch second of expiry, rounded up so that an entry lives at
+// least its TTL.
+func expiresAt(now time.Time, ttl time.Duration) int64 {
+	t := now.Add(ttl)
+	sec := t.Unix()
+	if t.Nanosecond() > 0 {
+		sec++
+	}
+	return sec
+}
+
+// item builds the item for one entry, or reports ErrValueTooLarge.
+func (s *Store) item(e backend.Entry, now time.Time) (map[string]types.AttributeValue, error) {
+	it := s.key(e.Key)
+	var v types.AttributeValue = &types.AttributeValueMemberS{Value: string(e.Value)}
+	if !utf8.Valid(e.Value) {
+		v = &types.AttributeValueMemberB{Value: e.Value}
+	}
+	it[s.o.ValueAttribute] = v
+	it[s.o.TTLAttribute] = number(expiresAt(now, e.TTL))
+	it[s.o.CreatedAtAttribute] = number(now.Unix())
+	if size := itemSize(it); size > MaxItemSize {
+		return nil, fmt.Errorf("%w: the item would be %d bytes, over DynamoDB's %d", backend.ErrValueTooLarge, size, MaxItemSize)
+	}
+	return it, nil
+}
+
+func number(n int64) *types.AttributeValueMemberN {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+// itemSize is DynamoDB's size of an item of S, B and N attributes: the names' bytes plus the
+// values' bytes, with a number counted at the most it can take (21 bytes).
+func itemSize(it map[string]types.AttributeValue) int {
+	n := 0
+	for name, v := range it {
+		n += len(name)
+		switch v := v.(type) {
+		case *types.AttributeValueMemberS:
+			n += len(v.Value)
+		case *types.AttributeValueMemberB:
+			n += len(v.Value)
+		default:
+			n += 21
+		}
+	}
+	return n
+}
+
+// entry is what a read found in an item.
+type entry struct {
+	value     []byte
+	hasValue  bool
+	expiresAt int64 // 0: the item carries no ttl, and never expires
+}
+
+// parse reads an item's value and expiry. An item without a readable ttl never expires, as
+// DynamoDB's TTL ignores it too.
+func (s *Store) parse(it map[string]types.AttributeValue) entry {
+	var e entry
+	switch v := it[s.o.ValueAttribute].(type) {
+	case *types.AttributeValueMemberS:
+		e.value, e.hasValue = []byte(v.Value), true
+	case *types.AttributeValueMemberB:
+		e.value, e.hasValue = v.Value, true
+	}
+	if n, ok := it[s.o.TTLAttribute].(*types.AttributeValueMemberN); ok {
+		e.expiresAt, _ = strconv.ParseInt(n.Value, 10, 64)
+	}
+	return e
+}
+
+// alive reports whether an entry expiring at the epoch second exp is still readable at now.
+func alive(exp int64, now time.Time) bool {
+	return exp == 0 || now.Unix() < exp
+}
+
+// wrap names the operation in err, and maps DynamoDB's errors to the contract's.
+func wrap(op string, err error) error {
+	var notFound *types.ResourceNotFoundException
+	if errors.As(err, &notFound) {
+		return fmt.Errorf("dynamostore: %s: table not found: %w", op, err)
+	}
+	return fmt.Errorf("dynamostore: %s: %w", op, err)
+}
+
+// Close makes later calls report backend.ErrClosed. The client is the caller's and stays open.
+// Close is idempotent and always returns nil.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	return nil
+}
+
+// table is the table name as the SDK takes it.
+func (s *Store) table() *string { return aws.String(s.o.Table) }

@@ -1,0 +1,77 @@
+// Package testenv gives tests the real backends that scripts/services starts, and decides
+// what happens when one is missing: with CACHEKIT_REQUIRE_BACKENDS=1, as scripts/test and CI
+// set it, the test fails; otherwise it is skipped with a message that says how to start it.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+)
+
+// missing fails or skips t for a backend that does not answer.
+func missing(t testing.TB, backend string, err error) {
+	t.Helper()
+	const how = "start it with: eval \"$(scripts/services start)\", or run ./scripts/test"
+	if os.Getenv("CACHEKIT_REQUIRE_BACKENDS") == "1" {
+		t.Fatalf("%s is required (CACHEKIT_REQUIRE_BACKENDS=1) but does not answer: %v; %s", backend, err, how)
+	}
+	t.Skipf("%s does not answer (%v); skipping. To run this test, %s", backend, err, how)
+}
+
+// DynamoDBEndpoint is where DynamoDB Local listens: CACHEKIT_DYNAMODB_ENDPOINT, or
+// http://127.0.0.1:8000.
+func DynamoDBEndpoint() string {
+	if e := os.Getenv("CACHEKIT_DYNAMODB_ENDPOINT"); e != "" {
+		return e
+	}
+	return "http://127.0.0.1:8000"
+}
+
+// DynamoDBOptions configures a client for DynamoDB Local: static credentials, a region, the
+// endpoint, and no checksum validation (DynamoDB Local's error responses lack the CRC header,
+// and the SDK would warn on each).
+func DynamoDBOptions(fns ...func(*dynamodb.Options)) dynamodb.Options {
+	o := dynamodb.Options{
+		Region:                          "us-east-1",
+		Credentials:                     credentials.NewStaticCredentialsProvider("local", "local", ""),
+		BaseEndpoint:                    aws.String(DynamoDBEndpoint()),
+		DisableValidateResponseChecksum: true,
+	}
+	for _, fn := range fns {
+		fn(&o)
+	}
+	return o
+}
+
+var dynamoOnce = sync.OnceValue(func() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := dynamodb.New(DynamoDBOptions()).ListTables(ctx, &dynamodb.ListTablesInput{})
+	return err
+})
+
+// DynamoDB returns a client for DynamoDB Local with fns applied, or fails or skips t when
+// DynamoDB Local does not answer.
+func DynamoDB(t testing.TB, fns ...func(*dynamodb.Options)) *dynamodb.Client {
+	t.Helper()
+	if err := dynamoOnce(); err != nil {
+		missing(t, "DynamoDB Local at "+DynamoDBEndpoint(), err)
+	}
+	return dynamodb.New(DynamoDBOptions(fns...))
+}
+
+// Name returns a name unique to this run, for tables and prefixes: base-<8 hex digits>.
+func Name(base string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return base + "-" + hex.EncodeToString(b)
+}
