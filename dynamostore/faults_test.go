@@ -2,10 +2,10 @@ package dynamostore_test
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"

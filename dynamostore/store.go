@@ -32,7 +32,7 @@ var _ API = (*dynamodb.Client)(nil)
 // Limits DynamoDB sets.
 const (
 	// MaxItemSize is DynamoDB's item size limit, attribute names included.
-	MaxItemSize = 400 * 1024
+	MaxItemSize   = 400 * 1024
 	maxBatchGet   = 100
 	maxBatchWrite = 25
 )
