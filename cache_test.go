@@ -5,30 +5,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/cachetest"
+	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/memstore"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
 	// The process-wide Cache lives as long as the process; close it before looking for leaks.
-	_ = cachekit.Default().Close()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testenv.VerifyNoLeaks(m, func() { _ = cachekit.Default().Close() })
 }
 
 // newCache returns a Cache over a fresh memstore that reads clock, closed when the test ends.

@@ -1,6 +1,7 @@
 package cachekit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cachekit/cachekit/dynamostore"
 	"github.com/cachekit/cachekit/memstore"
 )
 
@@ -41,6 +43,21 @@ type Config struct {
 	MemoryCleanupInterval time.Duration
 	// TableName is the DynamoDB table. Environment: CACHE_TABLE_NAME.
 	TableName string
+	// DynamoDBEndpoint sends DynamoDB requests to another endpoint, such as DynamoDB Local's
+	// http://127.0.0.1:8000. Environment: CACHE_DYNAMODB_ENDPOINT; the AWS SDK's own
+	// AWS_ENDPOINT_URL_DYNAMODB works too.
+	DynamoDBEndpoint string
+	// DynamoDBPartitionKey names the table's partition key attribute; empty means "PK".
+	// Environment: CACHE_DYNAMODB_PARTITION_KEY.
+	DynamoDBPartitionKey string
+	// DynamoDBSortKey and DynamoDBSortKeyValue name the sort key of a single-table design and
+	// the constant cache items carry in it. Environment: CACHE_DYNAMODB_SORT_KEY and
+	// CACHE_DYNAMODB_SORT_KEY_VALUE.
+	DynamoDBSortKey      string
+	DynamoDBSortKeyValue string
+	// DynamoDBConsistentRead makes reads strongly consistent. Environment:
+	// CACHE_DYNAMODB_CONSISTENT_READ, true or false.
+	DynamoDBConsistentRead bool
 }
 
 // The environment variables ConfigFromEnv reads.
@@ -51,6 +68,11 @@ const (
 	EnvMemoryMaxSize         = "CACHE_MEMORY_MAX_SIZE"
 	EnvMemoryCleanupInterval = "CACHE_MEMORY_CLEANUP_INTERVAL"
 	EnvTableName             = "CACHE_TABLE_NAME"
+	EnvDynamoDBEndpoint      = "CACHE_DYNAMODB_ENDPOINT"
+	EnvDynamoDBPartitionKey  = "CACHE_DYNAMODB_PARTITION_KEY"
+	EnvDynamoDBSortKey       = "CACHE_DYNAMODB_SORT_KEY"
+	EnvDynamoDBSortKeyValue  = "CACHE_DYNAMODB_SORT_KEY_VALUE"
+	EnvDynamoDBConsistent    = "CACHE_DYNAMODB_CONSISTENT_READ"
 )
 
 // ConfigFromEnv reads a Config from the process's CACHE_* environment variables and validates
@@ -72,6 +94,11 @@ func ConfigFromLookup(lookup func(name string) (string, bool)) (Config, error) {
 		StorageType: strings.ToLower(get(EnvStorageType)),
 		KeyPrefix:   get(EnvKeyPrefix),
 		TableName:   get(EnvTableName),
+
+		DynamoDBEndpoint:     get(EnvDynamoDBEndpoint),
+		DynamoDBPartitionKey: get(EnvDynamoDBPartitionKey),
+		DynamoDBSortKey:      get(EnvDynamoDBSortKey),
+		DynamoDBSortKeyValue: get(EnvDynamoDBSortKeyValue),
 	}
 	var errs []error
 	if v := get(EnvDefaultTTL); v != "" {
@@ -96,6 +123,13 @@ func ConfigFromLookup(lookup func(name string) (string, bool)) (Config, error) {
 			cfg.MemoryCleanupInterval = -1
 		default:
 			cfg.MemoryCleanupInterval = d
+		}
+	}
+	if v := get(EnvDynamoDBConsistent); v != "" {
+		if b, err := strconv.ParseBool(v); err != nil {
+			errs = append(errs, envError(EnvDynamoDBConsistent, v, "want true or false"))
+		} else {
+			cfg.DynamoDBConsistentRead = b
 		}
 	}
 	if len(errs) > 0 {
@@ -145,7 +179,14 @@ func (cfg Config) Backend() string {
 func (cfg Config) Validate() error {
 	switch t := cfg.Backend(); t {
 	case StorageMemory:
-	case StorageDynamoDB, StorageRedis:
+	case StorageDynamoDB:
+		if cfg.TableName == "" {
+			return fmt.Errorf("%w: storage type %q (%s) needs a table name (%s)", ErrConfig, t, EnvStorageType, EnvTableName)
+		}
+		if (cfg.DynamoDBSortKey == "") != (cfg.DynamoDBSortKeyValue == "") {
+			return fmt.Errorf("%w: %s and %s go together", ErrConfig, EnvDynamoDBSortKey, EnvDynamoDBSortKeyValue)
+		}
+	case StorageRedis:
 		return fmt.Errorf("%w: storage type %q (%s): this backend is not in this version of cachekit yet", ErrConfig, t, EnvStorageType)
 	default:
 		return fmt.Errorf("%w: storage type %q (%s): want %s, %s or %s", ErrConfig, t, EnvStorageType,
@@ -165,19 +206,47 @@ func (cfg Config) Validate() error {
 	return nil
 }
 
-// Open builds the Store that cfg names and a Cache over it. It does no network I/O.
+// Open builds the Store that cfg names and a Cache over it. It does no network I/O: a DynamoDB
+// client reads its configuration (region, credentials chain) and sends its first request on
+// the Cache's first call.
 func Open(cfg Config) (*Cache, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s, err := memstore.New(memstore.Options{
-		MaxSize:         cfg.MemoryMaxSize,
-		CleanupInterval: cfg.MemoryCleanupInterval,
-	})
+	s, err := openStore(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return New(s, Options{Prefix: cfg.KeyPrefix, TTL: cfg.DefaultTTL})
+}
+
+func openStore(cfg Config) (Store, error) {
+	switch cfg.Backend() {
+	case StorageDynamoDB:
+		client, closeIdle, err := dynamostore.NewClient(context.Background(), cfg.DynamoDBEndpoint)
+		if err != nil {
+			return nil, err
+		}
+		opts := cfg.DynamoDBOptions()
+		opts.OnClose = closeIdle // the Cache owns the client it built
+		return dynamostore.New(client, opts)
+	default:
+		return memstore.New(memstore.Options{
+			MaxSize:         cfg.MemoryMaxSize,
+			CleanupInterval: cfg.MemoryCleanupInterval,
+		})
+	}
+}
+
+// DynamoDBOptions returns the dynamostore options the Config describes.
+func (cfg Config) DynamoDBOptions() dynamostore.Options {
+	return dynamostore.Options{
+		Table:          cfg.TableName,
+		PartitionKey:   cfg.DynamoDBPartitionKey,
+		SortKey:        cfg.DynamoDBSortKey,
+		SortKeyValue:   cfg.DynamoDBSortKeyValue,
+		ConsistentRead: cfg.DynamoDBConsistentRead,
+	}
 }
 
 var defaultCache = sync.OnceValue(func() *Cache {

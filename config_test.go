@@ -9,7 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/dynamostore"
+	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/memstore"
 )
 
@@ -71,9 +76,17 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 // TestDefaultStorageFollowsTheTable checks the seed design's default: DynamoDB when a table is
 // configured, memory otherwise.
 func TestDefaultStorageFollowsTheTable(t *testing.T) {
-	_, err := cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_TABLE_NAME": "orders"}))
-	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), `"dynamodb" (CACHE_STORAGE_TYPE)`) {
-		t.Errorf("a table and no storage type: %v, want the dynamodb backend chosen", err)
+	cfg, err := cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_TABLE_NAME": "orders"}))
+	if err != nil || cfg.Backend() != cachekit.StorageDynamoDB {
+		t.Errorf("a table and no storage type: backend %q, %v; want dynamodb", cfg.Backend(), err)
+	}
+	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_STORAGE_TYPE": "dynamodb"}))
+	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_TABLE_NAME") {
+		t.Errorf("dynamodb without a table: %v, want ErrConfig naming CACHE_TABLE_NAME", err)
+	}
+	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_TABLE_NAME": "t", "CACHE_DYNAMODB_SORT_KEY": "SK"}))
+	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_DYNAMODB_SORT_KEY_VALUE") {
+		t.Errorf("a sort key without its value: %v, want ErrConfig naming CACHE_DYNAMODB_SORT_KEY_VALUE", err)
 	}
 	c, err := cachekit.Open(cachekit.Config{})
 	if err != nil {
@@ -82,6 +95,22 @@ func TestDefaultStorageFollowsTheTable(t *testing.T) {
 	defer c.Close()
 	if _, ok := c.Store().(*memstore.Store); !ok || c.Prefix() != cachekit.DefaultPrefix {
 		t.Errorf("Open of the zero Config = %T with prefix %q, want a memstore under %q", c.Store(), c.Prefix(), cachekit.DefaultPrefix)
+	}
+}
+
+func TestConfigDynamoDB(t *testing.T) {
+	cfg, err := cachekit.ConfigFromLookup(lookup(map[string]string{
+		"CACHE_STORAGE_TYPE": "dynamodb", "CACHE_TABLE_NAME": "app", "CACHE_DYNAMODB_ENDPOINT": "http://127.0.0.1:8000",
+		"CACHE_DYNAMODB_PARTITION_KEY": "pk", "CACHE_DYNAMODB_SORT_KEY": "sk", "CACHE_DYNAMODB_SORT_KEY_VALUE": "CACHE",
+		"CACHE_DYNAMODB_CONSISTENT_READ": "true",
+	}))
+	want := cachekit.Config{StorageType: "dynamodb", TableName: "app", DynamoDBEndpoint: "http://127.0.0.1:8000",
+		DynamoDBPartitionKey: "pk", DynamoDBSortKey: "sk", DynamoDBSortKeyValue: "CACHE", DynamoDBConsistentRead: true}
+	if err != nil || cfg != want {
+		t.Errorf("ConfigFromLookup = %+v, %v\nwant %+v", cfg, err, want)
+	}
+	if _, err := cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_DYNAMODB_CONSISTENT_READ": "sometimes"})); !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_DYNAMODB_CONSISTENT_READ") {
+		t.Errorf("a bad CACHE_DYNAMODB_CONSISTENT_READ: %v", err)
 	}
 }
 
@@ -116,12 +145,24 @@ func TestDefault(t *testing.T) {
 		defaultScenario(t, scenario)
 		return
 	}
+	client := testenv.DynamoDB(t)
+	table := testenv.Name("cachekit-default")
+	if _, err := dynamostore.CreateTable(context.Background(), client, dynamostore.Options{Table: table}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+	})
+	// Credentials for DynamoDB Local, and no instance metadata lookups.
+	aws := []string{"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true"}
 	for _, tc := range []struct {
 		scenario string
 		env      []string
 	}{
 		{"memory", []string{"CACHE_KEY_PREFIX=CACHE#svc:", "CACHE_DEFAULT_TTL=90"}},
 		{"invalid", []string{"CACHE_STORAGE_TYPE=memcache"}},
+		{"dynamodb", append(aws, "CACHE_TABLE_NAME="+table, "CACHE_DYNAMODB_ENDPOINT="+testenv.DynamoDBEndpoint())},
+		{"dynamodb-unreachable", append(aws, "CACHE_TABLE_NAME="+table, "CACHE_DYNAMODB_ENDPOINT=http://127.0.0.1:9")},
 	} {
 		t.Run(tc.scenario, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestDefault$", "-test.v")
@@ -161,6 +202,32 @@ func defaultScenario(t *testing.T, scenario string) {
 		old.Close()
 		if _, err := geo.Get(ctx, "ip"); !errors.Is(err, cachekit.ErrNotFound) {
 			t.Errorf("Get after SetStore: %v, want a miss in the new store", err)
+		}
+		c.Close()
+	case "dynamodb":
+		if _, ok := c.Store().(*dynamostore.Store); !ok {
+			t.Fatalf("Default's store is %T, want a dynamostore", c.Store())
+		}
+		if err := geo.Set(ctx, "ip", "Oslo", 0); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := geo.Get(ctx, "ip"); err != nil || got != "Oslo" {
+			t.Errorf("Get = %q, %v; want Oslo from DynamoDB Local", got, err)
+		}
+		if raw, err := c.Store().Get(ctx, "CACHE#geo:ip"); err != nil || string(raw) != `"Oslo"` {
+			t.Errorf("the item under CACHE#geo:ip = %q, %v", raw, err)
+		}
+		c.Close() // releases the client Default built, as goleak checks
+	case "dynamodb-unreachable":
+		// Building Default sent nothing; the first call is the first request, and fails as a
+		// backend error, not a configuration one.
+		if _, ok := c.Store().(*dynamostore.Store); !ok {
+			t.Fatalf("Default's store is %T, want a dynamostore", c.Store())
+		}
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if _, err := geo.Get(ctx, "ip"); err == nil || errors.Is(err, cachekit.ErrConfig) || errors.Is(err, cachekit.ErrNotFound) {
+			t.Errorf("Get with DynamoDB unreachable: %v, want a backend error", err)
 		}
 		c.Close()
 	case "invalid":

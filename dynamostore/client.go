@@ -3,6 +3,7 @@ package dynamostore
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -13,18 +14,23 @@ import (
 // (AWS_REGION, credentials from the environment, shared files or the role, and the SDK's own
 // AWS_ENDPOINT_URL_DYNAMODB), sending to endpoint when it is not empty, as DynamoDB Local
 // needs. It reads configuration only: no request is sent until the client is used, and
-// credentials are fetched then.
-func NewClient(ctx context.Context, endpoint string) (*dynamodb.Client, error) {
+// credentials are fetched then. closeIdle closes the client's idle connections and their
+// goroutines; pass it as Options.OnClose of the Store that owns the client.
+func NewClient(ctx context.Context, endpoint string) (client *dynamodb.Client, closeIdle func(), err error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("dynamostore: loading the AWS configuration: %w", err)
+		return nil, nil, fmt.Errorf("dynamostore: loading the AWS configuration: %w", err)
 	}
 	if endpoint != "" && cfg.Region == "" {
 		cfg.Region = "us-east-1" // a local emulator answers in any region; the SDK needs one
 	}
-	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 64 // many goroutines share one table endpoint
+	client = dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		o.HTTPClient = &http.Client{Transport: transport}
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
-	}), nil
+	})
+	return client, transport.CloseIdleConnections, nil
 }

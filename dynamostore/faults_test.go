@@ -198,7 +198,7 @@ func (f *faultyHTTP) Do(req *http.Request) (*http.Response, error) {
 // install puts the faults in the client, with quick retries and no retry quota so that the
 // test does not wait on backoff.
 func (f *faultyHTTP) install(o *dynamodb.Options) {
-	f.next = http.DefaultClient
+	f.next = testenv.HTTPClient()
 	o.HTTPClient = f
 	o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
 		so.MaxAttempts = 4

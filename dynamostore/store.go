@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -66,15 +67,19 @@ type Options struct {
 	RetryBase, RetryMax time.Duration
 	// Clock is the time source for expiry. Nil means the system clock.
 	Clock backend.Clock
+	// OnClose, if set, runs once when the Store is closed: a Store that owns its client
+	// releases the client's connections there (see NewClient). Nil leaves the client alone.
+	OnClose func()
 }
 
 // Store is a backend.Store on a DynamoDB table. Create it with New; it is safe for concurrent
 // use and does no network I/O until its first call.
 type Store struct {
-	api    API
-	o      Options
-	names  map[string]string // expression attribute names: #pk, #v, #ttl, #c, #sk
-	closed atomic.Bool
+	api       API
+	o         Options
+	names     map[string]string // expression attribute names: #pk, #v, #ttl, #c, #sk
+	closed    atomic.Bool
+	closeOnce sync.Once
 }
 
 var _ backend.Store = (*Store)(nil)
@@ -240,10 +245,15 @@ func wrap(op string, err error) error {
 	return fmt.Errorf("dynamostore: %s: %w", op, err)
 }
 
-// Close makes later calls report backend.ErrClosed. The client is the caller's and stays open.
-// Close is idempotent and always returns nil.
+// Close makes later calls report backend.ErrClosed and runs Options.OnClose; the client is
+// otherwise left as it is. Close is idempotent and always returns nil.
 func (s *Store) Close() error {
-	s.closed.Store(true)
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		if s.o.OnClose != nil {
+			s.o.OnClose()
+		}
+	})
 	return nil
 }
 

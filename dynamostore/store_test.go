@@ -7,7 +7,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"go.uber.org/goleak"
 
 	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/cachetest"
@@ -16,12 +15,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// The SDK's HTTP transport keeps idle connections to DynamoDB Local open.
-		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	testenv.VerifyNoLeaks(m)
 }
 
 // newTable creates a fresh table for opts (its Table name made unique) on client, deleted

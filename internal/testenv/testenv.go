@@ -7,6 +7,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"net/http"
 	"os"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"go.uber.org/goleak"
 )
 
 // missing fails or skips t for a backend that does not answer.
@@ -36,11 +39,23 @@ func DynamoDBEndpoint() string {
 	return "http://127.0.0.1:8000"
 }
 
+// transport carries every test client's requests, so that CloseIdleConnections can end its
+// connections' goroutines before a package's leak check.
+var transport = http.DefaultTransport.(*http.Transport).Clone()
+
+// HTTPClient returns an HTTP client on the tests' shared transport.
+func HTTPClient() *http.Client { return &http.Client{Transport: transport} }
+
+// CloseIdleConnections closes the idle connections of every test client; TestMain calls it
+// before looking for leaked goroutines.
+func CloseIdleConnections() { transport.CloseIdleConnections() }
+
 // DynamoDBOptions configures a client for DynamoDB Local: static credentials, a region, the
-// endpoint, and no checksum validation (DynamoDB Local's error responses lack the CRC header,
-// and the SDK would warn on each).
+// endpoint, the shared transport, and no checksum validation (DynamoDB Local's error responses
+// lack the CRC header, and the SDK would warn on each).
 func DynamoDBOptions(fns ...func(*dynamodb.Options)) dynamodb.Options {
 	o := dynamodb.Options{
+		HTTPClient:                      HTTPClient(),
 		Region:                          "us-east-1",
 		Credentials:                     credentials.NewStaticCredentialsProvider("local", "local", ""),
 		BaseEndpoint:                    aws.String(DynamoDBEndpoint()),
@@ -67,6 +82,23 @@ func DynamoDB(t testing.TB, fns ...func(*dynamodb.Options)) *dynamodb.Client {
 		missing(t, "DynamoDB Local at "+DynamoDBEndpoint(), err)
 	}
 	return dynamodb.New(DynamoDBOptions(fns...))
+}
+
+// VerifyNoLeaks runs the package's tests, then fails the run if goroutines are left over,
+// after closing the test clients' idle connections and running cleanup. TestMain calls it.
+func VerifyNoLeaks(m *testing.M, cleanup ...func()) {
+	code := m.Run()
+	for _, fn := range cleanup {
+		fn()
+	}
+	CloseIdleConnections()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // Name returns a name unique to this run, for tables and prefixes: base-<8 hex digits>.
