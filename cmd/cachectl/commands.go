@@ -34,8 +34,8 @@ type options struct {
 }
 
 // globalFlags defines the flags every command takes on fs, bound to cfg, whose fields hold the
-// environment's values as defaults, and to jsonOut. Each backend's settings will be one more
-// line here (--table, --endpoint, --redis), bound to its Config field.
+// environment's values as defaults, and to jsonOut. Each backend's settings are bound to its
+// Config field.
 func globalFlags(fs *flag.FlagSet, cfg *cachekit.Config, jsonOut *bool) {
 	fs.StringVar(&cfg.StorageType, "backend", cfg.StorageType,
 		"the backend `NAME`: memory, dynamodb or redis; from $CACHE_STORAGE_TYPE")
@@ -44,6 +44,10 @@ func globalFlags(fs *flag.FlagSet, cfg *cachekit.Config, jsonOut *bool) {
 	fs.Var(ttlValue{&cfg.DefaultTTL}, "ttl",
 		"the TTL `D` of writes: a duration (90s, 24h) or seconds; from $CACHE_DEFAULT_TTL")
 	fs.BoolVar(jsonOut, "json", false, "print machine-readable JSON")
+	fs.StringVar(&cfg.TableName, "table", cfg.TableName,
+		"dynamodb: the table `NAME`; selects the dynamodb backend when --backend is not given; from $CACHE_TABLE_NAME")
+	fs.StringVar(&cfg.DynamoDBEndpoint, "endpoint", cfg.DynamoDBEndpoint,
+		"dynamodb: send requests to `URL`, such as DynamoDB Local's http://127.0.0.1:8000; from $CACHE_DYNAMODB_ENDPOINT")
 }
 
 // commands are cachectl's commands, in the order help lists them.
@@ -120,6 +124,14 @@ var commands = []*command{
 		details: benchDetails,
 		flags:   benchFlags,
 		run:     runBench,
+	},
+	{
+		name: "table", synopsis: "create", minArgs: 1, maxArgs: 1,
+		summary: "dynamodb: create the cache's table if missing and turn on its TTL",
+		details: "Creates the --table on demand (pay per request) with the configured key schema, waits\n" +
+			"until it is active and turns on DynamoDB's TTL for the ttl attribute. On a ready table it\n" +
+			"changes nothing; on a table with another key schema it fails.",
+		run: runTable,
 	},
 }
 

@@ -6,15 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/cachetest"
+	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/memstore"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	testenv.VerifyNoLeaks(m)
 }
 
 // result is what one run of cachectl did.

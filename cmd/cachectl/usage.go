@@ -38,7 +38,13 @@ var envVars = [...]struct{ name, doc string }{
 	{cachekit.EnvDefaultTTL, "the TTL of writes: a duration (90s, 24h) or seconds (default " + cachekit.DefaultTTL.String() + ")"},
 	{cachekit.EnvMemoryMaxSize, "memory: the most entries the store holds"},
 	{cachekit.EnvMemoryCleanupInterval, "memory: how often expired entries are swept; 0 for never"},
-	{cachekit.EnvTableName, "dynamodb: the table"},
+	{cachekit.EnvTableName, "dynamodb: the table; set alone, it selects the dynamodb backend"},
+	{cachekit.EnvDynamoDBEndpoint, "dynamodb: another endpoint, such as DynamoDB Local's (AWS_ENDPOINT_URL_DYNAMODB works too)"},
+	{cachekit.EnvDynamoDBPartitionKey, "dynamodb: the partition key attribute (default PK)"},
+	{cachekit.EnvDynamoDBSortKey, "dynamodb: the sort key attribute of a single-table design"},
+	{cachekit.EnvDynamoDBSortKeyValue, "dynamodb: the constant cache items carry in the sort key"},
+	{cachekit.EnvDynamoDBConsistent, "dynamodb: true for strongly consistent reads"},
+	{"AWS_REGION, AWS_PROFILE, ...", "dynamodb: the AWS SDK's own configuration and credentials"},
 }
 
 // writeUsage writes cachectl's help, with the flag defaults that cfg, the environment's

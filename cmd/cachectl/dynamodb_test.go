@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/cachekit/cachekit/internal/testenv"
+)
+
+// TestDynamoDB runs cachectl against DynamoDB Local, each command in a run of its own, as an
+// operator would: entries outlive the process that wrote them.
+func TestDynamoDB(t *testing.T) {
+	client := testenv.DynamoDB(t)
+	table := testenv.Name("cachectl")
+	t.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+	})
+	t.Setenv("AWS_ACCESS_KEY_ID", "local")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "local")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("CACHE_DYNAMODB_ENDPOINT", testenv.DynamoDBEndpoint())
+	db := func(args ...string) result {
+		t.Helper()
+		return runArgs(t, append([]string{"--table", table, "--prefix", "CACHE#ops:"}, args...)...)
+	}
+	steps := []struct {
+		args     []string
+		code     int
+		stdout   string // a substring of stdout
+		jsonKeys []string
+	}{
+		{[]string{"table", "create"}, 0, "created", nil},
+		{[]string{"table", "create"}, 0, "nothing to do", nil},
+		{[]string{"--json", "table", "create"}, 0, `"created": false`, []string{"table", "created", "ttl_enabled"}},
+		{[]string{"get", "geo"}, 1, "", nil},
+		{[]string{"set", "geo", `{"city":"Oslo"}`, "--ttl", "10m"}, 0, "", nil},
+		{[]string{"get", "geo"}, 0, `{"city":"Oslo"}`, nil},
+		{[]string{"has", "geo"}, 0, "true", nil},
+		{[]string{"ttl", "geo"}, 0, "m", nil},
+		{[]string{"expire", "geo", "1h"}, 0, "", nil},
+		{[]string{"set", "other", "2"}, 0, "", nil},
+		{[]string{"mget", "geo", "other"}, 0, "other\t2", nil},
+		{[]string{"stats"}, 0, "2", nil},
+		{[]string{"health"}, 0, "healthy", nil},
+		{[]string{"clear", "--yes"}, 0, "2", nil},
+		{[]string{"has", "geo"}, 1, "false", nil},
+		{[]string{"table", "drop"}, 2, "", nil},
+	}
+	for _, st := range steps {
+		r := db(st.args...)
+		if r.code != st.code || !strings.Contains(r.stdout, st.stdout) {
+			t.Fatalf("cachectl %s = exit %d, stdout %q, stderr %q; want exit %d and %q in stdout",
+				strings.Join(st.args, " "), r.code, r.stdout, r.stderr, st.code, st.stdout)
+		}
+		if st.jsonKeys != nil {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
+				t.Fatalf("cachectl %s --json: %v", strings.Join(st.args, " "), err)
+			}
+			for _, k := range st.jsonKeys {
+				if _, ok := m[k]; !ok {
+					t.Errorf("cachectl %s --json lacks %q: %s", strings.Join(st.args, " "), k, r.stdout)
+				}
+			}
+		}
+	}
+	if r := runArgs(t, "--backend", "memory", "table", "create"); r.code != 2 {
+		t.Errorf("table create on the memory backend = exit %d, want 2", r.code)
+	}
+}
