@@ -158,6 +158,7 @@ var suite = []struct {
 	{"ExpireExtendsAndShortens", testExpire},
 	{"ExpireMissingNeverCreates", testExpireMissing},
 	{"TTLRemaining", testTTL},
+	{"SubSecondTTL", testSubSecondTTL},
 	{"GetMany", testGetMany},
 	{"SetMany", testSetMany},
 	{"SetManyRefusesWholeBatch", testSetManyInvalid},
@@ -270,6 +271,31 @@ func testTTL(t *testing.T, e *env) {
 	e.wantTTL(k, 2*time.Hour)
 	e.set(k, `2`, backend.MaxTTL)
 	e.wantTTL(k, backend.MaxTTL)
+}
+
+// testSubSecondTTL checks the granularity every backend keeps: an entry lives at least its
+// TTL, and less than a second more (DynamoDB's expiry is a whole epoch second, rounded up).
+func testSubSecondTTL(t *testing.T, e *env) {
+	a, b := e.key("a"), e.key("b")
+	e.set(a, `1`, 1500*time.Millisecond)
+	e.clock.Advance(1400 * time.Millisecond)
+	e.wantHit(a, `1`)
+	e.clock.Advance(1100 * time.Millisecond) // 2.5s: past the TTL and the second after it
+	e.wantMiss(a)
+
+	e.set(b, `2`, 300*time.Millisecond)
+	if ttl, err := e.s.TTL(context.Background(), b); err != nil || ttl <= 0 || ttl > 1300*time.Millisecond {
+		t.Errorf("TTL of a 300ms entry = %v, %v; want (0, 1.3s]", ttl, err)
+	}
+	e.clock.Advance(1300 * time.Millisecond)
+	e.wantMiss(b)
+
+	e.set(b, `3`, time.Minute)
+	if err := e.s.Expire(context.Background(), b, 200*time.Millisecond); err != nil {
+		t.Fatalf("Expire with 200ms: %v", err)
+	}
+	e.clock.Advance(1200 * time.Millisecond)
+	e.wantMiss(b)
 }
 
 func testGetMany(t *testing.T, e *env) {
