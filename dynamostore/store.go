@@ -90,11 +90,24 @@ func New(api API, opts Options) (*Store, error) {
 	if api == nil {
 		return nil, errors.New("dynamostore: nil client")
 	}
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{"#pk": o.PartitionKey, "#v": o.ValueAttribute, "#ttl": o.TTLAttribute, "#c": o.CreatedAtAttribute}
+	if o.SortKey != "" {
+		names["#sk"] = o.SortKey
+	}
+	return &Store{api: api, o: o, names: names}, nil
+}
+
+// withDefaults checks opts and fills in the defaults of its zero fields.
+func (opts Options) withDefaults() (Options, error) {
 	if opts.Table == "" {
-		return nil, errors.New("dynamostore: Options.Table is empty")
+		return opts, errors.New("dynamostore: Options.Table is empty")
 	}
 	if (opts.SortKey == "") != (opts.SortKeyValue == "") {
-		return nil, errors.New("dynamostore: Options.SortKey and SortKeyValue go together")
+		return opts, errors.New("dynamostore: Options.SortKey and SortKeyValue go together")
 	}
 	def := func(s *string, v string) {
 		if *s == "" {
@@ -120,11 +133,7 @@ func New(api API, opts Options) (*Store, error) {
 	if opts.Clock == nil {
 		opts.Clock = systemClock{}
 	}
-	names := map[string]string{"#pk": opts.PartitionKey, "#v": opts.ValueAttribute, "#ttl": opts.TTLAttribute, "#c": opts.CreatedAtAttribute}
-	if opts.SortKey != "" {
-		names["#sk"] = opts.SortKey
-	}
-	return &Store{api: api, o: opts, names: names}, nil
+	return opts, nil
 }
 
 type systemClock struct{}

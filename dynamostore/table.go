@@ -34,11 +34,10 @@ type TableStatus struct {
 // error.
 func CreateTable(ctx context.Context, api TableAPI, opts Options) (TableStatus, error) {
 	var st TableStatus
-	s, err := New(noData{}, opts)
+	o, err := opts.withDefaults()
 	if err != nil {
 		return st, err
 	}
-	o := s.o
 	desc, err := api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(o.Table)})
 	var missing *types.ResourceNotFoundException
 	switch {
@@ -135,6 +134,3 @@ func waitActive(ctx context.Context, api TableAPI, table string) error {
 	}
 	return nil
 }
-
-// noData stands in for the data-plane client where only Options are checked.
-type noData struct{ API }
