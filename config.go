@@ -12,6 +12,7 @@ import (
 
 	"github.com/cachekit/cachekit/dynamostore"
 	"github.com/cachekit/cachekit/memstore"
+	"github.com/cachekit/cachekit/redisstore"
 )
 
 // Storage types, the values of Config.StorageType and CACHE_STORAGE_TYPE.
@@ -26,7 +27,8 @@ const (
 // documented default: an in-memory cache.
 type Config struct {
 	// StorageType is the backend: StorageMemory, StorageDynamoDB or StorageRedis.
-	// Empty means StorageDynamoDB when TableName is set, else StorageMemory.
+	// Empty means StorageDynamoDB when TableName is set, else StorageRedis when RedisURL is,
+	// else StorageMemory.
 	// Environment: CACHE_STORAGE_TYPE.
 	StorageType string
 	// KeyPrefix is Options.Prefix. Empty means DefaultPrefix. Environment: CACHE_KEY_PREFIX.
@@ -58,6 +60,10 @@ type Config struct {
 	// DynamoDBConsistentRead makes reads strongly consistent. Environment:
 	// CACHE_DYNAMODB_CONSISTENT_READ, true or false.
 	DynamoDBConsistentRead bool
+	// RedisURL is the Redis server or cluster, as redisstore.ParseURL reads it:
+	// redis://[user:password@]host:port[/db], rediss:// for TLS, addr= for more seed nodes.
+	// Environment: CACHE_REDIS_URL.
+	RedisURL string
 }
 
 // The environment variables ConfigFromEnv reads.
@@ -73,6 +79,7 @@ const (
 	EnvDynamoDBSortKey       = "CACHE_DYNAMODB_SORT_KEY"
 	EnvDynamoDBSortKeyValue  = "CACHE_DYNAMODB_SORT_KEY_VALUE"
 	EnvDynamoDBConsistent    = "CACHE_DYNAMODB_CONSISTENT_READ"
+	EnvRedisURL              = "CACHE_REDIS_URL"
 )
 
 // ConfigFromEnv reads a Config from the process's CACHE_* environment variables and validates
@@ -99,6 +106,7 @@ func ConfigFromLookup(lookup func(name string) (string, bool)) (Config, error) {
 		DynamoDBPartitionKey: get(EnvDynamoDBPartitionKey),
 		DynamoDBSortKey:      get(EnvDynamoDBSortKey),
 		DynamoDBSortKeyValue: get(EnvDynamoDBSortKeyValue),
+		RedisURL:             get(EnvRedisURL),
 	}
 	var errs []error
 	if v := get(EnvDefaultTTL); v != "" {
@@ -163,13 +171,16 @@ func ParseDuration(s string) (time.Duration, error) {
 }
 
 // Backend returns the storage type the Config selects, with an empty StorageType resolved:
-// StorageDynamoDB when TableName is set, else StorageMemory.
+// StorageDynamoDB when TableName is set, else StorageRedis when RedisURL is, else
+// StorageMemory.
 func (cfg Config) Backend() string {
 	switch {
 	case cfg.StorageType != "":
 		return cfg.StorageType
 	case cfg.TableName != "":
 		return StorageDynamoDB
+	case cfg.RedisURL != "":
+		return StorageRedis
 	}
 	return StorageMemory
 }
@@ -187,7 +198,12 @@ func (cfg Config) Validate() error {
 			return fmt.Errorf("%w: %s and %s go together", ErrConfig, EnvDynamoDBSortKey, EnvDynamoDBSortKeyValue)
 		}
 	case StorageRedis:
-		return fmt.Errorf("%w: storage type %q (%s): this backend is not in this version of cachekit yet", ErrConfig, t, EnvStorageType)
+		if cfg.RedisURL == "" {
+			return fmt.Errorf("%w: storage type %q (%s) needs a URL (%s)", ErrConfig, t, EnvStorageType, EnvRedisURL)
+		}
+		if _, err := redisstore.ParseURL(cfg.RedisURL); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrConfig, EnvRedisURL, err)
+		}
 	default:
 		return fmt.Errorf("%w: storage type %q (%s): want %s, %s or %s", ErrConfig, t, EnvStorageType,
 			StorageMemory, StorageDynamoDB, StorageRedis)
@@ -208,7 +224,7 @@ func (cfg Config) Validate() error {
 
 // Open builds the Store that cfg names and a Cache over it. It does no network I/O: a DynamoDB
 // client reads its configuration (region, credentials chain) and sends its first request on
-// the Cache's first call.
+// the Cache's first call, and a Redis client connects then.
 func Open(cfg Config) (*Cache, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -222,6 +238,8 @@ func Open(cfg Config) (*Cache, error) {
 
 func openStore(cfg Config) (Store, error) {
 	switch cfg.Backend() {
+	case StorageRedis:
+		return redisstore.Open(cfg.RedisURL, redisstore.Options{})
 	case StorageDynamoDB:
 		client, closeIdle, err := dynamostore.NewClient(context.Background(), cfg.DynamoDBEndpoint)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/cachekit/cachekit/dynamostore"
 	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/memstore"
+	"github.com/cachekit/cachekit/redisstore"
 )
 
 func lookup(env map[string]string) func(string) (string, bool) {
@@ -84,6 +85,14 @@ func TestDefaultStorageFollowsTheTable(t *testing.T) {
 	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_TABLE_NAME") {
 		t.Errorf("dynamodb without a table: %v, want ErrConfig naming CACHE_TABLE_NAME", err)
 	}
+	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_STORAGE_TYPE": "redis"}))
+	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_REDIS_URL") {
+		t.Errorf("redis without a URL: %v, want ErrConfig naming CACHE_REDIS_URL", err)
+	}
+	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_STORAGE_TYPE": "redis", "CACHE_REDIS_URL": "redis://u:hunter2@h:1?cluster=maybe"}))
+	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_REDIS_URL") || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("a bad CACHE_REDIS_URL: %v, want ErrConfig naming it, without the password", err)
+	}
 	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_TABLE_NAME": "t", "CACHE_DYNAMODB_SORT_KEY": "SK"}))
 	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_DYNAMODB_SORT_KEY_VALUE") {
 		t.Errorf("a sort key without its value: %v, want ErrConfig naming CACHE_DYNAMODB_SORT_KEY_VALUE", err)
@@ -145,6 +154,7 @@ func TestDefault(t *testing.T) {
 		defaultScenario(t, scenario)
 		return
 	}
+	testenv.Redis(t, testenv.RedisURL(), false)
 	client := testenv.DynamoDB(t)
 	table := testenv.Name("cachekit-default")
 	if _, err := dynamostore.CreateTable(context.Background(), client, dynamostore.Options{Table: table}); err != nil {
@@ -163,6 +173,7 @@ func TestDefault(t *testing.T) {
 		{"invalid", []string{"CACHE_STORAGE_TYPE=memcache"}},
 		{"dynamodb", append(aws, "CACHE_TABLE_NAME="+table, "CACHE_DYNAMODB_ENDPOINT="+testenv.DynamoDBEndpoint())},
 		{"dynamodb-unreachable", append(aws, "CACHE_TABLE_NAME="+table, "CACHE_DYNAMODB_ENDPOINT=http://127.0.0.1:9")},
+		{"redis", []string{"CACHE_STORAGE_TYPE=redis", "CACHE_REDIS_URL=" + testenv.RedisURL(), "CACHE_KEY_PREFIX=" + testenv.Name("CACHE#default") + ":"}},
 	} {
 		t.Run(tc.scenario, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestDefault$", "-test.v")
@@ -218,6 +229,20 @@ func defaultScenario(t *testing.T, scenario string) {
 			t.Errorf("the item under CACHE#geo:ip = %q, %v", raw, err)
 		}
 		c.Close() // releases the client Default built, as goleak checks
+	case "redis":
+		if _, ok := c.Store().(*redisstore.Store); !ok {
+			t.Fatalf("Default's store is %T, want a redisstore", c.Store())
+		}
+		if err := geo.Set(ctx, "ip", "Oslo", 0); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := geo.Get(ctx, "ip"); err != nil || got != "Oslo" {
+			t.Errorf("Get = %q, %v; want Oslo from Redis", got, err)
+		}
+		if n, err := c.Clear(ctx); err != nil || n != 1 {
+			t.Errorf("Clear = %d, %v; want 1", n, err)
+		}
+		c.Close()
 	case "dynamodb-unreachable":
 		// Building Default sent nothing; the first call is the first request, and fails as a
 		// backend error, not a configuration one.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -48,6 +49,26 @@ func globalFlags(fs *flag.FlagSet, cfg *cachekit.Config, jsonOut *bool) {
 		"dynamodb: the table `NAME`; selects the dynamodb backend when --backend is not given; from $CACHE_TABLE_NAME")
 	fs.StringVar(&cfg.DynamoDBEndpoint, "endpoint", cfg.DynamoDBEndpoint,
 		"dynamodb: send requests to `URL`, such as DynamoDB Local's http://127.0.0.1:8000; from $CACHE_DYNAMODB_ENDPOINT")
+	fs.Var(redactedURL{&cfg.RedisURL}, "redis",
+		"redis: the server or cluster `URL`, redis://[user:password@]host:port[/db] or rediss:// for TLS; from $CACHE_REDIS_URL")
+}
+
+// redactedURL is a flag.Value for a URL that may hold a password, which help never shows.
+type redactedURL struct{ s *string }
+
+func (v redactedURL) String() string {
+	if v.s == nil || *v.s == "" {
+		return ""
+	}
+	if u, err := url.Parse(*v.s); err == nil {
+		return u.Redacted()
+	}
+	return "(set)"
+}
+
+func (v redactedURL) Set(s string) error {
+	*v.s = s
+	return nil
 }
 
 // commands are cachectl's commands, in the order help lists them.

@@ -171,7 +171,7 @@ func TestUsageErrors(t *testing.T) {
 		{"clear without --yes", []string{"clear"}, "add --yes"},
 		{"clear --yes=false", []string{"clear", "--yes=false"}, "add --yes"},
 		{"unknown backend", []string{"--backend", "nope", "stats"}, `"nope"`},
-		{"backend not there yet", []string{"stats", "--backend", "redis"}, "not in this version"},
+		{"redis without a URL", []string{"stats", "--backend", "redis"}, "needs a URL"},
 		{"invalid prefix", []string{"--prefix", "\xff", "get", "k"}, "invalid"},
 		{"zipf of 1", []string{"bench", "--zipf", "1"}, "--zipf"},
 		{"zipf under 1", []string{"bench", "--zipf", "0.5"}, "--zipf"},

@@ -45,6 +45,7 @@ var envVars = [...]struct{ name, doc string }{
 	{cachekit.EnvDynamoDBSortKeyValue, "dynamodb: the constant cache items carry in the sort key"},
 	{cachekit.EnvDynamoDBConsistent, "dynamodb: true for strongly consistent reads"},
 	{"AWS_REGION, AWS_PROFILE, ...", "dynamodb: the AWS SDK's own configuration and credentials"},
+	{cachekit.EnvRedisURL, "redis: the server or cluster URL; rediss:// for TLS"},
 }
 
 // writeUsage writes cachectl's help, with the flag defaults that cfg, the environment's

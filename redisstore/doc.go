@@ -1,0 +1,13 @@
+// Package redisstore is cachekit's Redis backend, for hot paths where sub-millisecond reads
+// matter: standalone servers and Redis Cluster (ElastiCache cluster mode), with TLS and
+// AUTH/ACL, on the rueidis client.
+//
+// An entry is a plain Redis string any client can read: the key is prefix + key, the value the
+// bytes the cache wrote (JSON by default), and the expiry the key's own TTL in milliseconds,
+// rounded up, so an entry lives at least its TTL.
+//
+// Batches go in one round trip per node: GetMany is MGET grouped by hash slot, SetMany pipelined
+// SETs, DeleteMany UNLINKs grouped by slot — never a CROSSSLOT error, never a request per key.
+// Count and Clear SCAN every master with MATCH on the prefix, its glob characters escaped, and
+// never use KEYS, FLUSHDB or FLUSHALL: keys outside the prefix are never touched.
+package redisstore

@@ -1,0 +1,294 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/cachekit/cachekit/backend"
+)
+
+// Get implements backend.Store with GET.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	c, err := s.use(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := backend.CheckKey(key); err != nil {
+		return nil, err
+	}
+	v, err := c.Do(ctx, c.B().Get().Key(key).Build()).AsBytes()
+	if rueidis.IsRedisNil(err) {
+		return nil, backend.ErrNotFound
+	}
+	if err != nil {
+		return nil, wrap("GET", err)
+	}
+	if dead, err := s.expiredByClock(ctx, c, []string{key}); err != nil || dead[key] {
+		return nil, errors.Join(err, notFoundUnless(err))
+	}
+	return v, nil
+}
+
+// notFoundUnless returns ErrNotFound when err is nil, for the reads that the clock expired.
+func notFoundUnless(err error) error {
+	if err != nil {
+		return nil
+	}
+	return backend.ErrNotFound
+}
+
+// GetMany implements backend.Store with MGET, grouped by hash slot on a cluster: one round trip
+// per node.
+func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, error) {
+	c, err := s.use(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := backend.CheckKeys(keys); err != nil {
+		return nil, err
+	}
+	found := make(map[string][]byte, len(keys))
+	if len(keys) == 0 {
+		return found, nil
+	}
+	res, err := rueidis.MGet(c, ctx, unique(keys))
+	if err != nil {
+		return nil, wrap("MGET", err)
+	}
+	for k, msg := range res {
+		v, err := msg.AsBytes()
+		if rueidis.IsRedisNil(err) {
+			continue
+		}
+		if err != nil {
+			return nil, wrap("MGET", err)
+		}
+		found[k] = v
+	}
+	return found, s.dropExpired(ctx, c, found)
+}
+
+// Set implements backend.Store with SET … PX, the TTL in whole milliseconds rounded up.
+func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	return s.SetMany(ctx, []backend.Entry{{Key: key, Value: value, TTL: ttl}})
+}
+
+// SetMany implements backend.Store with SETs pipelined per node, the last write of a key kept.
+func (s *Store) SetMany(ctx context.Context, entries []backend.Entry) error {
+	c, err := s.use(ctx)
+	if err != nil {
+		return err
+	}
+	if err := backend.CheckEntries(entries); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := checkValue(e.Value); err != nil {
+			return err
+		}
+	}
+	last := make(map[string]int, len(entries))
+	for i, e := range entries {
+		last[e.Key] = i
+	}
+	cmds := make(rueidis.Commands, 0, len(last))
+	for i, e := range entries {
+		if last[e.Key] != i {
+			continue
+		}
+		set := c.B().Set().Key(e.Key).Value(rueidis.BinaryString(e.Value))
+		if s.o.Clock != nil {
+			cmds = append(cmds, set.PxatMillisecondsTimestamp(s.expireAt(e.TTL)).Build())
+		} else {
+			cmds = append(cmds, set.PxMilliseconds(ms(e.TTL)).Build())
+		}
+	}
+	for _, r := range c.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			return wrap("SET", err)
+		}
+	}
+	return nil
+}
+
+// expireAt is the epoch millisecond, by the Options.Clock, at which an entry written now for
+// ttl expires, rounded up.
+func (s *Store) expireAt(ttl time.Duration) int64 {
+	t := s.o.Clock.Now().Add(ttl).UnixNano()
+	return (t + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+}
+
+// Delete implements backend.Store with UNLINKs pipelined per node.
+func (s *Store) Delete(ctx context.Context, keys ...string) error {
+	c, err := s.use(ctx)
+	if err != nil {
+		return err
+	}
+	if err := backend.CheckKeys(keys); err != nil {
+		return err
+	}
+	_, err = s.unlink(ctx, c, unique(keys))
+	return err
+}
+
+// unlink removes keys, pipelined per node, and returns how many were there.
+func (s *Store) unlink(ctx context.Context, c rueidis.Client, keys []string) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	cmds := make(rueidis.Commands, len(keys))
+	for i, k := range keys {
+		cmds[i] = c.B().Unlink().Key(k).Build()
+	}
+	n := 0
+	for _, r := range c.DoMulti(ctx, cmds...) {
+		removed, err := r.AsInt64()
+		if err != nil {
+			return n, wrap("UNLINK", err)
+		}
+		n += int(removed)
+	}
+	return n, nil
+}
+
+// Has implements backend.Store with EXISTS.
+func (s *Store) Has(ctx context.Context, key string) (bool, error) {
+	c, err := s.use(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := backend.CheckKey(key); err != nil {
+		return false, err
+	}
+	n, err := c.Do(ctx, c.B().Exists().Key(key).Build()).AsInt64()
+	if err != nil {
+		return false, wrap("EXISTS", err)
+	}
+	if n == 0 {
+		return false, nil
+	}
+	dead, err := s.expiredByClock(ctx, c, []string{key})
+	return err == nil && !dead[key], err
+}
+
+// Expire implements backend.Store with PEXPIRE, which never creates a key.
+func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) error {
+	c, err := s.use(ctx)
+	if err != nil {
+		return err
+	}
+	if err := backend.CheckKey(key); err != nil {
+		return err
+	}
+	if err := backend.CheckTTL(ttl); err != nil {
+		return err
+	}
+	cmd := c.B().Pexpire().Key(key).Milliseconds(ms(ttl)).Build()
+	if s.o.Clock != nil {
+		if dead, err := s.expiredByClock(ctx, c, []string{key}); err != nil || dead[key] {
+			return errors.Join(err, notFoundUnless(err))
+		}
+		cmd = c.B().Pexpireat().Key(key).MillisecondsTimestamp(s.expireAt(ttl)).Build()
+	}
+	n, err := c.Do(ctx, cmd).AsInt64()
+	if err != nil {
+		return wrap("PEXPIRE", err)
+	}
+	if n == 0 {
+		return backend.ErrNotFound
+	}
+	return nil
+}
+
+// TTL implements backend.Store with PTTL.
+func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
+	c, err := s.use(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := backend.CheckKey(key); err != nil {
+		return 0, err
+	}
+	if s.o.Clock != nil {
+		at, err := c.Do(ctx, c.B().Pexpiretime().Key(key).Build()).AsInt64()
+		switch {
+		case err != nil:
+			return 0, wrap("PEXPIRETIME", err)
+		case at == -2:
+			return 0, backend.ErrNotFound
+		case at == -1:
+			return backend.MaxTTL, nil
+		}
+		left := time.UnixMilli(at).Sub(s.o.Clock.Now())
+		if left <= 0 {
+			return 0, backend.ErrNotFound
+		}
+		return left, nil
+	}
+	left, err := c.Do(ctx, c.B().Pttl().Key(key).Build()).AsInt64()
+	switch {
+	case err != nil:
+		return 0, wrap("PTTL", err)
+	case left == -2:
+		return 0, backend.ErrNotFound
+	case left == -1:
+		return backend.MaxTTL, nil // a key some other writer left without expiry
+	}
+	return time.Duration(left) * time.Millisecond, nil
+}
+
+// expiredByClock reports which of keys have expired by the Options.Clock, or nothing without
+// one. Missing keys count as expired.
+func (s *Store) expiredByClock(ctx context.Context, c rueidis.Client, keys []string) (map[string]bool, error) {
+	if s.o.Clock == nil || len(keys) == 0 {
+		return nil, nil
+	}
+	cmds := make(rueidis.Commands, len(keys))
+	for i, k := range keys {
+		cmds[i] = c.B().Pexpiretime().Key(k).Build()
+	}
+	now := s.o.Clock.Now().UnixMilli()
+	dead := make(map[string]bool)
+	for i, r := range c.DoMulti(ctx, cmds...) {
+		at, err := r.AsInt64()
+		if err != nil {
+			return nil, wrap("PEXPIRETIME", err)
+		}
+		if at == -2 || at >= 0 && at <= now {
+			dead[keys[i]] = true
+		}
+	}
+	return dead, nil
+}
+
+// dropExpired removes from found the entries the Options.Clock has expired.
+func (s *Store) dropExpired(ctx context.Context, c rueidis.Client, found map[string][]byte) error {
+	if s.o.Clock == nil || len(found) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(found))
+	for k := range found {
+		keys = append(keys, k)
+	}
+	dead, err := s.expiredByClock(ctx, c, keys)
+	for k := range dead {
+		delete(found, k)
+	}
+	return err
+}
+
+// unique returns keys without repeats, in their first order.
+func unique(keys []string) []string {
+	seen := make(map[string]struct{}, len(keys))
+	out := keys[:0:0]
+	for _, k := range keys {
+		if _, dup := seen[k]; !dup {
+			seen[k] = struct{}{}
+			out = append(out, k)
+		}
+	}
+	return out
+}

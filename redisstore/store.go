@@ -1,0 +1,138 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/cachekit/cachekit/backend"
+)
+
+// MaxValueSize is the largest value Redis takes in one string (proto-max-bulk-len's default).
+const MaxValueSize = 512 << 20
+
+// Options configures a Store. The zero value means every documented default.
+type Options struct {
+	// ScanCount is the COUNT hint of the SCANs of Count and Clear. Zero means 1000.
+	ScanCount int64
+	// Clock, for tests, is the time source for expiry: writes set absolute expiries from it
+	// (PXAT) and reads check them (PEXPIRETIME), so that a test moves time instead of waiting
+	// for the server's. Nil, as in production, leaves expiry to the server alone.
+	Clock backend.Clock
+}
+
+// Store is a backend.Store on a Redis server or cluster. Create it with New or Open; it is
+// safe for concurrent use.
+type Store struct {
+	o      Options
+	closed atomic.Bool
+
+	mu      sync.Mutex
+	client  rueidis.Client
+	connect func() (rueidis.Client, error) // builds client on first use; nil once built
+	owned   bool                           // Close closes client
+}
+
+var _ backend.Store = (*Store)(nil)
+
+// New returns a Store on a client the caller configured and keeps: Close leaves it open.
+func New(client rueidis.Client, opts Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("redisstore: nil client")
+	}
+	return &Store{o: opts.withDefaults(), client: client}, nil
+}
+
+// Open returns a Store that connects, on its first call, to the server or cluster url names
+// (see ParseURL); Close closes that connection. Open itself sends nothing.
+func Open(url string, opts Options) (*Store, error) {
+	copt, err := ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{
+		o:     opts.withDefaults(),
+		owned: true,
+		connect: func() (rueidis.Client, error) {
+			return rueidis.NewClient(copt)
+		},
+	}, nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.ScanCount <= 0 {
+		o.ScanCount = 1000
+	}
+	return o
+}
+
+// use returns the client for one call, connecting on the first, or why there is none.
+func (s *Store) use(ctx context.Context) (rueidis.Client, error) {
+	if s.closed.Load() {
+		return nil, backend.ErrClosed
+	}
+	if err := backend.ContextErr(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client == nil {
+		c, err := s.connect()
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: connecting: %w", err)
+		}
+		s.client, s.connect = c, nil
+	}
+	return s.client, nil
+}
+
+// wrap names the command in err.
+func wrap(cmd string, err error) error {
+	return fmt.Errorf("redisstore: %s: %w", cmd, err)
+}
+
+// Close makes later calls report backend.ErrClosed and closes the connection Open made; a
+// client passed to New stays open. Close is idempotent and always returns nil.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owned && s.client != nil {
+		s.client.Close()
+	}
+	return nil
+}
+
+// ms turns a TTL into whole milliseconds, rounded up, so that an entry lives at least its TTL.
+func ms(ttl time.Duration) int64 {
+	return int64((ttl + time.Millisecond - 1) / time.Millisecond)
+}
+
+// escapeGlob makes every character of s stand for itself in a SCAN MATCH pattern.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// checkValue refuses values Redis would.
+func checkValue(v []byte) error {
+	if len(v) > MaxValueSize {
+		return fmt.Errorf("%w: %d bytes, over Redis's %d", backend.ErrValueTooLarge, len(v), MaxValueSize)
+	}
+	return nil
+}

@@ -1,0 +1,45 @@
+package redisstore
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// ParseURL reads a connection URL into client options:
+//
+//	redis://[user:password@]host:port[/db][?addr=host2:port2&addr=…][&cluster=false]
+//	rediss://…  TLS, as ElastiCache's in-transit encryption needs
+//
+// The user and password authenticate with AUTH or, with a user, an ACL user. Several addr
+// parameters give more seed nodes. Cluster mode is detected from the server (CLUSTER SLOTS);
+// cluster=false keeps to one node. The rest of rueidis's parameters apply (dial_timeout,
+// write_timeout, skip_verify, client_name). Errors never quote the URL, which may hold a
+// password.
+func ParseURL(raw string) (rueidis.ClientOption, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return rueidis.ClientOption{}, errors.New("redisstore: the Redis URL does not parse")
+	}
+	opt, err := rueidis.ParseURL(raw)
+	if err != nil {
+		return opt, fmt.Errorf("redisstore: the Redis URL: %w", err)
+	}
+	if v := u.Query().Get("cluster"); v != "" {
+		cluster, err := strconv.ParseBool(v)
+		if err != nil {
+			return opt, fmt.Errorf("redisstore: the Redis URL: cluster=%q: want true or false", v)
+		}
+		opt.ForceSingleClient = !cluster
+	}
+	// The cache reads the server, not a client-side copy that needs RESP3 tracking.
+	opt.DisableCache = true
+	// Besides refreshing on MOVED and connection errors, look at the topology every few
+	// seconds, so that a failover is noticed within seconds even on quiet slots.
+	opt.ClusterOption.ShardsRefreshInterval = 5 * time.Second
+	return opt, nil
+}
