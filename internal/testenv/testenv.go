@@ -21,8 +21,9 @@ import (
 	"go.uber.org/goleak"
 )
 
-// missing fails or skips t for a backend that does not answer.
-func missing(t testing.TB, backend string, err error) {
+// Missing fails or skips t for a backend that does not answer, or a program it needs that is
+// not installed.
+func Missing(t testing.TB, backend string, err error) {
 	t.Helper()
 	const how = "start it with: eval \"$(scripts/services start)\", or run ./scripts/test"
 	if os.Getenv("CACHEKIT_REQUIRE_BACKENDS") == "1" {
@@ -80,7 +81,7 @@ var dynamoOnce = sync.OnceValue(func() error {
 func DynamoDB(t testing.TB, fns ...func(*dynamodb.Options)) *dynamodb.Client {
 	t.Helper()
 	if err := dynamoOnce(); err != nil {
-		missing(t, "DynamoDB Local at "+DynamoDBEndpoint(), err)
+		Missing(t, "DynamoDB Local at "+DynamoDBEndpoint(), err)
 	}
 	return dynamodb.New(DynamoDBOptions(fns...))
 }
@@ -146,7 +147,7 @@ func Redis(t testing.TB, url string, cluster bool) rueidis.Client {
 		}
 	}
 	if err != nil {
-		missing(t, "Redis at "+url, err)
+		Missing(t, "Redis at "+url, err)
 	}
 	t.Cleanup(c.Close)
 	return c
