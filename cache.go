@@ -202,11 +202,7 @@ func (c *Cache) resolveTTL(ttl time.Duration) (time.Duration, error) {
 
 // getRaw reads key's encoded value and counts the hit, miss or error.
 func (c *Cache) getRaw(ctx context.Context, key string) ([]byte, error) {
-	full, err := c.fullKey(key)
-	if err != nil {
-		return nil, c.count(&counters{errors: 1}, err)
-	}
-	s, err := c.use(ctx)
+	s, full, err := c.target(ctx, key)
 	if err != nil {
 		return nil, c.count(&counters{errors: 1}, err)
 	}
@@ -268,15 +264,23 @@ func (c *Cache) decode(data []byte, dst any) error {
 	return nil
 }
 
+// target returns what a call on one key works on: the Store and the whole key.
+func (c *Cache) target(ctx context.Context, key string) (Store, string, error) {
+	full, err := c.fullKey(key)
+	if err != nil {
+		return nil, "", err
+	}
+	s, err := c.use(ctx)
+	return s, full, err
+}
+
 // setRaw writes an encoded value.
 func (c *Cache) setRaw(ctx context.Context, key string, data []byte, ttl time.Duration) error {
-	full, err := c.fullKey(key)
-	if err == nil {
-		ttl, err = c.resolveTTL(ttl)
-	}
+	ttl, err := c.resolveTTL(ttl)
 	var s Store
+	var full string
 	if err == nil {
-		s, err = c.use(ctx)
+		s, full, err = c.target(ctx, key)
 	}
 	if err == nil {
 		err = s.Set(ctx, full, data, ttl)
@@ -395,11 +399,7 @@ func (c *Cache) DeleteMany(ctx context.Context, keys ...string) error {
 
 // Has reports whether an unexpired entry is stored under key, without reading its value.
 func (c *Cache) Has(ctx context.Context, key string) (bool, error) {
-	full, err := c.fullKey(key)
-	var s Store
-	if err == nil {
-		s, err = c.use(ctx)
-	}
+	s, full, err := c.target(ctx, key)
 	if err != nil {
 		return false, c.count(&counters{errors: 1}, err)
 	}
@@ -411,13 +411,11 @@ func (c *Cache) Has(ctx context.Context, key string) (bool, error) {
 // value; a zero ttl means the Cache's default. It reports ErrNotFound, and creates nothing, when
 // there is no entry. Sliding expiration is Expire on every read.
 func (c *Cache) Expire(ctx context.Context, key string, ttl time.Duration) error {
-	full, err := c.fullKey(key)
-	if err == nil {
-		ttl, err = c.resolveTTL(ttl)
-	}
+	ttl, err := c.resolveTTL(ttl)
 	var s Store
+	var full string
 	if err == nil {
-		s, err = c.use(ctx)
+		s, full, err = c.target(ctx, key)
 	}
 	if err == nil {
 		err = s.Expire(ctx, full, ttl)
@@ -427,11 +425,7 @@ func (c *Cache) Expire(ctx context.Context, key string, ttl time.Duration) error
 
 // TTL returns the time the entry under key has left, or ErrNotFound.
 func (c *Cache) TTL(ctx context.Context, key string) (time.Duration, error) {
-	full, err := c.fullKey(key)
-	var s Store
-	if err == nil {
-		s, err = c.use(ctx)
-	}
+	s, full, err := c.target(ctx, key)
 	if err != nil {
 		return 0, c.count(&counters{errors: 1}, err)
 	}

@@ -117,6 +117,20 @@ func CheckKeys(keys []string) error {
 	return nil
 }
 
+// UniqueKeys returns keys without repeats, in the order of their first appearance, so that a
+// batch reads or deletes each key once.
+func UniqueKeys(keys []string) []string {
+	seen := make(map[string]struct{}, len(keys))
+	out := keys[:0:0]
+	for _, k := range keys {
+		if _, dup := seen[k]; !dup {
+			seen[k] = struct{}{}
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // CheckPrefix reports whether prefix may scope Count and Clear: the key rules of CheckKey,
 // which also forbid the empty prefix, so that no call can reach every key of a shared table.
 func CheckPrefix(prefix string) error {

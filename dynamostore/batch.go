@@ -24,7 +24,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 	if err := backend.CheckKeys(keys); err != nil {
 		return nil, err
 	}
-	keys = unique(keys)
+	keys = backend.UniqueKeys(keys)
 	found := make(map[string][]byte, len(keys))
 	if len(keys) == 0 {
 		return found, nil

@@ -139,7 +139,7 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	if err := backend.CheckKeys(keys); err != nil {
 		return err
 	}
-	keys = unique(keys)
+	keys = backend.UniqueKeys(keys)
 	switch len(keys) {
 	case 0:
 		return nil
@@ -154,17 +154,4 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 		reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: s.key(k)}}
 	}
 	return s.writeBatches(ctx, reqs)
-}
-
-// unique returns keys without repeats, in their first order.
-func unique(keys []string) []string {
-	seen := make(map[string]struct{}, len(keys))
-	out := keys[:0:0]
-	for _, k := range keys {
-		if _, dup := seen[k]; !dup {
-			seen[k] = struct{}{}
-			out = append(out, k)
-		}
-	}
-	return out
 }

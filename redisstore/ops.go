@@ -54,7 +54,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 	if len(keys) == 0 {
 		return found, nil
 	}
-	res, err := rueidis.MGet(c, ctx, unique(keys))
+	res, err := rueidis.MGet(c, ctx, backend.UniqueKeys(keys))
 	if err != nil {
 		return nil, wrap("MGET", err)
 	}
@@ -130,7 +130,7 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	if err := backend.CheckKeys(keys); err != nil {
 		return err
 	}
-	_, err = s.unlink(ctx, c, unique(keys))
+	_, err = s.unlink(ctx, c, backend.UniqueKeys(keys))
 	return err
 }
 
@@ -278,17 +278,4 @@ func (s *Store) dropExpired(ctx context.Context, c rueidis.Client, found map[str
 		delete(found, k)
 	}
 	return err
-}
-
-// unique returns keys without repeats, in their first order.
-func unique(keys []string) []string {
-	seen := make(map[string]struct{}, len(keys))
-	out := keys[:0:0]
-	for _, k := range keys {
-		if _, dup := seen[k]; !dup {
-			seen[k] = struct{}{}
-			out = append(out, k)
-		}
-	}
-	return out
 }
