@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,5 +65,35 @@ func TestTLS(t *testing.T) {
 	defer cancel()
 	if _, err := plain.Get(cctx, "CACHE#tls"); err == nil {
 		t.Error("a plain connection to the TLS port worked")
+	}
+}
+
+// TestRequirePass authenticates with AUTH and the default user, as a server with requirepass
+// (or ElastiCache's AUTH token) wants: no password and a wrong one fail clearly.
+func TestRequirePass(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t, t.TempDir(), "--requirepass", "s3cret-token")
+	addr := fmt.Sprintf("127.0.0.1:%d", srv.port)
+	waitFor(t, "the server", 10*time.Second, func() bool {
+		out, _ := redisCLI("-p", strconv.Itoa(srv.port), "ping")
+		return strings.Contains(out, "NOAUTH") || out == "PONG"
+	})
+	for _, tc := range []struct {
+		url, want string
+	}{
+		{"redis://" + addr, "NOAUTH"},
+		{"redis://:wrong@" + addr, "WRONGPASS"},
+	} {
+		s, _ := redisstore.Open(tc.url, redisstore.Options{})
+		_, err := s.Get(ctx, "CACHE#k")
+		if err == nil || errors.Is(err, backend.ErrNotFound) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Get via %s: %v, want an error with %s", strings.Replace(tc.url, "wrong", "…", 1), err, tc.want)
+		}
+		s.Close()
+	}
+	s, _ := redisstore.Open("redis://:s3cret-token@"+addr, redisstore.Options{})
+	defer s.Close()
+	if err := s.Set(ctx, "CACHE#k", []byte(`1`), time.Minute); err != nil {
+		t.Errorf("Set with the right password: %v", err)
 	}
 }
