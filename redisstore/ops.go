@@ -73,7 +73,37 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 
 // Set implements backend.Store with SET … PX, the TTL in whole milliseconds rounded up.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	return s.SetMany(ctx, []backend.Entry{{Key: key, Value: value, TTL: ttl}})
+	c, err := s.use(ctx)
+	if err != nil {
+		return err
+	}
+	if err := checkEntry(key, value, ttl); err != nil {
+		return err
+	}
+	if err := c.Do(ctx, s.set(c, key, value, ttl)).Error(); err != nil {
+		return wrap("SET", err)
+	}
+	return nil
+}
+
+// checkEntry applies the key, TTL and value rules to one entry.
+func checkEntry(key string, value []byte, ttl time.Duration) error {
+	if err := backend.CheckKey(key); err != nil {
+		return err
+	}
+	if err := backend.CheckTTL(ttl); err != nil {
+		return err
+	}
+	return checkValue(value)
+}
+
+// set builds the SET of one entry: with PX, or in clock mode PXAT from the Options.Clock.
+func (s *Store) set(c rueidis.Client, key string, value []byte, ttl time.Duration) rueidis.Completed {
+	set := c.B().Set().Key(key).Value(rueidis.BinaryString(value))
+	if s.o.Clock != nil {
+		return set.PxatMillisecondsTimestamp(s.expireAt(ttl)).Build()
+	}
+	return set.PxMilliseconds(ms(ttl)).Build()
 }
 
 // SetMany implements backend.Store with SETs pipelined per node, the last write of a key kept.
@@ -82,11 +112,8 @@ func (s *Store) SetMany(ctx context.Context, entries []backend.Entry) error {
 	if err != nil {
 		return err
 	}
-	if err := backend.CheckEntries(entries); err != nil {
-		return err
-	}
 	for _, e := range entries {
-		if err := checkValue(e.Value); err != nil {
+		if err := checkEntry(e.Key, e.Value, e.TTL); err != nil {
 			return err
 		}
 	}
@@ -99,12 +126,7 @@ func (s *Store) SetMany(ctx context.Context, entries []backend.Entry) error {
 		if last[e.Key] != i {
 			continue
 		}
-		set := c.B().Set().Key(e.Key).Value(rueidis.BinaryString(e.Value))
-		if s.o.Clock != nil {
-			cmds = append(cmds, set.PxatMillisecondsTimestamp(s.expireAt(e.TTL)).Build())
-		} else {
-			cmds = append(cmds, set.PxMilliseconds(ms(e.TTL)).Build())
-		}
+		cmds = append(cmds, s.set(c, e.Key, e.Value, e.TTL))
 	}
 	for _, r := range c.DoMulti(ctx, cmds...) {
 		if err := r.Error(); err != nil {

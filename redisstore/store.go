@@ -33,10 +33,10 @@ type Store struct {
 	o      Options
 	closed atomic.Bool
 
-	mu      sync.Mutex
-	client  rueidis.Client
-	connect func() (rueidis.Client, error) // builds client on first use; nil once built
-	owned   bool                           // Close closes client
+	client  atomic.Pointer[rueidis.Client] // nil until the first call connects
+	mu      sync.Mutex                     // serialises connecting and closing
+	connect func() (rueidis.Client, error) // builds the client on first use
+	owned   bool                           // Close closes the client
 }
 
 var _ backend.Store = (*Store)(nil)
@@ -46,7 +46,9 @@ func New(client rueidis.Client, opts Options) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: nil client")
 	}
-	return &Store{o: opts.withDefaults(), client: client}, nil
+	s := &Store{o: opts.withDefaults()}
+	s.client.Store(&client)
+	return s, nil
 }
 
 // Open returns a Store that connects, on its first call, to the server or cluster url names
@@ -80,16 +82,23 @@ func (s *Store) use(ctx context.Context) (rueidis.Client, error) {
 	if err := backend.ContextErr(ctx); err != nil {
 		return nil, err
 	}
+	if c := s.client.Load(); c != nil {
+		return *c, nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.client == nil {
-		c, err := s.connect()
-		if err != nil {
-			return nil, fmt.Errorf("redisstore: connecting: %w", err)
-		}
-		s.client, s.connect = c, nil
+	if c := s.client.Load(); c != nil {
+		return *c, nil
 	}
-	return s.client, nil
+	if s.closed.Load() {
+		return nil, backend.ErrClosed
+	}
+	c, err := s.connect()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: connecting: %w", err)
+	}
+	s.client.Store(&c)
+	return c, nil
 }
 
 // wrap names the command in err.
@@ -105,8 +114,8 @@ func (s *Store) Close() error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.owned && s.client != nil {
-		s.client.Close()
+	if c := s.client.Load(); s.owned && c != nil {
+		(*c).Close()
 	}
 	return nil
 }
