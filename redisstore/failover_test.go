@@ -143,7 +143,9 @@ func TestFailover(t *testing.T) {
 	t.Logf("failover: every slot served again %v after a master was killed (goal: under 10s); "+
 		"%d calls under load, %d failed during the outage; longest overrun of a %v deadline: %v",
 		recovered.Round(time.Millisecond), calls.Load(), failures.Load(), deadline, time.Duration(worstOverrun.Load()).Round(time.Millisecond))
-	if over := time.Duration(worstOverrun.Load()); over > 250*time.Millisecond {
+	// A hung call would outlive its deadline by the seconds the failover takes; the slack
+	// leaves room for a loaded CI machine's scheduling, not for a hang.
+	if over := time.Duration(worstOverrun.Load()); over > time.Second {
 		t.Errorf("a call outlived its %v deadline by %v: a hung backend must cost the caller no more than its deadline", deadline, over)
 	}
 	got, err := s.GetMany(context.Background(), keys)
