@@ -300,6 +300,15 @@ func TestStats(t *testing.T) {
 	if vst != wantView {
 		t.Errorf("view Stats = %+v\nwant %+v", vst, wantView)
 	}
+	// Counters gives the same counters without asking the Store, which a closed one would refuse.
+	c.Store().Close()
+	want.Keys, wantView.Keys = -1, -1
+	if got := c.Counters(); got != want {
+		t.Errorf("Cache Counters = %+v\nwant %+v", got, want)
+	}
+	if got := v.Counters(); got != wantView {
+		t.Errorf("view Counters = %+v\nwant %+v", got, wantView)
+	}
 }
 
 func TestClose(t *testing.T) {

@@ -46,9 +46,27 @@ func (s *statCounters) add(d *counters) {
 	}
 }
 
-// Stats returns the Cache's counters and the number of entries under its prefix. When the
-// count fails, the counters are still returned, with Keys set to -1, beside the error.
+// Stats returns the Cache's counters and the number of entries under its prefix. Counting
+// asks the Store, which on DynamoDB scans the whole table and on Redis every master: for
+// metrics on the request path, use Counters. When the count fails, the counters are still
+// returned, with Keys set to -1, beside the error.
 func (c *Cache) Stats(ctx context.Context) (Stats, error) {
+	st := c.Counters()
+	s, err := c.use(ctx)
+	if err != nil {
+		return st, err
+	}
+	n, err := s.Count(ctx, c.prefix)
+	if err != nil {
+		return st, err
+	}
+	st.Keys = n
+	return st, nil
+}
+
+// Counters returns the Cache's counters without asking the Store anything: Keys is -1. It
+// costs a few atomic loads.
+func (c *Cache) Counters() Stats {
 	st := Stats{
 		Hits:       c.stats.hits.Load(),
 		Misses:     c.stats.misses.Load(),
@@ -62,14 +80,5 @@ func (c *Cache) Stats(ctx context.Context) (Stats, error) {
 	if reads := st.Hits + st.Misses; reads > 0 {
 		st.HitRatio = float64(st.Hits) / float64(reads)
 	}
-	s, err := c.use(ctx)
-	if err != nil {
-		return st, err
-	}
-	n, err := s.Count(ctx, c.prefix)
-	if err != nil {
-		return st, err
-	}
-	st.Keys = n
-	return st, nil
+	return st
 }

@@ -177,5 +177,9 @@ func (v *View[V]) TTL(ctx context.Context, key string) (time.Duration, error) {
 // Clear removes every entry under the view's prefix, and nothing else.
 func (v *View[V]) Clear(ctx context.Context) (int, error) { return v.c.Clear(ctx) }
 
-// Stats returns the view's counters and the number of entries under its prefix.
+// Stats returns the view's counters and the number of entries under its prefix, which the
+// Store counts (a scan on remote backends; see Cache.Stats).
 func (v *View[V]) Stats(ctx context.Context) (Stats, error) { return v.c.Stats(ctx) }
+
+// Counters returns the view's counters without asking the Store anything: Keys is -1.
+func (v *View[V]) Counters() Stats { return v.c.Counters() }
