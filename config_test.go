@@ -165,6 +165,7 @@ func TestDefault(t *testing.T) {
 	})
 	// Credentials for DynamoDB Local, and no instance metadata lookups.
 	aws := []string{"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true"}
+	aws = aws[:len(aws):len(aws)] // each scenario appends to a copy of its own
 	for _, tc := range []struct {
 		scenario string
 		env      []string
@@ -172,6 +173,8 @@ func TestDefault(t *testing.T) {
 		{"memory", []string{"CACHE_KEY_PREFIX=CACHE#svc:", "CACHE_DEFAULT_TTL=90"}},
 		{"invalid", []string{"CACHE_STORAGE_TYPE=memcache"}},
 		{"dynamodb", append(aws, "CACHE_TABLE_NAME="+table, "CACHE_DYNAMODB_ENDPOINT="+testenv.DynamoDBEndpoint())},
+		// The AWS SDK's own variable for the endpoint works as well.
+		{"dynamodb", append(aws, "CACHE_TABLE_NAME="+table, "AWS_ENDPOINT_URL_DYNAMODB="+testenv.DynamoDBEndpoint())},
 		{"dynamodb-unreachable", append(aws, "CACHE_TABLE_NAME="+table, "CACHE_DYNAMODB_ENDPOINT=http://127.0.0.1:9")},
 		{"redis", []string{"CACHE_STORAGE_TYPE=redis", "CACHE_REDIS_URL=" + testenv.RedisURL(), "CACHE_KEY_PREFIX=" + testenv.Name("CACHE#default") + ":"}},
 	} {
