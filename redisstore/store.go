@@ -34,9 +34,18 @@ type Store struct {
 	closed atomic.Bool
 
 	client  atomic.Pointer[rueidis.Client] // nil until the first call connects
-	mu      sync.Mutex                     // serialises connecting and closing
 	connect func() (rueidis.Client, error) // builds the client on first use
 	owned   bool                           // Close closes the client
+
+	mu      sync.Mutex // guards dialing, and orders connecting with closing
+	dialing *dial      // the connection attempt under way, if any
+}
+
+// dial is one connection attempt, which every caller that needs the client waits for as long
+// as its own context allows.
+type dial struct {
+	done chan struct{} // closed when the attempt has ended
+	err  error
 }
 
 var _ backend.Store = (*Store)(nil)
@@ -86,19 +95,43 @@ func (s *Store) use(ctx context.Context) (rueidis.Client, error) {
 		return *c, nil
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	d := s.dialing
+	if d == nil {
+		d = &dial{done: make(chan struct{})}
+		s.dialing = d
+		go s.dial(d)
+	}
+	s.mu.Unlock()
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		return nil, backend.ContextErr(ctx)
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("redisstore: connecting: %w", d.err)
+	}
 	if c := s.client.Load(); c != nil {
 		return *c, nil
 	}
-	if s.closed.Load() {
-		return nil, backend.ErrClosed
-	}
+	return nil, backend.ErrClosed
+}
+
+// dial makes one connection attempt. A failed attempt is forgotten, so that the next call
+// tries again; a client made after Close is closed at once.
+func (s *Store) dial(d *dial) {
 	c, err := s.connect()
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: connecting: %w", err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err != nil:
+		d.err = err
+		s.dialing = nil
+	case s.closed.Load():
+		c.Close()
+	default:
+		s.client.Store(&c)
 	}
-	s.client.Store(&c)
-	return c, nil
+	close(d.done)
 }
 
 // wrap names the command in err.
@@ -113,7 +146,11 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	d := s.dialing
+	s.mu.Unlock()
+	if d != nil {
+		<-d.done // an attempt under way ends within its dial timeout
+	}
 	if c := s.client.Load(); s.owned && c != nil {
 		(*c).Close()
 	}

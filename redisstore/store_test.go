@@ -3,7 +3,9 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -221,4 +223,42 @@ func TestOpenSendsNothingUntilUsed(t *testing.T) {
 	if _, err := s.Get(ctx, "CACHE#k"); err == nil || errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("Get from an unreachable server: %v, want a connection error", err)
 	}
+}
+
+// TestFirstCallHonoursItsContext connects to a server that accepts and never answers: a
+// caller waiting for the first connection returns when its own context ends, not when the
+// connection attempt gives up.
+func TestFirstCallHonoursItsContext(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	s, _ := redisstore.Open("redis://"+l.Addr().String()+"?dial_timeout=1s&write_timeout=1s&cluster=false", redisstore.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := s.Get(ctx, "CACHE#k"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Get while the first connection hangs: %v, want the caller's deadline", err)
+	}
+	s.Close()
 }
