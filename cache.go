@@ -218,7 +218,8 @@ func (c *Cache) getRaw(ctx context.Context, key string) ([]byte, error) {
 	return data, err
 }
 
-// getManyRaw reads the encoded values of keys, keyed by the caller's keys.
+// getManyRaw reads the encoded values of keys, keyed by whole keys: callers take the prefix
+// off (a substring, which copies nothing) as they decode.
 func (c *Cache) getManyRaw(ctx context.Context, keys []string) (map[string][]byte, error) {
 	full, err := c.fullKeys(keys)
 	if err != nil {
@@ -235,12 +236,8 @@ func (c *Cache) getManyRaw(ctx context.Context, keys []string) (map[string][]byt
 	if err != nil {
 		return nil, c.count(&counters{errors: 1}, err)
 	}
-	out := make(map[string][]byte, len(found))
-	for k, v := range found {
-		out[k[len(c.prefix):]] = v
-	}
-	c.count(&counters{hits: uint64(len(out)), misses: uint64(len(full) - len(out))}, nil)
-	return out, nil
+	c.count(&counters{hits: uint64(len(found)), misses: uint64(len(full) - len(found))}, nil)
+	return found, nil
 }
 
 // encode runs the codec, wrapping its error in ErrEncode.
@@ -347,7 +344,7 @@ func (c *Cache) GetMany(ctx context.Context, keys []string, dst any) error {
 		if err := c.decode(data, v.Interface()); err != nil {
 			return err
 		}
-		m.SetMapIndex(reflect.ValueOf(k).Convert(m.Type().Key()), v.Elem())
+		m.SetMapIndex(reflect.ValueOf(k[len(c.prefix):]).Convert(m.Type().Key()), v.Elem())
 	}
 	return nil
 }

@@ -64,7 +64,7 @@ func (v *View[V]) GetMany(ctx context.Context, keys []string) (map[string]V, err
 		if err := v.c.decode(data, &val); err != nil {
 			return nil, err
 		}
-		out[k] = val
+		out[k[len(v.c.prefix):]] = val
 	}
 	return out, nil
 }

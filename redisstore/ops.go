@@ -54,7 +54,8 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 	if len(keys) == 0 {
 		return found, nil
 	}
-	res, err := rueidis.MGet(c, ctx, backend.UniqueKeys(keys))
+	// MGET answers a repeated key twice, and the map keeps it once: no need to fold first.
+	res, err := rueidis.MGet(c, ctx, keys)
 	if err != nil {
 		return nil, wrap("MGET", err)
 	}
