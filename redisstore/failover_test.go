@@ -12,37 +12,38 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit/backend"
+	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/redisstore"
 )
 
 // startCluster starts a cluster of its own: three masters with a replica each, on free ports,
 // with the node timeout of the shared test cluster. It returns the nodes' servers.
-func startCluster(t *testing.T) []*server {
+func startCluster(t *testing.T) []*testenv.RedisServer {
 	t.Helper()
 	dir := t.TempDir()
-	var nodes []*server
+	var nodes []*testenv.RedisServer
 	var addrs []string
 	for range 6 {
-		s := startServer(t, dir, "--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
+		s := testenv.StartRedis(t, dir, 0, "--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
 			"--cluster-require-full-coverage", "no", "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
 			"--cluster-config-file", fmt.Sprintf("%s/nodes-%d.conf", dir, len(nodes)))
 		nodes = append(nodes, s)
-		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(s.port))
+		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(s.Port))
 	}
 	for _, n := range nodes {
-		waitFor(t, "a cluster node", 10*time.Second, func() bool {
-			out, _ := redisCLI("-p", strconv.Itoa(n.port), "ping")
+		testenv.WaitFor(t, "a cluster node", 10*time.Second, func() bool {
+			out, _ := testenv.RedisCLI("-p", strconv.Itoa(n.Port), "ping")
 			return out == "PONG"
 		})
 	}
-	if out, err := redisCLI(append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "1", "--cluster-yes")...); err != nil {
+	if out, err := testenv.RedisCLI(append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "1", "--cluster-yes")...); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
-	waitFor(t, "the cluster to cover every slot with replicas in sync", 60*time.Second, func() bool {
+	testenv.WaitFor(t, "the cluster to cover every slot with replicas in sync", 60*time.Second, func() bool {
 		for _, n := range nodes {
-			p := strconv.Itoa(n.port)
-			info, _ := redisCLI("-p", p, "cluster", "info")
-			repl, _ := redisCLI("-p", p, "info", "replication")
+			p := strconv.Itoa(n.Port)
+			info, _ := testenv.RedisCLI("-p", p, "cluster", "info")
+			repl, _ := testenv.RedisCLI("-p", p, "info", "replication")
 			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_ok:16384") ||
 				strings.Contains(repl, "role:slave") && !strings.Contains(repl, "master_link_status:up") {
 				return false
@@ -60,7 +61,7 @@ func TestFailover(t *testing.T) {
 		t.Skip("starts a cluster of its own; skipped with -short")
 	}
 	nodes := startCluster(t)
-	url := fmt.Sprintf("redis://127.0.0.1:%d?addr=127.0.0.1:%d&addr=127.0.0.1:%d", nodes[0].port, nodes[1].port, nodes[2].port)
+	url := fmt.Sprintf("redis://127.0.0.1:%d?addr=127.0.0.1:%d&addr=127.0.0.1:%d", nodes[0].Port, nodes[1].Port, nodes[2].Port)
 	s, err := redisstore.Open(url, redisstore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +116,7 @@ func TestFailover(t *testing.T) {
 
 	victim := -1
 	for i, n := range nodes {
-		if role, _ := redisCLI("-p", strconv.Itoa(n.port), "role"); strings.HasPrefix(role, "master") {
+		if role, _ := testenv.RedisCLI("-p", strconv.Itoa(n.Port), "role"); strings.HasPrefix(role, "master") {
 			victim = i
 			break
 		}
@@ -124,11 +125,11 @@ func TestFailover(t *testing.T) {
 		t.Fatal("no master found")
 	}
 	killed := time.Now()
-	nodes[victim].kill()
+	nodes[victim].Kill()
 
 	// Every slot serves again when a write of all 300 keys, which span every master, succeeds.
 	var recovered time.Duration
-	waitFor(t, "every slot to serve again after the master was killed", 60*time.Second, func() bool {
+	testenv.WaitFor(t, "every slot to serve again after the master was killed", 60*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		defer cancel()
 		if s.SetMany(ctx, entries) != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/cachekit/cachekit/backend"
+	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/redisstore"
 )
 
@@ -23,8 +24,8 @@ func TestTLS(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	caFile, certFile, keyFile := certs(t, dir)
-	tlsPort := freePort(t)
-	startServer(t, dir, "--port", "0", "--tls-port", strconv.Itoa(tlsPort),
+	tlsPort := testenv.FreePort(t)
+	testenv.StartRedis(t, dir, 0, "--port", "0", "--tls-port", strconv.Itoa(tlsPort),
 		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-ca-cert-file", caFile, "--tls-auth-clients", "no")
 	pool := x509.NewCertPool()
 	caPEM, _ := os.ReadFile(caFile)
@@ -37,7 +38,7 @@ func TestTLS(t *testing.T) {
 	}
 	opt.TLSConfig.RootCAs = pool
 	var client rueidis.Client
-	waitFor(t, "the TLS server", 10*time.Second, func() bool {
+	testenv.WaitFor(t, "the TLS server", 10*time.Second, func() bool {
 		client, err = rueidis.NewClient(opt)
 		return err == nil
 	})
@@ -72,10 +73,10 @@ func TestTLS(t *testing.T) {
 // (or ElastiCache's AUTH token) wants: no password and a wrong one fail clearly.
 func TestRequirePass(t *testing.T) {
 	ctx := context.Background()
-	srv := startServer(t, t.TempDir(), "--requirepass", "s3cret-token")
-	addr := fmt.Sprintf("127.0.0.1:%d", srv.port)
-	waitFor(t, "the server", 10*time.Second, func() bool {
-		out, _ := redisCLI("-p", strconv.Itoa(srv.port), "ping")
+	srv := testenv.StartRedis(t, t.TempDir(), 0, "--requirepass", "s3cret-token")
+	addr := fmt.Sprintf("127.0.0.1:%d", srv.Port)
+	testenv.WaitFor(t, "the server", 10*time.Second, func() bool {
+		out, _ := testenv.RedisCLI("-p", strconv.Itoa(srv.Port), "ping")
 		return strings.Contains(out, "NOAUTH") || out == "PONG"
 	})
 	for _, tc := range []struct {
