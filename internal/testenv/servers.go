@@ -72,6 +72,15 @@ func contains(args []string, flag string) bool {
 	return false
 }
 
+// RedisCLIErr runs redis-cli with args and reports a failure of the command or of Redis.
+func RedisCLIErr(args ...string) error {
+	out, err := RedisCLI(args...)
+	if err == nil && strings.HasPrefix(out, "ERR") {
+		err = fmt.Errorf("redis-cli %s: %s", strings.Join(args, " "), out)
+	}
+	return err
+}
+
 // RedisCLI runs redis-cli with args and returns its output.
 func RedisCLI(args ...string) (string, error) {
 	out, err := exec.Command("redis-cli", args...).CombinedOutput()

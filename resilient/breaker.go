@@ -1,0 +1,297 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/cachekit/cachekit/backend"
+)
+
+// ErrOpen reports an invalidation (Delete, Expire, Clear) or a count refused because the
+// breaker is open: it did not happen, and the caller must not assume it did.
+var ErrOpen = errors.New("cachekit: circuit breaker open")
+
+// Defaults for the zero fields of Options.
+const (
+	DefaultFailureThreshold = 5
+	DefaultOpenTimeout      = 10 * time.Second
+	DefaultOpTimeout        = 500 * time.Millisecond
+)
+
+// Options configures a Breaker. The zero value means every documented default.
+type Options struct {
+	// Name names the breaker in logs. Zero means "cachekit".
+	Name string
+	// FailureThreshold is how many failures in a row open the breaker. Zero means
+	// DefaultFailureThreshold.
+	FailureThreshold uint32
+	// OpenTimeout is how long the breaker stays open before it lets probes through.
+	// Zero means DefaultOpenTimeout.
+	OpenTimeout time.Duration
+	// HalfOpenProbes is how many calls may probe the backend at once while half open; that
+	// many successes close the breaker. Zero means 1.
+	HalfOpenProbes uint32
+	// OpTimeout bounds every call to the backend, inside the caller's context, so that a hung
+	// backend costs milliseconds, not the caller's whole budget. Zero means DefaultOpTimeout;
+	// a negative value sets no bound of its own.
+	OpTimeout time.Duration
+	// Logger receives a line at every state change; it never names keys or values. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Breaker is a backend.Store in front of another, behind a circuit breaker that fails open.
+// Create it with New; it is safe for concurrent use.
+type Breaker struct {
+	next backend.Store
+	cb   *gobreaker.TwoStepCircuitBreaker[struct{}]
+	o    Options
+
+	skippedReads, skippedWrites, refused, stateChanges atomic.Uint64
+}
+
+var _ backend.Store = (*Breaker)(nil)
+
+// errExcluded marks, for the breaker, a call whose outcome says nothing of the backend's
+// health: the caller's own cancellation, or input the backend refused.
+var errExcluded = errors.New("excluded")
+
+// New returns a Breaker in front of next. Close closes next.
+func New(next backend.Store, opts Options) (*Breaker, error) {
+	if next == nil {
+		return nil, errors.New("resilient: nil Store")
+	}
+	if opts.Name == "" {
+		opts.Name = "cachekit"
+	}
+	if opts.FailureThreshold == 0 {
+		opts.FailureThreshold = DefaultFailureThreshold
+	}
+	if opts.OpenTimeout <= 0 {
+		opts.OpenTimeout = DefaultOpenTimeout
+	}
+	if opts.OpTimeout == 0 {
+		opts.OpTimeout = DefaultOpTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	b := &Breaker{next: next, o: opts}
+	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        opts.Name,
+		MaxRequests: max(opts.HalfOpenProbes, 1),
+		Timeout:     opts.OpenTimeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= opts.FailureThreshold },
+		IsExcluded:  func(err error) bool { return errors.Is(err, errExcluded) },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			b.stateChanges.Add(1)
+			level := slog.LevelWarn
+			if to == gobreaker.StateClosed {
+				level = slog.LevelInfo
+			}
+			opts.Logger.Log(context.Background(), level, "cachekit: circuit breaker changed state",
+				"breaker", name, "from", from.String(), "to", to.String())
+		},
+	})
+	return b, nil
+}
+
+// kind is how a call fails open.
+type kind int
+
+const (
+	read       kind = iota // a miss without touching the backend
+	write                  // skipped
+	invalidate             // refused with ErrOpen
+)
+
+// call runs fn against the backend through the breaker, bounded by OpTimeout. skipped is
+// true when the breaker kept the call from the backend; err is then what the caller gets.
+func (b *Breaker) call(ctx context.Context, k kind, fn func(context.Context) error) (skipped bool, err error) {
+	if err := backend.ContextErr(ctx); err != nil {
+		return false, err
+	}
+	done, err := b.cb.Allow()
+	if err != nil {
+		switch k {
+		case read:
+			b.skippedReads.Add(1)
+			return true, backend.ErrNotFound
+		case write:
+			b.skippedWrites.Add(1)
+			return true, nil
+		default:
+			b.refused.Add(1)
+			return true, fmt.Errorf("%w: %w", ErrOpen, err)
+		}
+	}
+	opCtx := ctx
+	if b.o.OpTimeout > 0 {
+		var cancel context.CancelFunc
+		opCtx, cancel = context.WithTimeout(ctx, b.o.OpTimeout)
+		defer cancel()
+	}
+	err = fn(opCtx)
+	done(b.judge(ctx, err))
+	return false, err
+}
+
+// judge tells the breaker what err says of the backend's health.
+func (b *Breaker) judge(ctx context.Context, err error) error {
+	switch {
+	case err == nil, errors.Is(err, backend.ErrNotFound):
+		return nil // the backend answered
+	case ctx.Err() != nil, errors.Is(err, backend.ErrInvalidKey), errors.Is(err, backend.ErrInvalidTTL),
+		errors.Is(err, backend.ErrValueTooLarge), errors.Is(err, backend.ErrClosed):
+		return errExcluded
+	}
+	return err // a timeout of ours, a connection error, a server error
+}
+
+// Get implements backend.Store; while open, a miss.
+func (b *Breaker) Get(ctx context.Context, key string) (v []byte, err error) {
+	if err := backend.CheckKey(key); err != nil {
+		return nil, err
+	}
+	skipped, err := b.call(ctx, read, func(ctx context.Context) error {
+		v, err = b.next.Get(ctx, key)
+		return err
+	})
+	if skipped {
+		return nil, err
+	}
+	return v, err
+}
+
+// GetMany implements backend.Store; while open, nothing found.
+func (b *Breaker) GetMany(ctx context.Context, keys []string) (found map[string][]byte, err error) {
+	if err := backend.CheckKeys(keys); err != nil {
+		return nil, err
+	}
+	skipped, err := b.call(ctx, read, func(ctx context.Context) error {
+		found, err = b.next.GetMany(ctx, keys)
+		return err
+	})
+	if skipped {
+		return map[string][]byte{}, nil
+	}
+	return found, err
+}
+
+// Has implements backend.Store; while open, false.
+func (b *Breaker) Has(ctx context.Context, key string) (ok bool, err error) {
+	if err := backend.CheckKey(key); err != nil {
+		return false, err
+	}
+	skipped, err := b.call(ctx, read, func(ctx context.Context) error {
+		ok, err = b.next.Has(ctx, key)
+		return err
+	})
+	if skipped {
+		return false, nil
+	}
+	return ok, err
+}
+
+// TTL implements backend.Store; while open, a miss.
+func (b *Breaker) TTL(ctx context.Context, key string) (ttl time.Duration, err error) {
+	if err := backend.CheckKey(key); err != nil {
+		return 0, err
+	}
+	_, err = b.call(ctx, read, func(ctx context.Context) error {
+		ttl, err = b.next.TTL(ctx, key)
+		return err
+	})
+	return ttl, err
+}
+
+// Set implements backend.Store; while open, skipped.
+func (b *Breaker) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := backend.CheckEntries([]backend.Entry{{Key: key, TTL: ttl}}); err != nil {
+		return err
+	}
+	_, err := b.call(ctx, write, func(ctx context.Context) error { return b.next.Set(ctx, key, value, ttl) })
+	return err
+}
+
+// SetMany implements backend.Store; while open, skipped.
+func (b *Breaker) SetMany(ctx context.Context, entries []backend.Entry) error {
+	if err := backend.CheckEntries(entries); err != nil {
+		return err
+	}
+	_, err := b.call(ctx, write, func(ctx context.Context) error { return b.next.SetMany(ctx, entries) })
+	return err
+}
+
+// Delete implements backend.Store; while open, ErrOpen.
+func (b *Breaker) Delete(ctx context.Context, keys ...string) error {
+	if err := backend.CheckKeys(keys); err != nil {
+		return err
+	}
+	_, err := b.call(ctx, invalidate, func(ctx context.Context) error { return b.next.Delete(ctx, keys...) })
+	return err
+}
+
+// Expire implements backend.Store; while open, ErrOpen.
+func (b *Breaker) Expire(ctx context.Context, key string, ttl time.Duration) error {
+	if err := backend.CheckEntries([]backend.Entry{{Key: key, TTL: ttl}}); err != nil {
+		return err
+	}
+	_, err := b.call(ctx, invalidate, func(ctx context.Context) error { return b.next.Expire(ctx, key, ttl) })
+	return err
+}
+
+// Count implements backend.Store; while open, ErrOpen. A count scans, so it is bounded by the
+// caller's context alone, not by OpTimeout.
+func (b *Breaker) Count(ctx context.Context, prefix string) (n int, err error) {
+	if err := backend.CheckPrefix(prefix); err != nil {
+		return 0, err
+	}
+	_, err = b.call(ctx, invalidate, func(context.Context) error {
+		n, err = b.next.Count(ctx, prefix)
+		return err
+	})
+	return n, err
+}
+
+// Clear implements backend.Store; while open, ErrOpen. Like Count, it is bounded by the
+// caller's context alone.
+func (b *Breaker) Clear(ctx context.Context, prefix string) (n int, err error) {
+	if err := backend.CheckPrefix(prefix); err != nil {
+		return 0, err
+	}
+	_, err = b.call(ctx, invalidate, func(context.Context) error {
+		n, err = b.next.Clear(ctx, prefix)
+		return err
+	})
+	return n, err
+}
+
+// Close closes the Store behind the breaker.
+func (b *Breaker) Close() error { return b.next.Close() }
+
+// Stats is what the breaker did.
+type Stats struct {
+	State                string // closed, half-open or open
+	SkippedReads         uint64 // reads answered with a miss while open
+	SkippedWrites        uint64 // writes skipped while open
+	RefusedInvalidations uint64 // Delete, Expire, Clear and Count refused while open
+	StateChanges         uint64
+}
+
+// Stats returns the breaker's state and counters.
+func (b *Breaker) Stats() Stats {
+	return Stats{
+		State:                b.cb.State().String(),
+		SkippedReads:         b.skippedReads.Load(),
+		SkippedWrites:        b.skippedWrites.Load(),
+		RefusedInvalidations: b.refused.Load(),
+		StateChanges:         b.stateChanges.Load(),
+	}
+}
