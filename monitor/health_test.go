@@ -1,0 +1,218 @@
+package monitor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/cachekit/cachekit/internal/testenv"
+	"github.com/cachekit/cachekit/memstore"
+	"github.com/cachekit/cachekit/monitor"
+	"github.com/cachekit/cachekit/redisstore"
+)
+
+func TestMain(m *testing.M) {
+	testenv.VerifyNoLeaks(m)
+}
+
+// sick is a memstore whose writes fail, or whose reads are slow, as a sick backend's are;
+// it counts the writes that reach it.
+type sick struct {
+	*memstore.Store
+	failing atomic.Bool
+	slow    time.Duration
+	sets    atomic.Int32
+}
+
+var errDown = errors.New("connection refused")
+
+func (s *sick) Set(ctx context.Context, k string, v []byte, ttl time.Duration) error {
+	s.sets.Add(1)
+	if s.failing.Load() {
+		return errDown
+	}
+	return s.Store.Set(ctx, k, v, ttl)
+}
+
+func (s *sick) Get(ctx context.Context, k string) ([]byte, error) {
+	if s.slow > 0 {
+		time.Sleep(s.slow)
+	}
+	return s.Store.Get(ctx, k)
+}
+
+func newSick(t *testing.T) *sick {
+	t.Helper()
+	ms, err := memstore.New(memstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ms.Close() })
+	return &sick{Store: ms}
+}
+
+// logs collects the lines a Checker logs.
+type logs struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logs) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.buf.Write(p) }
+func (l *logs) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.buf.String() }
+
+func TestHealthyProbeLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	s := newSick(t)
+	res := monitor.NewChecker(s, monitor.Options{Prefix: "CACHE#svc:health:"}).Check(ctx)
+	if res.Status != monitor.Healthy || len(res.Steps) != 3 || res.Attempts != 1 || res.ConsecutiveFailures != 0 {
+		t.Errorf("Check = %+v, want healthy after 3 steps and 1 attempt", res)
+	}
+	if !strings.HasPrefix(res.Key, "CACHE#svc:health:") {
+		t.Errorf("probe key %q is not under the prefix", res.Key)
+	}
+	for _, st := range res.Steps {
+		if st.LatencyNS <= 0 || st.Error != "" {
+			t.Errorf("step %+v", st)
+		}
+	}
+	if n, _ := s.Count(ctx, "CACHE#svc:health:"); n != 0 {
+		t.Errorf("%d probe keys left behind", n)
+	}
+}
+
+func TestUnhealthyIsRetriedCountedAndLogged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		s := newSick(t)
+		s.failing.Store(true)
+		var out logs
+		c := monitor.NewChecker(s, monitor.Options{Retries: 2, Logger: slog.New(slog.NewTextHandler(&out, nil))})
+		for want := 1; want <= 2; want++ {
+			res := c.Check(ctx)
+			if res.Status != monitor.Unhealthy || res.Attempts != 3 || res.ConsecutiveFailures != want ||
+				!strings.Contains(res.LastError, "connection refused") {
+				t.Errorf("check %d = %+v, want unhealthy after 3 attempts, %d in a row", want, res, want)
+			}
+		}
+		if n := s.sets.Load(); n != 6 {
+			t.Errorf("%d probes, want 3 per check", n)
+		}
+		if got := out.String(); strings.Count(got, "health check failed") != 2 || strings.Contains(got, "CACHE#health:") {
+			t.Errorf("logs = %q, want two failure lines that name no key", got)
+		}
+		s.failing.Store(false)
+		if res := c.Check(ctx); res.Status != monitor.Healthy || res.ConsecutiveFailures != 0 {
+			t.Errorf("check after recovery = %+v, want healthy", res)
+		}
+	})
+}
+
+func TestSlowIsDegraded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSick(t)
+		s.slow = 300 * time.Millisecond
+		if res := monitor.NewChecker(s, monitor.Options{}).Check(context.Background()); res.Status != monitor.Degraded {
+			t.Errorf("Check of a backend that reads in 300ms = %+v, want degraded", res)
+		}
+	})
+}
+
+func TestCheckIfDue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		s := newSick(t)
+		c := monitor.NewChecker(s, monitor.Options{Interval: time.Minute})
+		var wg sync.WaitGroup
+		for range 5 {
+			wg.Go(func() { c.CheckIfDue(ctx) })
+		}
+		wg.Wait()
+		if n := s.sets.Load(); n != 1 {
+			t.Errorf("5 concurrent callers ran %d checks, want 1", n)
+		}
+		time.Sleep(59 * time.Second)
+		c.CheckIfDue(ctx)
+		if n := s.sets.Load(); n != 1 {
+			t.Errorf("a check within the interval ran a probe: %d in all", n)
+		}
+		// A frozen hour later, the first call catches up.
+		time.Sleep(time.Hour)
+		if res := c.CheckIfDue(ctx); s.sets.Load() != 2 || res.Status != monitor.Healthy {
+			t.Errorf("first call after an hour: %d probes, %+v; want a fresh check", s.sets.Load(), res)
+		}
+	})
+}
+
+func TestStartChecksOnItsIntervalUntilClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSick(t)
+		c := monitor.NewChecker(s, monitor.Options{Interval: 10 * time.Second})
+		c.Start()
+		time.Sleep(35 * time.Second)
+		synctest.Wait()
+		if n := s.sets.Load(); n != 3 {
+			t.Errorf("%d checks in 35s at a 10s interval, want 3", n)
+		}
+		c.Close()
+		c.Close()
+		time.Sleep(time.Minute)
+		if n := s.sets.Load(); n != 3 {
+			t.Errorf("checks went on after Close: %d", n)
+		}
+	})
+}
+
+func TestServeHTTP(t *testing.T) {
+	s := newSick(t)
+	srv := httptest.NewServer(monitor.NewChecker(s, monitor.Options{Retries: -1}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		failing bool
+		code    int
+		status  monitor.Status
+	}{{false, 200, monitor.Healthy}, {true, 503, monitor.Unhealthy}} {
+		s.failing.Store(tc.failing)
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res monitor.Result
+		err = json.NewDecoder(resp.Body).Decode(&res)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != tc.code || res.Status != tc.status {
+			t.Errorf("GET = %d %+v, %v; want %d %s", resp.StatusCode, res, err, tc.code, tc.status)
+		}
+	}
+	srv.CloseClientConnections()
+	http.DefaultClient.CloseIdleConnections()
+}
+
+// TestRealBackends checks the shared Redis as healthy, and a Redis that is not there as
+// unhealthy.
+func TestRealBackends(t *testing.T) {
+	ctx := context.Background()
+	testenv.Redis(t, testenv.RedisURL(), false)
+	for url, want := range map[string]monitor.Status{
+		testenv.RedisURL(): monitor.Healthy,
+		"redis://127.0.0.1:9?dial_timeout=200ms&cluster=false": monitor.Unhealthy,
+	} {
+		s, _ := redisstore.Open(url, redisstore.Options{})
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		res := monitor.NewChecker(s, monitor.Options{Retries: 1, Backoff: time.Millisecond, Logger: slog.New(slog.DiscardHandler)}).Check(cctx)
+		cancel()
+		s.Close()
+		if res.Status != want && !(want == monitor.Healthy && res.Status == monitor.Degraded) {
+			t.Errorf("Check of %s = %+v, want %s", url, res, want)
+		}
+	}
+}
