@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -58,6 +59,7 @@ func StartRedis(t testing.TB, dir string, port int, args ...string) *RedisServer
 // Kill ends the server at once, as a crash would.
 func (s *RedisServer) Kill() {
 	if s.cmd.Process != nil {
+		_ = s.Resume() // a paused process would not die of SIGKILL's delivery until continued
 		_ = s.cmd.Process.Kill()
 		_, _ = s.cmd.Process.Wait()
 	}
@@ -103,3 +105,10 @@ func WaitFor(t testing.TB, what string, within time.Duration, cond func() bool) 
 		}
 	}
 }
+
+// Pause stops the server's process without ending it (SIGSTOP), as a hung server: its
+// connections stay open and nothing answers. Resume continues it with its data.
+func (s *RedisServer) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *RedisServer) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
