@@ -13,6 +13,7 @@ import (
 	"github.com/cachekit/cachekit/dynamostore"
 	"github.com/cachekit/cachekit/memstore"
 	"github.com/cachekit/cachekit/redisstore"
+	"github.com/cachekit/cachekit/resilient"
 )
 
 // Storage types, the values of Config.StorageType and CACHE_STORAGE_TYPE.
@@ -60,6 +61,11 @@ type Config struct {
 	// DynamoDBConsistentRead makes reads strongly consistent. Environment:
 	// CACHE_DYNAMODB_CONSISTENT_READ, true or false.
 	DynamoDBConsistentRead bool
+	// FallbackStorageType, when set, puts the backend behind a circuit breaker
+	// (resilient.Breaker) and sends traffic to this second backend while the breaker is open
+	// (resilient.Fallback): for example redis with a dynamodb fallback. It takes the same
+	// settings as StorageType. Environment: CACHE_FALLBACK_STORAGE_TYPE.
+	FallbackStorageType string
 	// RedisURL is the Redis server or cluster, as redisstore.ParseURL reads it:
 	// redis://[user:password@]host:port[/db], rediss:// for TLS, addr= for more seed nodes.
 	// Environment: CACHE_REDIS_URL.
@@ -80,6 +86,7 @@ const (
 	EnvDynamoDBSortKeyValue  = "CACHE_DYNAMODB_SORT_KEY_VALUE"
 	EnvDynamoDBConsistent    = "CACHE_DYNAMODB_CONSISTENT_READ"
 	EnvRedisURL              = "CACHE_REDIS_URL"
+	EnvFallbackStorageType   = "CACHE_FALLBACK_STORAGE_TYPE"
 )
 
 // ConfigFromEnv reads a Config from the process's CACHE_* environment variables and validates
@@ -107,6 +114,7 @@ func ConfigFromLookup(lookup func(name string) (string, bool)) (Config, error) {
 		DynamoDBSortKey:      get(EnvDynamoDBSortKey),
 		DynamoDBSortKeyValue: get(EnvDynamoDBSortKeyValue),
 		RedisURL:             get(EnvRedisURL),
+		FallbackStorageType:  strings.ToLower(get(EnvFallbackStorageType)),
 	}
 	var errs []error
 	if v := get(EnvDefaultTTL); v != "" {
@@ -188,6 +196,16 @@ func (cfg Config) Backend() string {
 // Validate reports a Config that Open could not use. Its errors wrap ErrConfig and name both
 // the field and its environment variable.
 func (cfg Config) Validate() error {
+	if f := cfg.FallbackStorageType; f != "" {
+		if f == cfg.Backend() {
+			return fmt.Errorf("%w: fallback storage type %q (%s) is the storage type itself", ErrConfig, f, EnvFallbackStorageType)
+		}
+		fallback := cfg
+		fallback.StorageType, fallback.FallbackStorageType = f, ""
+		if err := fallback.Validate(); err != nil {
+			return fmt.Errorf("%w (the fallback, %s)", err, EnvFallbackStorageType)
+		}
+	}
 	switch t := cfg.Backend(); t {
 	case StorageMemory:
 	case StorageDynamoDB:
@@ -237,6 +255,29 @@ func Open(cfg Config) (*Cache, error) {
 }
 
 func openStore(cfg Config) (Store, error) {
+	if cfg.FallbackStorageType == "" {
+		return openBackend(cfg)
+	}
+	primary, err := openBackend(cfg)
+	if err != nil {
+		return nil, err
+	}
+	second := cfg
+	second.StorageType = cfg.FallbackStorageType
+	fallback, err := openBackend(second)
+	if err != nil {
+		primary.Close()
+		return nil, err
+	}
+	guarded, err := resilient.New(primary, resilient.Options{Name: cfg.Backend()})
+	if err != nil {
+		return nil, err
+	}
+	return resilient.NewFallback(guarded, fallback, resilient.FallbackOptions{})
+}
+
+// openBackend builds the one backend cfg.Backend names.
+func openBackend(cfg Config) (Store, error) {
 	switch cfg.Backend() {
 	case StorageRedis:
 		return redisstore.Open(cfg.RedisURL, redisstore.Options{})

@@ -17,6 +17,7 @@ import (
 	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/memstore"
 	"github.com/cachekit/cachekit/redisstore"
+	"github.com/cachekit/cachekit/resilient"
 )
 
 func lookup(env map[string]string) func(string) (string, bool) {
@@ -92,6 +93,14 @@ func TestDefaultStorageFollowsTheTable(t *testing.T) {
 	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_STORAGE_TYPE": "redis", "CACHE_REDIS_URL": "redis://u:hunter2@h:1?cluster=maybe"}))
 	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_REDIS_URL") || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("a bad CACHE_REDIS_URL: %v, want ErrConfig naming it, without the password", err)
+	}
+	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_STORAGE_TYPE": "redis", "CACHE_REDIS_URL": "redis://h:1", "CACHE_FALLBACK_STORAGE_TYPE": "dynamodb"}))
+	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_TABLE_NAME") || !strings.Contains(err.Error(), "CACHE_FALLBACK_STORAGE_TYPE") {
+		t.Errorf("a dynamodb fallback without a table: %v, want ErrConfig naming both variables", err)
+	}
+	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_FALLBACK_STORAGE_TYPE": "memory"}))
+	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_FALLBACK_STORAGE_TYPE") {
+		t.Errorf("a fallback of the same type: %v, want ErrConfig naming CACHE_FALLBACK_STORAGE_TYPE", err)
 	}
 	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_TABLE_NAME": "t", "CACHE_DYNAMODB_SORT_KEY": "SK"}))
 	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_DYNAMODB_SORT_KEY_VALUE") {
@@ -177,6 +186,8 @@ func TestDefault(t *testing.T) {
 		{"dynamodb", append(aws, "CACHE_TABLE_NAME="+table, "AWS_ENDPOINT_URL_DYNAMODB="+testenv.DynamoDBEndpoint())},
 		{"dynamodb-unreachable", append(aws, "CACHE_TABLE_NAME="+table, "CACHE_DYNAMODB_ENDPOINT=http://127.0.0.1:9")},
 		{"redis", []string{"CACHE_STORAGE_TYPE=redis", "CACHE_REDIS_URL=" + testenv.RedisURL(), "CACHE_KEY_PREFIX=" + testenv.Name("CACHE#default") + ":"}},
+		{"redis-fallback", append(aws, "CACHE_STORAGE_TYPE=redis", "CACHE_REDIS_URL="+testenv.RedisURL(), "CACHE_KEY_PREFIX="+testenv.Name("CACHE#default")+":",
+			"CACHE_FALLBACK_STORAGE_TYPE=dynamodb", "CACHE_TABLE_NAME="+table, "CACHE_DYNAMODB_ENDPOINT="+testenv.DynamoDBEndpoint())},
 	} {
 		t.Run(tc.scenario, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestDefault$", "-test.v")
@@ -244,6 +255,20 @@ func defaultScenario(t *testing.T, scenario string) {
 		}
 		if n, err := c.Clear(ctx); err != nil || n != 1 {
 			t.Errorf("Clear = %d, %v; want 1", n, err)
+		}
+		c.Close()
+	case "redis-fallback":
+		if _, ok := c.Store().(*resilient.Fallback); !ok {
+			t.Fatalf("Default's store is %T, want a resilient.Fallback", c.Store())
+		}
+		if err := geo.Set(ctx, "ip", "Oslo", 0); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := geo.Get(ctx, "ip"); err != nil || got != "Oslo" {
+			t.Errorf("Get = %q, %v; want Oslo from the primary", got, err)
+		}
+		if _, err := c.Clear(ctx); err != nil {
+			t.Error(err)
 		}
 		c.Close()
 	case "dynamodb-unreachable":

@@ -46,6 +46,7 @@ var envVars = [...]struct{ name, doc string }{
 	{cachekit.EnvDynamoDBConsistent, "dynamodb: true for strongly consistent reads"},
 	{"AWS_REGION, AWS_PROFILE, ...", "dynamodb: the AWS SDK's own configuration and credentials"},
 	{cachekit.EnvRedisURL, "redis: the server or cluster URL; rediss:// for TLS"},
+	{cachekit.EnvFallbackStorageType, "a second backend to use while the first is down, behind a circuit breaker"},
 }
 
 // writeUsage writes cachectl's help, with the flag defaults that cfg, the environment's
