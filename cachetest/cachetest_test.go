@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,13 +91,18 @@ func (s clearOverreaches) Clear(ctx context.Context, prefix string) (int, error)
 	return s.Store.Clear(ctx, prefix)
 }
 
+// hasIgnoresExpiry answers Has for every key ever set. It is safe for concurrent use, so that
+// the kit's concurrency subtest finds nothing else wrong with it.
 type hasIgnoresExpiry struct {
 	*memstore.Store
+	mu   sync.Mutex
 	seen map[string]bool
 }
 
 func (s *hasIgnoresExpiry) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	s.mu.Lock()
 	s.seen[key] = true
+	s.mu.Unlock()
 	return s.Store.Set(ctx, key, value, ttl)
 }
 
@@ -104,6 +110,8 @@ func (s *hasIgnoresExpiry) Has(ctx context.Context, key string) (bool, error) {
 	if ok, err := s.Store.Has(ctx, key); ok || err != nil {
 		return ok, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.seen[key], nil
 }
 
