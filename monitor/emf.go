@@ -45,9 +45,8 @@ type EMF struct {
 	mu      sync.Mutex
 	watched []*watched
 	health  *Checker
-	stop    chan struct{}
-	done    chan struct{}
 	closed  bool
+	flusher loop
 }
 
 type watched struct {
@@ -161,25 +160,7 @@ func (e *EMF) write(prefix string, ms []metric) error {
 
 // Start flushes every Options.Interval on a goroutine of the EMF's own, until Close.
 func (e *EMF) Start() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.stop != nil {
-		return
-	}
-	e.stop, e.done = make(chan struct{}), make(chan struct{})
-	go func(stop, done chan struct{}) {
-		defer close(done)
-		t := time.NewTicker(e.o.Interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				_ = e.Flush()
-			}
-		}
-	}(e.stop, e.done)
+	e.flusher.start(e.o.Interval, func() { _ = e.Flush() })
 }
 
 // Close stops Start's goroutine and flushes what is left. It is idempotent: a second Close
@@ -191,12 +172,7 @@ func (e *EMF) Close() error {
 		return nil
 	}
 	e.closed = true
-	stop, done := e.stop, e.done
-	e.stop = nil
 	e.mu.Unlock()
-	if stop != nil {
-		close(stop)
-		<-done
-	}
+	e.flusher.halt()
 	return e.Flush()
 }

@@ -90,8 +90,7 @@ type Checker struct {
 	mu       sync.Mutex
 	last     Result
 	checking chan struct{} // closed when the check under way ends; nil when none is
-	stop     chan struct{}
-	done     chan struct{}
+	checker  loop
 }
 
 // NewChecker returns a Checker of store, configured by opts.
@@ -235,39 +234,16 @@ func (c *Checker) CheckIfDue(ctx context.Context) Result {
 // Start runs a check every Options.Interval on a goroutine of the Checker's own, until Close.
 // Where goroutines freeze between requests, use CheckIfDue instead.
 func (c *Checker) Start() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stop != nil {
-		return
-	}
-	c.stop, c.done = make(chan struct{}), make(chan struct{})
-	go func(stop, done chan struct{}) {
-		defer close(done)
-		t := time.NewTicker(c.o.Interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				ctx, cancel := context.WithTimeout(context.Background(), c.o.Interval)
-				c.Check(ctx)
-				cancel()
-			}
-		}
-	}(c.stop, c.done)
+	c.checker.start(c.o.Interval, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.o.Interval)
+		defer cancel()
+		c.Check(ctx)
+	})
 }
 
 // Close stops Start's goroutine and waits for it. It is idempotent; the Store stays open.
 func (c *Checker) Close() error {
-	c.mu.Lock()
-	stop, done := c.stop, c.done
-	c.stop = nil
-	c.mu.Unlock()
-	if stop != nil {
-		close(stop)
-		<-done
-	}
+	c.checker.halt()
 	return nil
 }
 
