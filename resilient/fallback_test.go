@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cachekit/cachekit/backend"
@@ -96,4 +97,47 @@ func TestFallbackWithoutStaleReads(t *testing.T) {
 	if st := f.Stats(); st.MovedOut != 1 || st.MovedBack != 1 || st.Invalidated != 2 {
 		t.Errorf("Stats = %+v, want one move out, one back, 2 keys invalidated", st)
 	}
+}
+
+// TestFallbackOverflowClearsTheSharedPrefix checks the bound on tracking: past MaxTracked
+// changed keys, failback clears the prefix they share on both stores.
+func TestFallbackOverflowClearsTheSharedPrefix(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		b, f := newBreaker(t) // 3 failures open it for 5s
+		fb, _ := memstore.New(memstore.Options{})
+		fo, _ := resilient.NewFallback(b, fb, resilient.FallbackOptions{MaxTracked: 2, Logger: quiet})
+		defer fo.Close()
+		for _, k := range []string{"CACHE#x:1", "CACHE#x:2", "CACHE#x:3", "CACHE#y:1"} {
+			_ = fo.Set(ctx, k, []byte(`"old"`), time.Hour)
+		}
+		f.mode.Store(failing)
+		for range 3 {
+			_, _ = fo.Get(ctx, "CACHE#x:1")
+		}
+		for _, k := range []string{"CACHE#x:1", "CACHE#x:2", "CACHE#x:3"} {
+			if err := fo.Set(ctx, k, []byte(`"new"`), time.Hour); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !fo.Stats().OnFallback {
+			t.Fatal("traffic did not move to the fallback")
+		}
+		f.mode.Store(healthy)
+		time.Sleep(5*time.Second + time.Millisecond)
+		for _, k := range []string{"CACHE#x:1", "CACHE#x:2", "CACHE#x:3"} {
+			if v, err := fo.Get(ctx, k); !errors.Is(err, backend.ErrNotFound) {
+				t.Errorf("Get %s after failback = %q, %v; want a miss, never the old value", k, v, err)
+			}
+		}
+		if v, err := fo.Get(ctx, "CACHE#y:1"); err != nil || string(v) != `"old"` {
+			t.Errorf("Get of a key outside the shared prefix = %q, %v; want it kept", v, err)
+		}
+		if n, _ := fb.Count(ctx, "CACHE#x:"); n != 0 {
+			t.Errorf("the fallback still holds %d outage copies", n)
+		}
+		if st := fo.Stats(); st.OnFallback || st.MovedBack != 1 {
+			t.Errorf("Stats = %+v, want traffic back on the primary", st)
+		}
+	})
 }
