@@ -1,6 +1,7 @@
 package cachekit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit/backend"
+	"github.com/cachekit/cachekit/monitor"
 )
 
 // Defaults for the zero fields of Options.
@@ -31,6 +33,20 @@ type Options struct {
 	TTL time.Duration
 	// Codec encodes values. Nil means JSON.
 	Codec Codec
+
+	// Health, when not nil, makes the Cache check its Store with a probe (see
+	// monitor.Checker) every Health.Interval, on demand: the first call that finds a check
+	// due runs it before its own work, which is what AWS Lambda needs, where goroutines freeze
+	// between invocations. A zero Health.Prefix means the Cache's prefix + "health:". Counters
+	// reports the last result.
+	Health *monitor.Options
+	// Metrics, when not nil, makes the Cache write its statistics as CloudWatch Embedded
+	// Metric Format lines (see monitor.EMF): every Metrics.Interval, checked on demand like
+	// Health; on Flush, at the end of a Lambda invocation; and on Close.
+	Metrics *monitor.EMFOptions
+	// Background runs the health checks and metric flushes on goroutines of the Cache's own,
+	// on their intervals, instead of on demand: for long-running services. Close stops them.
+	Background bool
 }
 
 // Cache is what services call: typed-agnostic values through a Codec, keys under a prefix, a
@@ -58,6 +74,12 @@ type core struct {
 	closed    atomic.Bool
 	closing   context.Context // done when the Cache is closed; ends loads in flight
 	cancel    context.CancelFunc
+
+	checker  *monitor.Checker // nil without Options.Health
+	emf      *monitor.EMF     // nil without Options.Metrics
+	onDemand bool             // calls run due checks and flushes
+	every    time.Duration    // the shortest of their intervals
+	nextDue  atomic.Int64     // when the next one is due, in Unix nanoseconds
 }
 
 type storeBox struct{ Store }
@@ -85,7 +107,89 @@ func New(store Store, opts Options) (*Cache, error) {
 	co := &core{codec: opts.Codec}
 	co.closing, co.cancel = context.WithCancel(context.Background())
 	co.store.Store(&storeBox{store})
-	return &Cache{core: co, prefix: opts.Prefix, ttl: opts.TTL}, nil
+	c := &Cache{core: co, prefix: opts.Prefix, ttl: opts.TTL}
+	co.watch(c, opts)
+	return c, nil
+}
+
+// watch sets up the health checks and metrics opts asks for.
+func (co *core) watch(c *Cache, opts Options) {
+	if opts.Health != nil {
+		h := *opts.Health
+		if h.Prefix == "" {
+			h.Prefix = c.prefix + "health:"
+		}
+		co.checker = monitor.NewChecker(probed{co}, h)
+		co.every = cmp.Or(h.Interval, monitor.DefaultInterval)
+	}
+	if opts.Metrics != nil {
+		co.emf = monitor.NewEMF(*opts.Metrics)
+		co.emf.Watch(c)
+		every := cmp.Or(opts.Metrics.Interval, monitor.DefaultFlushInterval)
+		co.every = min(cmp.Or(co.every, every), every)
+	}
+	if opts.Background {
+		if co.checker != nil {
+			co.checker.Start()
+		}
+		if co.emf != nil {
+			co.emf.Start()
+		}
+		return
+	}
+	co.onDemand = co.every > 0
+}
+
+// probed is what health checks call: the Store the Cache uses at the time, uncounted.
+type probed struct{ co *core }
+
+func (p probed) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	return p.co.store.Load().Set(ctx, key, value, ttl)
+}
+
+func (p probed) Get(ctx context.Context, key string) ([]byte, error) {
+	return p.co.store.Load().Get(ctx, key)
+}
+
+func (p probed) Delete(ctx context.Context, keys ...string) error {
+	return p.co.store.Load().Delete(ctx, keys...)
+}
+
+// maintain runs, on demand, the health check, metric flush and clean-up that are due. One
+// call does it; the others go on.
+func (co *core) maintain(ctx context.Context) {
+	now := time.Now()
+	due := co.nextDue.Load()
+	if now.UnixNano() < due || !co.nextDue.CompareAndSwap(due, now.Add(co.every).UnixNano()) {
+		return
+	}
+	if co.checker != nil {
+		co.checker.CheckIfDue(ctx)
+	}
+	if co.emf != nil {
+		_ = co.emf.FlushIfDue()
+	}
+	if s, ok := co.store.Load().Store.(interface{ CleanUp() }); ok {
+		s.CleanUp()
+	}
+}
+
+// Flush writes the metrics of the Cache now, when Options.Metrics asked for them: call it at
+// the end of a Lambda invocation, so that no line waits for a thaw that may never come.
+func (c *Cache) Flush() error {
+	if c.err != nil || c.core.emf == nil {
+		return nil
+	}
+	return c.core.emf.Flush()
+}
+
+// Health returns the result of the last health check, and whether one has run.
+func (c *Cache) Health() (monitor.Result, bool) {
+	if c.err != nil || c.core.checker == nil {
+		return monitor.Result{}, false
+	}
+	r := c.core.checker.Last()
+	return r, !r.CheckedAt.IsZero()
 }
 
 // checkPrefix holds a prefix to the key rules, leaving room for a key of at least one byte.
@@ -132,18 +236,26 @@ func (c *Cache) SetStore(s Store) (old Store, err error) {
 	return c.core.store.Swap(&storeBox{s}).Store, nil
 }
 
-// Close closes the Store, cancels the contexts of loads in flight and makes later calls report
-// ErrClosed, on the Cache and on every view made from it. It is idempotent: a second Close
-// returns nil.
+// Close stops the goroutines the Cache started, writes its last metrics, cancels the
+// contexts of loads in flight, closes the Store and makes later calls report ErrClosed, on
+// the Cache and on every view made from it. It is idempotent: a second Close returns nil.
 func (c *Cache) Close() error {
 	if c.err != nil {
 		return nil
 	}
 	var err error
 	c.core.closeOnce.Do(func() {
-		c.core.closed.Store(true)
-		c.core.cancel()
-		err = c.Store().Close()
+		co := c.core
+		co.closed.Store(true)
+		co.cancel()
+		var errs []error
+		if co.checker != nil {
+			errs = append(errs, co.checker.Close())
+		}
+		if co.emf != nil {
+			errs = append(errs, co.emf.Close())
+		}
+		err = errors.Join(append(errs, c.Store().Close())...)
 	})
 	return err
 }
@@ -158,6 +270,9 @@ func (c *Cache) use(ctx context.Context) (Store, error) {
 	}
 	if err := backend.ContextErr(ctx); err != nil {
 		return nil, err
+	}
+	if c.core.onDemand {
+		c.core.maintain(ctx)
 	}
 	return c.core.store.Load().Store, nil
 }
@@ -206,15 +321,10 @@ func (c *Cache) getRaw(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, c.count(&counters{errors: 1}, err)
 	}
+	start := time.Now()
 	data, err := s.Get(ctx, full)
-	switch {
-	case err == nil:
-		c.count(&counters{hits: 1}, nil)
-	case errors.Is(err, ErrNotFound):
-		c.count(&counters{misses: 1}, nil)
-	default:
-		c.count(&counters{errors: 1}, nil)
-	}
+	c.timed(false, start)
+	c.countRead(err)
 	return data, err
 }
 
@@ -232,7 +342,9 @@ func (c *Cache) getManyRaw(ctx context.Context, keys []string) (map[string][]byt
 	if len(full) == 0 {
 		return map[string][]byte{}, nil
 	}
+	start := time.Now()
 	found, err := s.GetMany(ctx, full)
+	c.timed(false, start)
 	if err != nil {
 		return nil, c.count(&counters{errors: 1}, err)
 	}
@@ -280,7 +392,9 @@ func (c *Cache) setRaw(ctx context.Context, key string, data []byte, ttl time.Du
 		s, full, err = c.target(ctx, key)
 	}
 	if err == nil {
+		start := time.Now()
 		err = s.Set(ctx, full, data, ttl)
+		c.timed(true, start)
 	}
 	if err != nil {
 		return c.count(&counters{errors: 1}, err)
@@ -305,7 +419,9 @@ func (c *Cache) setManyRaw(ctx context.Context, values map[string][]byte, ttl ti
 	}
 	s, err := c.use(ctx)
 	if err == nil && len(entries) > 0 {
+		start := time.Now()
 		err = s.SetMany(ctx, entries)
+		c.timed(true, start)
 	}
 	if err != nil {
 		return c.count(&counters{errors: 1}, err)
@@ -385,7 +501,9 @@ func (c *Cache) DeleteMany(ctx context.Context, keys ...string) error {
 		s, err = c.use(ctx)
 	}
 	if err == nil && len(full) > 0 {
+		start := time.Now()
 		err = s.Delete(ctx, full...)
+		c.timed(true, start)
 	}
 	if err != nil {
 		return c.count(&counters{errors: 1}, err)
@@ -400,7 +518,9 @@ func (c *Cache) Has(ctx context.Context, key string) (bool, error) {
 	if err != nil {
 		return false, c.count(&counters{errors: 1}, err)
 	}
+	start := time.Now()
 	ok, err := s.Has(ctx, full)
+	c.timed(false, start)
 	return ok, c.count(&counters{}, err)
 }
 
@@ -415,7 +535,9 @@ func (c *Cache) Expire(ctx context.Context, key string, ttl time.Duration) error
 		s, full, err = c.target(ctx, key)
 	}
 	if err == nil {
+		start := time.Now()
 		err = s.Expire(ctx, full, ttl)
+		c.timed(true, start)
 	}
 	return c.count(&counters{}, err)
 }
@@ -426,7 +548,9 @@ func (c *Cache) TTL(ctx context.Context, key string) (time.Duration, error) {
 	if err != nil {
 		return 0, c.count(&counters{errors: 1}, err)
 	}
+	start := time.Now()
 	ttl, err := s.TTL(ctx, full)
+	c.timed(false, start)
 	return ttl, c.count(&counters{}, err)
 }
 
@@ -439,16 +563,4 @@ func (c *Cache) Clear(ctx context.Context) (int, error) {
 	}
 	n, err := s.Clear(ctx, c.prefix)
 	return n, c.count(&counters{deletes: uint64(n)}, err)
-}
-
-// count adds delta to the Cache's statistics, and its parent's, plus one error when err is
-// neither nil nor a miss; it returns err for the caller's convenience.
-func (c *Cache) count(delta *counters, err error) error {
-	if err != nil && !errors.Is(err, ErrNotFound) && delta.errors == 0 {
-		delta.errors = 1
-	}
-	for x := c; x != nil; x = x.parent {
-		x.stats.add(delta)
-	}
-	return err
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cachekit/cachekit/cachetest"
 	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/memstore"
+	"github.com/cachekit/cachekit/monitor"
 )
 
 func TestMain(m *testing.M) {
@@ -291,24 +292,31 @@ func TestStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := cachekit.Stats{Hits: 2, Misses: 1, Sets: 3, Deletes: 1, Errors: 1, Keys: 2, HitRatio: 2.0 / 3}
-	if st != want {
-		t.Errorf("Cache Stats = %+v\nwant %+v", st, want)
+	want := cachekit.Stats{Prefix: "CACHE#", Hits: 2, Misses: 1, Sets: 3, Deletes: 1, Errors: 1, Keys: 2, HitRatio: 2.0 / 3}
+	wantView := cachekit.Stats{Prefix: "CACHE#v:", Hits: 1, Sets: 2, Deletes: 1, Keys: 1, HitRatio: 1}
+	// Latency: one observation per Store call (the invalid key made none), the view's in
+	// its Cache's too.
+	check := func(what string, got, want cachekit.Stats, reads, writes uint64) {
+		t.Helper()
+		if n := got.ReadLatency.Count(); n != reads {
+			t.Errorf("%s: %d read latencies, want %d", what, n, reads)
+		}
+		if n := got.WriteLatency.Count(); n != writes {
+			t.Errorf("%s: %d write latencies, want %d", what, n, writes)
+		}
+		got.ReadLatency, got.WriteLatency = monitor.Histogram{}, monitor.Histogram{}
+		if got != want {
+			t.Errorf("%s = %+v\nwant %+v", what, got, want)
+		}
 	}
+	check("Cache Stats", st, want, 3, 3)
 	vst, _ := v.Stats(ctx)
-	wantView := cachekit.Stats{Hits: 1, Sets: 2, Deletes: 1, Keys: 1, HitRatio: 1}
-	if vst != wantView {
-		t.Errorf("view Stats = %+v\nwant %+v", vst, wantView)
-	}
+	check("view Stats", vst, wantView, 1, 2)
 	// Counters gives the same counters without asking the Store, which a closed one would refuse.
 	c.Store().Close()
 	want.Keys, wantView.Keys = -1, -1
-	if got := c.Counters(); got != want {
-		t.Errorf("Cache Counters = %+v\nwant %+v", got, want)
-	}
-	if got := v.Counters(); got != wantView {
-		t.Errorf("view Counters = %+v\nwant %+v", got, wantView)
-	}
+	check("Cache Counters", c.Counters(), want, 3, 3)
+	check("view Counters", v.Counters(), wantView, 1, 2)
 }
 
 func TestClose(t *testing.T) {

@@ -9,15 +9,15 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/cachekit/cachekit"
 )
 
-// Counted is what EMF reads its numbers from: a *cachekit.Cache or a *cachekit.View.
+// Counted is what EMF reads its numbers from: a *cachekit.Cache or a view of one.
 type Counted interface {
-	Counters() cachekit.Stats
-	Prefix() string
+	Counters() Stats
 }
+
+// DefaultFlushInterval is the default of EMFOptions.Interval.
+const DefaultFlushInterval = time.Minute
 
 // EMFOptions configures an EMF writer. The zero value means every documented default.
 type EMFOptions struct {
@@ -30,7 +30,8 @@ type EMFOptions struct {
 	// which AWS Lambda sends to CloudWatch Logs, where the metrics are extracted with no agent
 	// and no API call.
 	Writer io.Writer
-	// Interval is how often Start's goroutine flushes. Zero means one minute.
+	// Interval is how often Start's goroutine flushes, and how old the last flush must be for
+	// FlushIfDue to flush. Zero means DefaultFlushInterval.
 	Interval time.Duration
 	// Now is the time source of the lines' timestamps; nil means time.Now.
 	Now func() time.Time
@@ -44,14 +45,14 @@ type EMF struct {
 
 	mu      sync.Mutex
 	watched []*watched
-	health  *Checker
+	flushed time.Time // when the last flush ran, or NewEMF
 	closed  bool
 	flusher loop
 }
 
 type watched struct {
 	c    Counted
-	last cachekit.Stats // the counters at the previous flush
+	last Stats // the counters at the previous flush
 }
 
 // NewEMF returns an EMF writer configured by opts.
@@ -63,12 +64,12 @@ func NewEMF(opts EMFOptions) *EMF {
 		opts.Writer = os.Stdout
 	}
 	if opts.Interval <= 0 {
-		opts.Interval = time.Minute
+		opts.Interval = DefaultFlushInterval
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &EMF{o: opts}
+	return &EMF{o: opts, flushed: opts.Now()}
 }
 
 // Watch adds a cache or view whose counters each flush reports, as deltas since the previous.
@@ -78,15 +79,6 @@ func (e *EMF) Watch(c Counted) {
 	e.watched = append(e.watched, &watched{c: c, last: c.Counters()})
 }
 
-// WatchHealth adds the latest result of a Checker to every line: Healthy is 1 when the last
-// check was healthy or degraded, 0 when unhealthy; HealthCheckLatency its probe time.
-func (e *EMF) WatchHealth(c *Checker) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.health = c
-}
-
-// metric is one metric of a line: its name, unit and value.
 type metric struct {
 	name, unit string
 	value      float64
@@ -96,37 +88,84 @@ type metric struct {
 func (e *EMF) Flush() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return e.flush()
+}
+
+// FlushIfDue flushes when the last flush is at least Options.Interval old: what a cache
+// calls on demand where goroutines freeze between requests.
+func (e *EMF) FlushIfDue() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.o.Now().Sub(e.flushed) < e.o.Interval {
+		return nil
+	}
+	return e.flush()
+}
+
+// flush is Flush with e.mu held.
+func (e *EMF) flush() error {
+	e.flushed = e.o.Now()
 	for _, w := range e.watched {
 		now := w.c.Counters()
-		d := func(cur, prev uint64) float64 { return float64(cur - prev) }
-		ms := []metric{
-			{"Hits", "Count", d(now.Hits, w.last.Hits)},
-			{"Misses", "Count", d(now.Misses, w.last.Misses)},
-			{"Sets", "Count", d(now.Sets, w.last.Sets)},
-			{"Deletes", "Count", d(now.Deletes, w.last.Deletes)},
-			{"Errors", "Count", d(now.Errors, w.last.Errors)},
-			{"Loads", "Count", d(now.Loads, w.last.Loads)},
-			{"LoadErrors", "Count", d(now.LoadErrors, w.last.LoadErrors)},
-		}
-		if reads := ms[0].value + ms[1].value; reads > 0 {
-			ms = append(ms, metric{"HitRatio", "Percent", 100 * ms[0].value / reads})
-		}
-		if e.health != nil {
-			if r := e.health.Last(); !r.CheckedAt.IsZero() {
-				healthy := 0.0
-				if r.Status != Unhealthy {
-					healthy = 1
-				}
-				ms = append(ms, metric{"Healthy", "None", healthy},
-					metric{"HealthCheckLatency", "Milliseconds", float64(r.TotalNS) / 1e6})
-			}
-		}
-		if err := e.write(w.c.Prefix(), ms); err != nil {
+		if err := e.write(now.Prefix, metrics(&now, &w.last)); err != nil {
 			return err
 		}
 		w.last = now
 	}
 	return nil
+}
+
+// metrics returns what a line reports of the interval between the snapshots prev and now.
+func metrics(now, prev *Stats) []metric {
+	count := func(cur, old uint64) float64 { return float64(cur - old) }
+	ms := []metric{
+		{"Hits", "Count", count(now.Hits, prev.Hits)},
+		{"Misses", "Count", count(now.Misses, prev.Misses)},
+		{"Skipped", "Count", count(now.Skipped, prev.Skipped)},
+		{"Sets", "Count", count(now.Sets, prev.Sets)},
+		{"Deletes", "Count", count(now.Deletes, prev.Deletes)},
+		{"Errors", "Count", count(now.Errors, prev.Errors)},
+		{"Loads", "Count", count(now.Loads, prev.Loads)},
+		{"LoadErrors", "Count", count(now.LoadErrors, prev.LoadErrors)},
+	}
+	if reads := ms[0].value + ms[1].value; reads > 0 {
+		ms = append(ms, metric{"HitRatio", "Percent", 100 * ms[0].value / reads})
+	}
+	ms = appendLatency(ms, "ReadLatency", now.ReadLatency.Since(&prev.ReadLatency))
+	ms = appendLatency(ms, "WriteLatency", now.WriteLatency.Since(&prev.WriteLatency))
+	flag := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	if now.Breaker != "" {
+		ms = append(ms, metric{"BreakerOpen", "None", flag(now.Breaker == "open")})
+	}
+	if now.Active != "" {
+		ms = append(ms, metric{"OnFallback", "None", flag(now.Active == "fallback")})
+	}
+	if checks := count(now.HealthChecks, prev.HealthChecks); checks > 0 {
+		ms = append(ms, metric{"HealthChecks", "Count", checks},
+			metric{"HealthCheckFailures", "Count", count(now.HealthFailures, prev.HealthFailures)})
+	}
+	if h := now.Health; h != nil {
+		ms = append(ms, metric{"Healthy", "None", flag(h.Status != Unhealthy)},
+			metric{"HealthCheckLatency", "Milliseconds", float64(h.TotalNS) / 1e6})
+	}
+	return ms
+}
+
+// appendLatency adds the interval's p50, p99 and maximum, when it has observations.
+func appendLatency(ms []metric, name string, h Histogram) []metric {
+	if h.Count() == 0 {
+		return ms
+	}
+	ms2 := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	return append(ms,
+		metric{name + "P50", "Milliseconds", ms2(h.Quantile(0.5))},
+		metric{name + "P99", "Milliseconds", ms2(h.Quantile(0.99))},
+		metric{name + "Max", "Milliseconds", ms2(h.Max())})
 }
 
 // write writes one EMF line: the _aws metadata, the dimensions and the metrics' values.

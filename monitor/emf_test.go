@@ -89,20 +89,17 @@ func lines(s string) []string {
 func TestEMFLinesFollowTheSpecificationAndCarryDeltas(t *testing.T) {
 	ctx := context.Background()
 	ms, _ := memstore.New(memstore.Options{})
-	c, _ := cachekit.New(ms, cachekit.Options{})
+	c, _ := cachekit.New(ms, cachekit.Options{Health: &monitor.Options{}})
 	defer c.Close()
 	geo := cachekit.Typed[string](c, "geo:", 0)
 	var out strings.Builder
-	checker := monitor.NewChecker(ms, monitor.Options{})
 	e := monitor.NewEMF(monitor.EMFOptions{Writer: &out, Dimensions: map[string]string{"Service": "geo-api", "Backend": "memory"}})
 	e.Watch(geo)
-	e.WatchHealth(checker)
 
-	_ = geo.Set(ctx, "a", "1", 0)
+	_ = geo.Set(ctx, "a", "1", 0) // the first call runs the due health check
 	_, _ = geo.Get(ctx, "a")
 	_, _ = geo.Get(ctx, "b")
 	_, _ = geo.Get(ctx, "c")
-	checker.Check(ctx)
 	if err := e.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +115,7 @@ func TestEMFLinesFollowTheSpecificationAndCarryDeltas(t *testing.T) {
 		t.Fatalf("%d lines, want one per flush and none from the second Close:\n%s", len(ls), out.String())
 	}
 	first, second := emfLine(t, ls[0]), emfLine(t, ls[1])
-	for name, want := range map[string]any{"Hits": 1.0, "Misses": 2.0, "Sets": 1.0, "HitRatio": 100.0 / 3, "Healthy": 1.0, "Prefix": "CACHE#geo:", "Service": "geo-api"} {
+	for name, want := range map[string]any{"Hits": 1.0, "Misses": 2.0, "Sets": 1.0, "HitRatio": 100.0 / 3, "Healthy": 1.0, "HealthChecks": 1.0, "HealthCheckFailures": 0.0, "Prefix": "CACHE#geo:", "Service": "geo-api"} {
 		if fmt.Sprint(first[name]) != fmt.Sprint(want) {
 			t.Errorf("first line %s = %v, want %v", name, first[name], want)
 		}

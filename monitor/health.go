@@ -81,20 +81,29 @@ type Options struct {
 	Now func() time.Time
 }
 
+// Probed is what a health check calls: a backend.Store has these methods, and so has
+// anything that forwards them to one.
+type Probed interface {
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	Get(ctx context.Context, key string) ([]byte, error)
+	Delete(ctx context.Context, keys ...string) error
+}
+
 // Checker runs health checks against one Store. It is safe for concurrent use; a zero
 // Checker is not: create it with NewChecker.
 type Checker struct {
-	store backend.Store
+	store Probed
 	o     Options
 
-	mu       sync.Mutex
-	last     Result
-	checking chan struct{} // closed when the check under way ends; nil when none is
-	checker  loop
+	mu               sync.Mutex
+	last             Result
+	checks, failures uint64
+	checking         chan struct{} // closed when the check under way ends; nil when none is
+	checker          loop
 }
 
 // NewChecker returns a Checker of store, configured by opts.
-func NewChecker(store backend.Store, opts Options) *Checker {
+func NewChecker(store Probed, opts Options) *Checker {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
@@ -123,6 +132,8 @@ func NewChecker(store backend.Store, opts Options) *Checker {
 }
 
 // Check runs a health check now: a probe, retried with backoff while it fails and ctx allows.
+// A check that fails because ctx ended is returned but not recorded: the caller's deadline
+// says nothing of the backend.
 func (c *Checker) Check(ctx context.Context) Result {
 	var res Result
 	backoff := c.o.Backoff
@@ -140,9 +151,16 @@ func (c *Checker) Check(ctx context.Context) Result {
 		t.Stop()
 		backoff *= 2
 	}
+	if res.Status == Unhealthy && ctx.Err() != nil {
+		// Cut short by the caller, the check says nothing of the backend.
+		res.LastError = "inconclusive: " + res.LastError
+		return res
+	}
 	c.mu.Lock()
+	c.checks++
 	res.ConsecutiveFailures = 0
 	if res.Status == Unhealthy {
+		c.failures++
 		res.ConsecutiveFailures = c.last.ConsecutiveFailures + 1
 	}
 	c.last = res
@@ -178,7 +196,7 @@ func (c *Checker) probe(ctx context.Context) Result {
 			got, err := c.store.Get(ctx, key)
 			switch {
 			case errors.Is(err, backend.ErrNotFound):
-				return errors.New("the probe key was not found right after it was set")
+				return fmt.Errorf("the probe key was not found right after it was set (%w)", err)
 			case err != nil:
 				return err
 			case !bytes.Equal(got, want):
@@ -199,6 +217,13 @@ func (c *Checker) Last() Result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.last
+}
+
+// Counts returns how many checks have run, and how many of them failed.
+func (c *Checker) Counts() (checks, failures uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.checks, c.failures
 }
 
 // CheckIfDue runs a check when the latest is older than Options.Interval, and returns the

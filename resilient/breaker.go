@@ -17,6 +17,11 @@ import (
 // breaker is open: it did not happen, and the caller must not assume it did.
 var ErrOpen = errors.New("cachekit: circuit breaker open")
 
+// ErrSkipped is the miss a read gets while the breaker is open. It wraps
+// backend.ErrNotFound, so that callers treat it as the miss it is, and lets a cache count
+// it apart from real misses: the backend was not asked.
+var ErrSkipped = fmt.Errorf("%w (circuit breaker open: the backend was not asked)", backend.ErrNotFound)
+
 // Defaults for the zero fields of Options.
 const (
 	DefaultFailureThreshold = 5
@@ -122,7 +127,7 @@ func (b *Breaker) call(ctx context.Context, k kind, fn func(context.Context) err
 		switch k {
 		case read:
 			b.skippedReads.Add(1)
-			return true, backend.ErrNotFound
+			return true, ErrSkipped
 		case write:
 			b.skippedWrites.Add(1)
 			return true, nil
@@ -284,6 +289,18 @@ type Stats struct {
 	RefusedInvalidations uint64 // Delete, Expire, Clear and Count refused while open
 	StateChanges         uint64
 }
+
+// isOpen reports whether the breaker keeps calls from the backend.
+func (b *Breaker) isOpen() bool { return b.cb.State() == gobreaker.StateOpen }
+
+// Status is where a resilient Store stands, for a cache's statistics.
+type Status struct {
+	Breaker string // closed, half-open or open
+	Active  string // primary or fallback, for a Fallback; empty for a Breaker
+}
+
+// Status reports the breaker's state.
+func (b *Breaker) Status() Status { return Status{Breaker: b.cb.State().String()} }
 
 // Stats returns the breaker's state and counters.
 func (b *Breaker) Stats() Stats {

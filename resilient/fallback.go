@@ -3,12 +3,16 @@ package resilient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/cachekit/cachekit/backend"
+	"github.com/cachekit/cachekit/monitor"
 )
 
 // DefaultMaxTracked is the default of FallbackOptions.MaxTracked.
@@ -21,28 +25,80 @@ type FallbackOptions struct {
 	// it, the longest prefix those keys share is cleared instead. Zero means
 	// DefaultMaxTracked.
 	MaxTracked int
+	// ProbePrefix is put before the key of the health check that must pass on the primary
+	// before traffic returns to it (see monitor.Checker). Zero means monitor.DefaultPrefix.
+	ProbePrefix string
 	// Logger receives a line when traffic moves; nil means slog.Default().
 	Logger *slog.Logger
 }
 
 // Fallback is a backend.Store that sends traffic to a primary behind a Breaker and, while
 // the breaker is open, to a fallback (Redis primary, DynamoDB fallback, as the seed design
-// has it). When the primary answers again, traffic returns to it, but only after the keys
-// touched during the outage are invalidated on both stores, so that neither can serve a value
-// older than the one written or deleted meanwhile.
+// has it).
+//
+// Traffic returns to the primary once its breaker lets a call through again and a health
+// check of it passes (a probe key written, read back and deleted), and only after the keys
+// changed on the fallback during the outage are invalidated on both stores, so that neither
+// can serve a value older than the one written or deleted meanwhile. One call does that work
+// while the others go on using the fallback; when it fails, traffic stays on the fallback
+// and a later call tries again.
 type Fallback struct {
 	primary  *Breaker
 	fallback backend.Store
+	probe    *monitor.Checker
 	o        FallbackOptions
 
-	mu          sync.Mutex
-	onFallback  bool                // traffic is on the fallback
-	touched     map[string]struct{} // keys changed on the fallback during this outage
-	overflow    bool                // touched outgrew MaxTracked: common holds the prefix to clear
-	common      string              // the longest prefix of every key touched
-	movedOut    uint64
-	movedBack   uint64
-	invalidated uint64
+	mu         sync.Mutex
+	onFallback bool // traffic is on the fallback
+	returning  bool // a call is checking the primary and invalidating, to give traffic back
+	writing    int  // writes under way on the fallback
+	changed    changes
+	movedOut   uint64
+	movedBack  uint64
+	invalid    uint64 // keys invalidated on the way back
+}
+
+// changes are the keys changed on the fallback during an outage.
+type changes struct {
+	keys     map[string]struct{}
+	overflow bool   // keys outgrew MaxTracked, or a Clear ran: common is the prefix to clear
+	common   string // the longest prefix of every key and cleared prefix; meaningful when some is
+	some     bool   // a key or prefix was added
+}
+
+func (c *changes) add(limit int, keys ...string) {
+	for _, k := range keys {
+		if c.some {
+			c.common = commonPrefix(c.common, k)
+		} else {
+			c.common, c.some = k, true
+		}
+		if c.overflow {
+			continue
+		}
+		if c.keys == nil {
+			c.keys = map[string]struct{}{}
+		}
+		c.keys[k] = struct{}{}
+		if len(c.keys) > limit {
+			c.overflow, c.keys = true, nil
+		}
+	}
+}
+
+// addPrefix records a Clear of prefix: its keys are unknown, so the prefix is cleared on
+// the way back.
+func (c *changes) addPrefix(prefix string) {
+	c.add(0, prefix) // a bound of 0 overflows at once
+}
+
+func (c *changes) merge(o changes, limit int) {
+	if o.overflow {
+		c.addPrefix(o.common)
+	}
+	for k := range o.keys {
+		c.add(limit, k)
+	}
 }
 
 var _ backend.Store = (*Fallback)(nil)
@@ -58,91 +114,122 @@ func NewFallback(primary *Breaker, fallback backend.Store, opts FallbackOptions)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Fallback{primary: primary, fallback: fallback, o: opts}, nil
+	probe := monitor.NewChecker(primary, monitor.Options{Prefix: opts.ProbePrefix, Retries: -1, Logger: opts.Logger})
+	return &Fallback{primary: primary, fallback: fallback, probe: probe, o: opts}, nil
 }
 
-// route returns the store a call goes to now. On the way back to the primary it first
-// invalidates, on both stores, what the outage touched; while that fails, traffic stays on
-// the fallback.
+// route returns the store a read goes to now.
 func (f *Fallback) route(ctx context.Context) backend.Store {
-	open := f.primary.Stats().State == "open"
+	s, _ := f.enter(ctx, false, nil)
+	return s
+}
+
+// enter returns the store a call goes to now, and whether it is the fallback. A write on
+// the fallback records its keys before it runs, and must be followed by leave.
+func (f *Fallback) enter(ctx context.Context, write bool, keys []string) (backend.Store, bool) {
+	open := f.primary.isOpen()
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	switch {
 	case open && !f.onFallback:
-		f.onFallback, f.touched, f.overflow, f.common = true, map[string]struct{}{}, false, ""
+		f.onFallback, f.changed = true, changes{}
 		f.movedOut++
 		f.o.Logger.Warn("cachekit: the primary store is down; traffic goes to the fallback")
-	case !open && f.onFallback:
-		if err := f.reconcile(ctx); err != nil {
-			f.o.Logger.Error("cachekit: the primary store is back, but the keys changed during the outage could not be invalidated; traffic stays on the fallback", "error", err)
-			return f.fallback
+	case !open && f.onFallback && !f.returning:
+		f.returning = true
+		f.mu.Unlock()
+		err := f.giveBack(ctx)
+		f.mu.Lock()
+		f.returning = false
+		if err != nil {
+			f.o.Logger.Error("cachekit: the primary store is not back yet; traffic stays on the fallback", "error", err)
 		}
-		f.onFallback, f.touched = false, nil
-		f.movedBack++
-		f.o.Logger.Info("cachekit: the primary store is back; traffic returns to it")
 	}
-	if f.onFallback {
-		return f.fallback
-	}
-	return f.primary
-}
-
-// reconcile invalidates on both stores the keys touched during the outage. f.mu is held.
-func (f *Fallback) reconcile(ctx context.Context) error {
-	if f.overflow {
-		if f.common == "" {
-			return errors.New("the changed keys share no prefix to clear")
-		}
-		for _, s := range []backend.Store{f.primary, f.fallback} {
-			if _, err := s.Clear(ctx, f.common); err != nil {
-				return err
-			}
-		}
-		f.invalidated += uint64(f.o.MaxTracked)
-		return nil
-	}
-	keys := make([]string, 0, len(f.touched))
-	for k := range f.touched {
-		keys = append(keys, k)
-	}
-	for len(keys) > 0 {
-		batch := keys[:min(len(keys), 1000)]
-		for _, s := range []backend.Store{f.primary, f.fallback} {
-			if err := s.Delete(ctx, batch...); err != nil {
-				return err
-			}
-		}
-		for _, k := range batch {
-			delete(f.touched, k)
-		}
-		f.invalidated += uint64(len(batch))
-		keys = keys[len(batch):]
-	}
-	return nil
-}
-
-// touch remembers keys changed on the fallback.
-func (f *Fallback) touch(keys ...string) {
-	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.onFallback {
-		return
+		return f.primary, false
 	}
-	for _, k := range keys {
-		if f.common == "" && len(f.touched) == 0 && !f.overflow {
-			f.common = k
-		} else {
-			f.common = commonPrefix(f.common, k)
-		}
-		if f.overflow {
-			continue
-		}
-		f.touched[k] = struct{}{}
-		if len(f.touched) > f.o.MaxTracked {
-			f.overflow, f.touched = true, nil
-		}
+	if write {
+		f.changed.add(f.o.MaxTracked, keys...)
+		f.writing++
 	}
+	return f.fallback, true
+}
+
+// leave ends a write enter sent to the fallback. Its keys are recorded again: the write may
+// have landed after a give-back pass invalidated them, and traffic cannot have returned
+// while it ran.
+func (f *Fallback) leave(keys []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.writing--
+	f.changed.add(f.o.MaxTracked, keys...)
+}
+
+// maxPasses bounds the invalidation passes one give-back makes while writes keep coming.
+const maxPasses = 3
+
+// giveBack checks the primary's health and invalidates on both stores what the outage
+// changed, then returns traffic to the primary; f.returning keeps other calls off it.
+func (f *Fallback) giveBack(ctx context.Context) error {
+	if res := f.probe.Check(ctx); res.Status == monitor.Unhealthy {
+		return fmt.Errorf("health check: %s", res.LastError)
+	}
+	for range maxPasses {
+		f.mu.Lock()
+		batch := f.changed
+		f.changed = changes{}
+		f.mu.Unlock()
+		n, err := f.invalidate(ctx, batch)
+		f.mu.Lock()
+		f.invalid += uint64(n)
+		if err != nil {
+			f.changed.merge(batch, f.o.MaxTracked)
+			f.mu.Unlock()
+			return fmt.Errorf("invalidating the keys changed during the outage: %w", err)
+		}
+		if !f.changed.some && f.writing == 0 {
+			f.onFallback = false
+			f.movedBack++
+			f.mu.Unlock()
+			f.o.Logger.Info("cachekit: the primary store is back; traffic returns to it")
+			return nil
+		}
+		f.mu.Unlock()
+	}
+	return errors.New("writes on the fallback kept coming; another call will try again")
+}
+
+// invalidate deletes on both stores the keys of c, or clears the prefix they share, and
+// returns how many keys it invalidated.
+func (f *Fallback) invalidate(ctx context.Context, c changes) (int, error) {
+	stores := []backend.Store{f.primary, f.fallback}
+	if c.overflow {
+		if c.common == "" {
+			return 0, errors.New("the changed keys share no prefix to clear")
+		}
+		n := 0
+		for _, s := range stores {
+			m, err := s.Clear(ctx, c.common)
+			if err != nil {
+				return n, err
+			}
+			n = max(n, m)
+		}
+		return n, nil
+	}
+	keys := slices.Collect(maps.Keys(c.keys))
+	done := 0
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), 1000)]
+		for _, s := range stores {
+			if err := s.Delete(ctx, batch...); err != nil {
+				return done, err
+			}
+		}
+		done += len(batch)
+		keys = keys[len(batch):]
+	}
+	return done, nil
 }
 
 func commonPrefix(a, b string) string {
@@ -154,14 +241,13 @@ func commonPrefix(a, b string) string {
 	return strings.ToValidUTF8(a[:i], "")
 }
 
-// written runs a write on the store route chose and, on the fallback, remembers its keys.
+// written runs a write on the store enter chose, recording its keys on the fallback.
 func (f *Fallback) written(ctx context.Context, keys []string, fn func(backend.Store) error) error {
-	s := f.route(ctx)
-	err := fn(s)
-	if s == f.fallback {
-		f.touch(keys...)
+	s, onFallback := f.enter(ctx, true, keys)
+	if onFallback {
+		defer f.leave(keys)
 	}
-	return err
+	return fn(s)
 }
 
 // Get implements backend.Store.
@@ -216,24 +302,16 @@ func (f *Fallback) Expire(ctx context.Context, key string, ttl time.Duration) er
 // Clear implements backend.Store. During an outage, the cleared prefix is cleared on the
 // primary too when traffic returns.
 func (f *Fallback) Clear(ctx context.Context, prefix string) (int, error) {
-	var n int
-	err := f.written(ctx, nil, func(s backend.Store) (err error) {
-		n, err = s.Clear(ctx, prefix)
-		return err
-	})
-	if err == nil {
-		f.mu.Lock()
-		if f.onFallback {
-			// The keys under prefix are unknown: clear it on return, with the rest.
-			f.overflow, f.touched = true, nil
-			f.common = commonPrefix(f.common, prefix)
-			if f.common == "" {
-				f.common = prefix
-			}
-		}
-		f.mu.Unlock()
+	s, onFallback := f.enter(ctx, true, nil)
+	if onFallback {
+		defer func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.changed.addPrefix(prefix)
+			f.writing--
+		}()
 	}
-	return n, err
+	return s.Clear(ctx, prefix)
 }
 
 // Close closes both stores.
@@ -253,5 +331,14 @@ type FallbackStats struct {
 func (f *Fallback) Stats() FallbackStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return FallbackStats{OnFallback: f.onFallback, MovedOut: f.movedOut, MovedBack: f.movedBack, Invalidated: f.invalidated}
+	return FallbackStats{OnFallback: f.onFallback, MovedOut: f.movedOut, MovedBack: f.movedBack, Invalidated: f.invalid}
+}
+
+// Status reports the primary's breaker and where traffic goes: for a cache's statistics.
+func (f *Fallback) Status() Status {
+	st := Status{Breaker: f.primary.cb.State().String(), Active: "primary"}
+	if f.Stats().OnFallback {
+		st.Active = "fallback"
+	}
+	return st
 }
