@@ -1,6 +1,7 @@
 package cachekit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/cachekit/cachekit/dynamostore"
 	"github.com/cachekit/cachekit/memstore"
+	"github.com/cachekit/cachekit/monitor"
 	"github.com/cachekit/cachekit/redisstore"
 	"github.com/cachekit/cachekit/resilient"
 )
@@ -70,7 +72,47 @@ type Config struct {
 	// redis://[user:password@]host:port[/db], rediss:// for TLS, addr= for more seed nodes.
 	// Environment: CACHE_REDIS_URL.
 	RedisURL string
+
+	// DisableBreaker leaves a remote backend (DynamoDB, Redis) without the circuit breaker
+	// (resilient.Breaker) that Open otherwise puts in front of it, so that its errors reach
+	// the caller however many there are. A fallback needs the breaker.
+	// Environment: CACHE_BREAKER=off (on is the default).
+	DisableBreaker bool
+	// OpTimeout bounds every call to a remote backend (resilient.Options.OpTimeout). Zero
+	// means resilient.DefaultOpTimeout. Environment: CACHE_OP_TIMEOUT, a duration.
+	OpTimeout time.Duration
+	// BreakerFailures is how many failures in a row open the breaker; zero means
+	// resilient.DefaultFailureThreshold. Environment: CACHE_BREAKER_FAILURES.
+	BreakerFailures int
+	// BreakerOpenTimeout is how long the breaker stays open before it probes the backend
+	// again; zero means resilient.DefaultOpenTimeout. Environment: CACHE_BREAKER_OPEN_TIMEOUT.
+	BreakerOpenTimeout time.Duration
+
+	// HealthCheckInterval is how often the Cache checks a remote backend's health with a
+	// probe key: zero means monitor.DefaultInterval, a negative value no checks. The memory
+	// backend is never checked. Environment: CACHE_HEALTH_CHECK_INTERVAL, a duration, where
+	// "0" turns the checks off.
+	HealthCheckInterval time.Duration
+	// Metrics is "emf" to write the Cache's statistics as CloudWatch Embedded Metric Format
+	// lines on standard output, or empty for none. Environment: CACHE_METRICS.
+	Metrics string
+	// MetricsNamespace is the CloudWatch namespace; empty means "cachekit".
+	// Environment: CACHE_METRICS_NAMESPACE.
+	MetricsNamespace string
+	// MetricsInterval is how often metrics are flushed; zero means
+	// monitor.DefaultFlushInterval. Environment: CACHE_METRICS_INTERVAL.
+	MetricsInterval time.Duration
+	// ServiceName is the metrics' Service dimension. Environment: CACHE_SERVICE_NAME, else
+	// AWS_LAMBDA_FUNCTION_NAME.
+	ServiceName string
+	// OnDemand runs health checks and metric flushes inside cache calls, when due, instead
+	// of on goroutines of the Cache's own: what AWS Lambda needs, where goroutines freeze
+	// between invocations. ConfigFromEnv sets it when AWS_LAMBDA_FUNCTION_NAME is set.
+	OnDemand bool
 }
+
+// MetricsEMF is the value of Config.Metrics (CACHE_METRICS) that turns metrics on.
+const MetricsEMF = "emf"
 
 // The environment variables ConfigFromEnv reads.
 const (
@@ -87,6 +129,17 @@ const (
 	EnvDynamoDBConsistent    = "CACHE_DYNAMODB_CONSISTENT_READ"
 	EnvRedisURL              = "CACHE_REDIS_URL"
 	EnvFallbackStorageType   = "CACHE_FALLBACK_STORAGE_TYPE"
+	EnvBreaker               = "CACHE_BREAKER"
+	EnvOpTimeout             = "CACHE_OP_TIMEOUT"
+	EnvBreakerFailures       = "CACHE_BREAKER_FAILURES"
+	EnvBreakerOpenTimeout    = "CACHE_BREAKER_OPEN_TIMEOUT"
+	EnvHealthCheckInterval   = "CACHE_HEALTH_CHECK_INTERVAL"
+	EnvMetrics               = "CACHE_METRICS"
+	EnvMetricsNamespace      = "CACHE_METRICS_NAMESPACE"
+	EnvMetricsInterval       = "CACHE_METRICS_INTERVAL"
+	EnvServiceName           = "CACHE_SERVICE_NAME"
+	// EnvLambdaFunctionName is set by AWS Lambda in every function's environment.
+	EnvLambdaFunctionName = "AWS_LAMBDA_FUNCTION_NAME"
 )
 
 // ConfigFromEnv reads a Config from the process's CACHE_* environment variables and validates
@@ -115,8 +168,51 @@ func ConfigFromLookup(lookup func(name string) (string, bool)) (Config, error) {
 		DynamoDBSortKeyValue: get(EnvDynamoDBSortKeyValue),
 		RedisURL:             get(EnvRedisURL),
 		FallbackStorageType:  strings.ToLower(get(EnvFallbackStorageType)),
+
+		Metrics:          strings.ToLower(get(EnvMetrics)),
+		MetricsNamespace: get(EnvMetricsNamespace),
+		ServiceName:      cmp.Or(get(EnvServiceName), get(EnvLambdaFunctionName)),
+		OnDemand:         get(EnvLambdaFunctionName) != "",
 	}
 	var errs []error
+	positive := func(name string, dst *time.Duration) {
+		if v := get(name); v != "" {
+			if d, err := ParseDuration(v); err != nil || d <= 0 {
+				errs = append(errs, envError(name, v, "want a positive duration such as 500ms or 10s"))
+			} else {
+				*dst = d
+			}
+		}
+	}
+	positive(EnvOpTimeout, &cfg.OpTimeout)
+	positive(EnvBreakerOpenTimeout, &cfg.BreakerOpenTimeout)
+	positive(EnvMetricsInterval, &cfg.MetricsInterval)
+	if v := get(EnvHealthCheckInterval); v != "" {
+		switch d, err := ParseDuration(v); {
+		case err != nil || d < 0:
+			errs = append(errs, envError(EnvHealthCheckInterval, v, "want a duration such as 1m, or 0 for none"))
+		case d == 0:
+			cfg.HealthCheckInterval = -1
+		default:
+			cfg.HealthCheckInterval = d
+		}
+	}
+	if v := get(EnvBreaker); v != "" {
+		switch strings.ToLower(v) {
+		case "on", "true", "1":
+		case "off", "false", "0":
+			cfg.DisableBreaker = true
+		default:
+			errs = append(errs, envError(EnvBreaker, v, "want on or off"))
+		}
+	}
+	if v := get(EnvBreakerFailures); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n <= 0 {
+			errs = append(errs, envError(EnvBreakerFailures, v, "want a positive whole number"))
+		} else {
+			cfg.BreakerFailures = n
+		}
+	}
 	if v := get(EnvDefaultTTL); v != "" {
 		if d, err := ParseDuration(v); err != nil || d <= 0 {
 			errs = append(errs, envError(EnvDefaultTTL, v, "want a positive duration such as 5m or 300"))
@@ -237,12 +333,24 @@ func (cfg Config) Validate() error {
 	if cfg.MemoryMaxSize < 0 {
 		return fmt.Errorf("%w: memory max size %d (%s): want a positive whole number", ErrConfig, cfg.MemoryMaxSize, EnvMemoryMaxSize)
 	}
+	if cfg.DisableBreaker && cfg.FallbackStorageType != "" {
+		return fmt.Errorf("%w: a fallback (%s) needs the circuit breaker (%s)", ErrConfig, EnvFallbackStorageType, EnvBreaker)
+	}
+	if cfg.OpTimeout < 0 || cfg.BreakerOpenTimeout < 0 || cfg.BreakerFailures < 0 || cfg.MetricsInterval < 0 {
+		return fmt.Errorf("%w: negative breaker or metrics setting (%s, %s, %s, %s)", ErrConfig,
+			EnvOpTimeout, EnvBreakerOpenTimeout, EnvBreakerFailures, EnvMetricsInterval)
+	}
+	if m := cfg.Metrics; m != "" && m != MetricsEMF && m != "none" {
+		return fmt.Errorf("%w: metrics %q (%s): want %s or none", ErrConfig, m, EnvMetrics, MetricsEMF)
+	}
 	return nil
 }
 
-// Open builds the Store that cfg names and a Cache over it. It does no network I/O: a DynamoDB
-// client reads its configuration (region, credentials chain) and sends its first request on
-// the Cache's first call, and a Redis client connects then.
+// Open builds the Store that cfg names and a Cache over it: a remote backend behind a
+// circuit breaker (unless DisableBreaker), with a fallback when FallbackStorageType names
+// one, health checks of a remote backend and metrics as cfg asks. It does no network I/O: a
+// DynamoDB client reads its configuration (region, credentials chain) and sends its first
+// request on the Cache's first call, and a Redis client connects then.
 func Open(cfg Config) (*Cache, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -251,16 +359,38 @@ func Open(cfg Config) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	return New(s, Options{Prefix: cfg.KeyPrefix, TTL: cfg.DefaultTTL})
+	return New(s, cfg.options())
+}
+
+// options returns the Cache options cfg describes.
+func (cfg Config) options() Options {
+	opts := Options{Prefix: cfg.KeyPrefix, TTL: cfg.DefaultTTL, Background: !cfg.OnDemand}
+	if cfg.Backend() != StorageMemory && cfg.HealthCheckInterval >= 0 {
+		opts.Health = &monitor.Options{Interval: cfg.HealthCheckInterval}
+	}
+	if cfg.Metrics == MetricsEMF {
+		dims := map[string]string{"Backend": cfg.Backend()}
+		if cfg.ServiceName != "" {
+			dims["Service"] = cfg.ServiceName
+		}
+		opts.Metrics = &monitor.EMFOptions{Namespace: cfg.MetricsNamespace, Dimensions: dims, Interval: cfg.MetricsInterval}
+	}
+	return opts
 }
 
 func openStore(cfg Config) (Store, error) {
-	if cfg.FallbackStorageType == "" {
-		return openBackend(cfg)
-	}
 	primary, err := openBackend(cfg)
-	if err != nil {
-		return nil, err
+	if err != nil || cfg.DisableBreaker || cfg.Backend() == StorageMemory {
+		return primary, err
+	}
+	guarded, err := resilient.New(primary, resilient.Options{
+		Name:             cfg.Backend(),
+		FailureThreshold: uint32(cfg.BreakerFailures),
+		OpenTimeout:      cfg.BreakerOpenTimeout,
+		OpTimeout:        cfg.OpTimeout,
+	})
+	if err != nil || cfg.FallbackStorageType == "" {
+		return guarded, err
 	}
 	second := cfg
 	second.StorageType = cfg.FallbackStorageType
@@ -269,11 +399,8 @@ func openStore(cfg Config) (Store, error) {
 		primary.Close()
 		return nil, err
 	}
-	guarded, err := resilient.New(primary, resilient.Options{Name: cfg.Backend()})
-	if err != nil {
-		return nil, err
-	}
-	return resilient.NewFallback(guarded, fallback, resilient.FallbackOptions{})
+	prefix := cmp.Or(cfg.KeyPrefix, DefaultPrefix)
+	return resilient.NewFallback(guarded, fallback, resilient.FallbackOptions{ProbePrefix: prefix + "health:"})
 }
 
 // openBackend builds the one backend cfg.Backend names.

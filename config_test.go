@@ -16,7 +16,7 @@ import (
 	"github.com/cachekit/cachekit/dynamostore"
 	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/memstore"
-	"github.com/cachekit/cachekit/redisstore"
+	"github.com/cachekit/cachekit/monitor"
 	"github.com/cachekit/cachekit/resilient"
 )
 
@@ -45,6 +45,22 @@ func TestConfigFromLookup(t *testing.T) {
 			cachekit.Config{DefaultTTL: 5 * time.Minute, MemoryCleanupInterval: time.Minute}},
 		{"no clean-up goroutine", map[string]string{"CACHE_MEMORY_CLEANUP_INTERVAL": "0"}, cachekit.Config{MemoryCleanupInterval: -1}},
 		{"empty means unset", map[string]string{"CACHE_STORAGE_TYPE": "", "CACHE_DEFAULT_TTL": " "}, cachekit.Config{}},
+		{"resilience and metrics", map[string]string{
+			"CACHE_OP_TIMEOUT":            "250ms",
+			"CACHE_BREAKER_FAILURES":      "3",
+			"CACHE_BREAKER_OPEN_TIMEOUT":  "30s",
+			"CACHE_HEALTH_CHECK_INTERVAL": "5m",
+			"CACHE_METRICS":               "EMF",
+			"CACHE_METRICS_NAMESPACE":     "shop",
+			"CACHE_METRICS_INTERVAL":      "10s",
+			"AWS_LAMBDA_FUNCTION_NAME":    "geo-fn",
+		}, cachekit.Config{OpTimeout: 250 * time.Millisecond, BreakerFailures: 3, BreakerOpenTimeout: 30 * time.Second,
+			HealthCheckInterval: 5 * time.Minute, Metrics: "emf", MetricsNamespace: "shop", MetricsInterval: 10 * time.Second,
+			ServiceName: "geo-fn", OnDemand: true}},
+		{"the service name wins over the function's", map[string]string{"CACHE_SERVICE_NAME": "geo", "AWS_LAMBDA_FUNCTION_NAME": "geo-fn-prod"},
+			cachekit.Config{ServiceName: "geo", OnDemand: true}},
+		{"no breaker, no health checks", map[string]string{"CACHE_BREAKER": "off", "CACHE_HEALTH_CHECK_INTERVAL": "0"},
+			cachekit.Config{DisableBreaker: true, HealthCheckInterval: -1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := cachekit.ConfigFromLookup(lookup(tc.env))
@@ -62,6 +78,13 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"CACHE_MEMORY_MAX_SIZE":         {"CACHE_MEMORY_MAX_SIZE": "-5"},
 		"CACHE_MEMORY_CLEANUP_INTERVAL": {"CACHE_MEMORY_CLEANUP_INTERVAL": "-1m"},
 		"CACHE_KEY_PREFIX":              {"CACHE_KEY_PREFIX": strings.Repeat("p", 2000)},
+		"CACHE_OP_TIMEOUT":              {"CACHE_OP_TIMEOUT": "0"},
+		"CACHE_BREAKER_OPEN_TIMEOUT":    {"CACHE_BREAKER_OPEN_TIMEOUT": "later"},
+		"CACHE_BREAKER_FAILURES":        {"CACHE_BREAKER_FAILURES": "none"},
+		"CACHE_BREAKER":                 {"CACHE_BREAKER": "maybe"},
+		"CACHE_HEALTH_CHECK_INTERVAL":   {"CACHE_HEALTH_CHECK_INTERVAL": "-1s"},
+		"CACHE_METRICS":                 {"CACHE_METRICS": "statsd"},
+		"CACHE_METRICS_INTERVAL":        {"CACHE_METRICS_INTERVAL": "0s"},
 	} {
 		_, err := cachekit.ConfigFromLookup(lookup(env))
 		if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), name) {
@@ -186,6 +209,8 @@ func TestDefault(t *testing.T) {
 		{"dynamodb", append(aws, "CACHE_TABLE_NAME="+table, "AWS_ENDPOINT_URL_DYNAMODB="+testenv.DynamoDBEndpoint())},
 		{"dynamodb-unreachable", append(aws, "CACHE_TABLE_NAME="+table, "CACHE_DYNAMODB_ENDPOINT=http://127.0.0.1:9")},
 		{"redis", []string{"CACHE_STORAGE_TYPE=redis", "CACHE_REDIS_URL=" + testenv.RedisURL(), "CACHE_KEY_PREFIX=" + testenv.Name("CACHE#default") + ":"}},
+		{"lambda", append(aws, "AWS_LAMBDA_FUNCTION_NAME=geo-fn", "CACHE_METRICS=emf", "CACHE_STORAGE_TYPE=redis", "CACHE_REDIS_URL="+testenv.RedisURL(),
+			"CACHE_KEY_PREFIX="+testenv.Name("CACHE#lambda")+":")},
 		{"redis-fallback", append(aws, "CACHE_STORAGE_TYPE=redis", "CACHE_REDIS_URL="+testenv.RedisURL(), "CACHE_KEY_PREFIX="+testenv.Name("CACHE#default")+":",
 			"CACHE_FALLBACK_STORAGE_TYPE=dynamodb", "CACHE_TABLE_NAME="+table, "CACHE_DYNAMODB_ENDPOINT="+testenv.DynamoDBEndpoint())},
 	} {
@@ -195,6 +220,14 @@ func TestDefault(t *testing.T) {
 			out, err := cmd.CombinedOutput()
 			if err != nil || !strings.Contains(string(out), "--- PASS: TestDefault") {
 				t.Errorf("scenario %s: %v\n%s", tc.scenario, err, out)
+			}
+			if tc.scenario == "lambda" {
+				// Flush's line, and Close's, which reports what happened after Flush.
+				for _, want := range []string{`"Service":"geo-fn"`, `"Backend":"redis"`, `"Hits":1,`, `"Misses":1,`, `"Healthy":1,`, `"ReadLatencyP99":`} {
+					if !strings.Contains(string(out), want) {
+						t.Errorf("no EMF line with %s in the function's output:\n%s", want, out)
+					}
+				}
 			}
 		})
 	}
@@ -230,8 +263,8 @@ func defaultScenario(t *testing.T, scenario string) {
 		}
 		c.Close()
 	case "dynamodb":
-		if _, ok := c.Store().(*dynamostore.Store); !ok {
-			t.Fatalf("Default's store is %T, want a dynamostore", c.Store())
+		if _, ok := c.Store().(*resilient.Breaker); !ok {
+			t.Fatalf("Default's store is %T, want a dynamostore behind a resilient.Breaker", c.Store())
 		}
 		if err := geo.Set(ctx, "ip", "Oslo", 0); err != nil {
 			t.Fatal(err)
@@ -244,8 +277,8 @@ func defaultScenario(t *testing.T, scenario string) {
 		}
 		c.Close() // releases the client Default built, as goleak checks
 	case "redis":
-		if _, ok := c.Store().(*redisstore.Store); !ok {
-			t.Fatalf("Default's store is %T, want a redisstore", c.Store())
+		if _, ok := c.Store().(*resilient.Breaker); !ok {
+			t.Fatalf("Default's store is %T, want a redisstore behind a resilient.Breaker", c.Store())
 		}
 		if err := geo.Set(ctx, "ip", "Oslo", 0); err != nil {
 			t.Fatal(err)
@@ -256,6 +289,26 @@ func defaultScenario(t *testing.T, scenario string) {
 		if n, err := c.Clear(ctx); err != nil || n != 1 {
 			t.Errorf("Clear = %d, %v; want 1", n, err)
 		}
+		if st := c.Counters(); st.Breaker != "closed" || st.Health != nil {
+			t.Errorf("Counters = %+v; want a closed breaker, and no health check yet outside Lambda (it runs on its interval)", st)
+		}
+		c.Close()
+	case "lambda":
+		// In Lambda, checks and flushes run inside calls: the first call checks the backend's
+		// health; Flush writes the invocation's metrics on standard output.
+		if _, err := geo.Get(ctx, "ip"); !errors.Is(err, cachekit.ErrNotFound) {
+			t.Errorf("first Get: %v, want a miss", err)
+		}
+		_ = geo.Set(ctx, "ip", "Oslo", 0)
+		_, _ = geo.Get(ctx, "ip")
+		st := c.Counters()
+		if st.Health == nil || st.Health.Status != monitor.Healthy || st.HealthChecks != 1 {
+			t.Errorf("Counters = %+v; want one healthy check, run by the first call", st)
+		}
+		if err := c.Flush(); err != nil {
+			t.Error(err)
+		}
+		_, _ = c.Clear(ctx)
 		c.Close()
 	case "redis-fallback":
 		if _, ok := c.Store().(*resilient.Fallback); !ok {
@@ -274,8 +327,8 @@ func defaultScenario(t *testing.T, scenario string) {
 	case "dynamodb-unreachable":
 		// Building Default sent nothing; the first call is the first request, and fails as a
 		// backend error, not a configuration one.
-		if _, ok := c.Store().(*dynamostore.Store); !ok {
-			t.Fatalf("Default's store is %T, want a dynamostore", c.Store())
+		if _, ok := c.Store().(*resilient.Breaker); !ok {
+			t.Fatalf("Default's store is %T, want a dynamostore behind a resilient.Breaker", c.Store())
 		}
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()

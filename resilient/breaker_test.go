@@ -47,6 +47,7 @@ type faulty struct {
 	*memstore.Store
 	mode  atomic.Int32 // healthy, failing or hanging
 	calls atomic.Int32
+	gate  atomic.Pointer[chan struct{}] // when set, Delete waits for it to close
 }
 
 const (
@@ -86,6 +87,9 @@ func (f *faulty) Set(ctx context.Context, key string, v []byte, ttl time.Duratio
 func (f *faulty) Delete(ctx context.Context, keys ...string) error {
 	if err := f.fault(ctx); err != nil {
 		return err
+	}
+	if g := f.gate.Load(); g != nil {
+		<-*g
 	}
 	return f.Store.Delete(ctx, keys...)
 }
@@ -224,5 +228,9 @@ func TestCacheFailsOpen(t *testing.T) {
 	}
 	if st := b.Stats(); st.State != "open" || st.SkippedReads == 0 {
 		t.Errorf("breaker after 5 calls on a dead backend: %+v, want open and skipping reads", st)
+	}
+	// The Cache counts the reads the breaker answered apart from real misses.
+	if st := c.Counters(); st.Skipped == 0 || st.Misses != 0 || st.Breaker != "open" || st.Loads != 5 {
+		t.Errorf("Cache counters = %+v, want skipped reads, no misses, 5 loads and the breaker open", st)
 	}
 }

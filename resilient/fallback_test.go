@@ -141,3 +141,108 @@ func TestFallbackOverflowClearsTheSharedPrefix(t *testing.T) {
 		}
 	})
 }
+
+// outage moves fo's traffic to the fallback by failing the primary until its breaker opens,
+// and changes key there.
+func outage(t *testing.T, fo *resilient.Fallback, f *faulty, key string) {
+	t.Helper()
+	ctx := context.Background()
+	f.mode.Store(failing)
+	for range 3 {
+		_, _ = fo.Get(ctx, key)
+	}
+	if err := fo.Set(ctx, key, []byte(`"new"`), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if !fo.Stats().OnFallback {
+		t.Fatal("traffic did not move to the fallback")
+	}
+}
+
+// TestFailbackWaitsForAPassingHealthCheck: when the breaker lets a probe through but the
+// primary still fails, traffic stays on the fallback; it returns once a check passes.
+func TestFailbackWaitsForAPassingHealthCheck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		b, f := newBreaker(t) // 3 failures open it for 5s
+		fb, _ := memstore.New(memstore.Options{CleanupInterval: -1})
+		fo, _ := resilient.NewFallback(b, fb, resilient.FallbackOptions{Logger: quiet})
+		defer fo.Close()
+		_ = fo.Set(ctx, "CACHE#k", []byte(`"old"`), time.Hour)
+		outage(t, fo, f, "CACHE#k")
+
+		time.Sleep(5*time.Second + time.Millisecond) // half-open, the primary still down
+		if v, err := fo.Get(ctx, "CACHE#k"); err != nil || string(v) != `"new"` {
+			t.Errorf("Get with the primary still down = %q, %v; want the fallback's value", v, err)
+		}
+		if st := fo.Stats(); !st.OnFallback || st.MovedBack != 0 {
+			t.Errorf("Stats = %+v, want traffic still on the fallback", st)
+		}
+		if st := b.Stats().State; st != "open" {
+			t.Errorf("breaker after the failed check = %s, want open again", st)
+		}
+
+		f.mode.Store(healthy)
+		time.Sleep(5*time.Second + time.Millisecond)
+		if v, err := fo.Get(ctx, "CACHE#k"); !errors.Is(err, backend.ErrNotFound) {
+			t.Errorf("Get after failback = %q, %v; want a miss, never the primary's old value", v, err)
+		}
+		if st := fo.Stats(); st.OnFallback || st.MovedBack != 1 {
+			t.Errorf("Stats = %+v, want traffic back on the primary", st)
+		}
+	})
+}
+
+// TestFailbackDoesNotHoldUpOtherCalls: while one call checks the primary and invalidates the
+// outage's keys, the others are served by the fallback; a write they make meanwhile is
+// invalidated too before traffic returns.
+func TestFailbackDoesNotHoldUpOtherCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		b, f := newBreaker(t)
+		fb, _ := memstore.New(memstore.Options{CleanupInterval: -1})
+		fo, _ := resilient.NewFallback(b, fb, resilient.FallbackOptions{Logger: quiet})
+		defer fo.Close()
+		for _, k := range []string{"CACHE#a", "CACHE#b"} {
+			_ = fo.Set(ctx, k, []byte(`"old"`), time.Hour)
+		}
+		outage(t, fo, f, "CACHE#a")
+		f.mode.Store(healthy)
+		time.Sleep(5*time.Second + time.Millisecond)
+
+		gate := make(chan struct{})
+		f.gate.Store(&gate) // the primary's deletes wait: the give-back is slow
+		returned := make(chan struct{})
+		go func() {
+			defer close(returned)
+			_, _ = fo.Get(ctx, "CACHE#a") // gives traffic back
+		}()
+		synctest.Wait() // the give-back is blocked in a Delete
+		if v, err := fo.Get(ctx, "CACHE#a"); err != nil || string(v) != `"new"` {
+			t.Errorf("Get during the give-back = %q, %v; want the fallback's value at once", v, err)
+		}
+		if err := fo.Set(ctx, "CACHE#b", []byte(`"new"`), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-returned:
+			t.Fatal("the give-back finished while its Delete was blocked")
+		default:
+		}
+		f.gate.Store(nil)
+		close(gate)
+		<-returned
+		_, _ = fo.Get(ctx, "CACHE#b") // a later call finishes the give-back
+		if st := fo.Stats(); st.OnFallback || st.MovedBack != 1 {
+			t.Fatalf("Stats = %+v, want traffic back on the primary", st)
+		}
+		for _, k := range []string{"CACHE#a", "CACHE#b"} {
+			if v, err := fo.Get(ctx, k); !errors.Is(err, backend.ErrNotFound) {
+				t.Errorf("Get %s after failback = %q, %v; want a miss, never the primary's old value", k, v, err)
+			}
+			if _, err := fb.Get(ctx, k); !errors.Is(err, backend.ErrNotFound) {
+				t.Errorf("the fallback still holds %s, written during the outage", k)
+			}
+		}
+	})
+}

@@ -1,0 +1,135 @@
+package cachekit_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/memstore"
+	"github.com/cachekit/cachekit/monitor"
+)
+
+// quietMemstore is a memstore with no goroutine of its own, as a synctest bubble needs.
+func quietMemstore(t *testing.T) *memstore.Store {
+	t.Helper()
+	ms, err := memstore.New(memstore.Options{CleanupInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+// TestHealthChecksRunOnDemand is the Lambda case: no goroutine runs between invocations, so
+// a call that finds a check due runs it, at most one per interval, and a Cache frozen for an
+// hour catches up with one check, not sixty.
+func TestHealthChecksRunOnDemand(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c, _ := cachekit.New(quietMemstore(t), cachekit.Options{Health: &monitor.Options{Interval: time.Minute}})
+		defer c.Close()
+		if _, ok := c.Health(); ok {
+			t.Fatal("a health result before any call")
+		}
+		for range 10 {
+			_ = c.Set(ctx, "k", 1, 0)
+		}
+		if st := c.Counters(); st.HealthChecks != 1 || st.Health == nil || st.Health.Status != monitor.Healthy {
+			t.Fatalf("after 10 calls in a minute: %d checks, last %+v; want one healthy check", st.HealthChecks, st.Health)
+		}
+		if !strings.HasPrefix(c.Counters().Health.Key, "CACHE#health:") {
+			t.Errorf("probe key %q is not under the Cache's prefix", c.Counters().Health.Key)
+		}
+
+		time.Sleep(time.Hour) // frozen: nothing runs
+		if n := c.Counters().HealthChecks; n != 1 {
+			t.Fatalf("%d checks while no call was made, want still 1", n)
+		}
+		var n int
+		_ = c.Get(ctx, "k", &n)
+		_ = c.Get(ctx, "k", &n)
+		if st := c.Counters(); st.HealthChecks != 2 {
+			t.Errorf("after an hour frozen and two calls: %d checks, want one more", st.HealthChecks)
+		}
+		if keys, _ := c.Store().Count(ctx, "CACHE#health:"); keys != 0 {
+			t.Errorf("%d probe keys left behind", keys)
+		}
+	})
+}
+
+// TestMetricsFlushOnDemandOnFlushAndOnClose: lines are written when Flush asks, when a call
+// finds the interval passed, and on Close — never one per call.
+func TestMetricsFlushOnDemandOnFlushAndOnClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		var out strings.Builder
+		c, _ := cachekit.New(quietMemstore(t), cachekit.Options{
+			Prefix:  "CACHE#geo:",
+			Metrics: &monitor.EMFOptions{Writer: &out, Interval: time.Minute, Dimensions: map[string]string{"Service": "geo"}},
+		})
+		var s string
+		for range 100 {
+			_ = c.Set(ctx, "k", "v", 0)
+			_ = c.Get(ctx, "k", &s)
+		}
+		if out.Len() != 0 {
+			t.Fatalf("lines before any flush was due:\n%s", out.String())
+		}
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute)
+		_ = c.Get(ctx, "missing", &s) // finds a flush due, and flushes before its own read
+		_ = c.Get(ctx, "k", &s)
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("%d lines, want Flush's, the due one and Close's:\n%s", len(lines), out.String())
+		}
+		for i, want := range [][]string{
+			{`"Hits":100,`, `"Sets":100,`, `"ReadLatencyP50":`, `"WriteLatencyP99":`, `"Prefix":"CACHE#geo:"`, `"Service":"geo"`},
+			{`"Hits":0,`, `"Misses":0,`},
+			{`"Hits":1,`, `"Misses":1,`, `"HitRatio":50,`},
+		} {
+			for _, w := range want {
+				if !strings.Contains(lines[i], w) {
+					t.Errorf("line %d has no %s: %s", i+1, w, lines[i])
+				}
+			}
+		}
+	})
+}
+
+// TestBackgroundMonitoringStopsOnClose: a long-running service's checks and flushes run on
+// the Cache's own goroutines, which Close stops (the bubble fails if one is left).
+func TestBackgroundMonitoringStopsOnClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var out strings.Builder
+		c, _ := cachekit.New(quietMemstore(t), cachekit.Options{
+			Health:     &monitor.Options{Interval: time.Minute},
+			Metrics:    &monitor.EMFOptions{Writer: &out, Interval: time.Minute},
+			Background: true,
+		})
+		time.Sleep(3*time.Minute + time.Second)
+		synctest.Wait()
+		if st := c.Counters(); st.HealthChecks != 3 {
+			t.Errorf("%d checks in 3 intervals with no call, want 3", st.HealthChecks)
+		}
+		if n := strings.Count(out.String(), "\n"); n != 3 {
+			t.Errorf("%d lines in 3 intervals, want 3", n)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(out.String(), "\n"); n != 4 {
+			t.Errorf("%d lines after Close, want its final flush too", n)
+		}
+		if err := c.Close(); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+	})
+}
