@@ -8,4 +8,8 @@
 // when the breaker closes: it reports ErrOpen instead. A miss and the caller's own
 // cancellation never count as failures; timeouts and connection errors do. After
 // Options.OpenTimeout the breaker lets probes through, and closes by itself when they succeed.
+//
+// Fallback sends traffic to a second Store while a Breaker's is open, and gives it back once
+// a health check of the primary passes and the keys changed during the outage are
+// invalidated on both, so that no stale value is read after failback.
 package resilient
