@@ -59,6 +59,40 @@ type Store interface {
 	Close() error
 }
 
+// ExpiryReader is an optional interface of a Store that reads entries together with the time
+// they have left, in the request that reads their values: what a tier in front of the Store
+// needs so that its copy never outlives the entry. ReadEntries uses it when a Store has it.
+type ExpiryReader interface {
+	// GetEntries returns the unexpired entries found for keys, each with its value and the
+	// time it has left (MaxTTL for an entry without expiry). Missing keys are absent;
+	// duplicate keys are read once.
+	GetEntries(ctx context.Context, keys []string) ([]Entry, error)
+}
+
+// ReadEntries returns s's unexpired entries for keys with the time each has left: in one
+// request when s is an ExpiryReader, else with GetMany and a TTL call per entry found.
+func ReadEntries(ctx context.Context, s Store, keys []string) ([]Entry, error) {
+	if r, ok := s.(ExpiryReader); ok {
+		return r.GetEntries(ctx, keys)
+	}
+	found, err := s.GetMany(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	entries := make([]Entry, 0, len(found))
+	for k, v := range found {
+		ttl, err := s.TTL(ctx, k)
+		if errors.Is(err, ErrNotFound) {
+			continue // expired since
+		}
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, Entry{Key: k, Value: v, TTL: ttl})
+	}
+	return entries, nil
+}
+
 // Entry is one key, value and TTL for [Store.SetMany].
 type Entry struct {
 	Key   string

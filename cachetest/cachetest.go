@@ -170,6 +170,7 @@ var suite = []struct {
 	{"CancelledContext", testCancelled},
 	{"Closed", testClosed},
 	{"Concurrent", testConcurrent},
+	{"EntriesWithTimeLeft", testEntries},
 }
 
 func testSetGet(t *testing.T, e *env) {
@@ -673,5 +674,48 @@ func testConcurrent(t *testing.T, e *env) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// testEntries checks backend.ReadEntries, through the Store's ExpiryReader when it has one:
+// the values found with the time each has left, which a tier in front relies on so that its
+// copy never outlives the entry.
+func testEntries(t *testing.T, e *env) {
+	ctx := context.Background()
+	long, short, missing := e.key("long"), e.key("short"), e.key("missing")
+	e.set(long, `1`, time.Hour)
+	e.set(short, `2`, 10*time.Second)
+	e.clock.Advance(4 * time.Second)
+	read := func() map[string]backend.Entry {
+		t.Helper()
+		entries, err := backend.ReadEntries(ctx, e.s, []string{long, short, missing, long})
+		if err != nil {
+			t.Fatalf("ReadEntries: %v", err)
+		}
+		m := make(map[string]backend.Entry, len(entries))
+		for _, en := range entries {
+			if _, dup := m[en.Key]; dup {
+				t.Errorf("ReadEntries returned %s twice", e.short(en.Key))
+			}
+			m[en.Key] = en
+		}
+		return m
+	}
+	m := read()
+	if len(m) != 2 || string(m[long].Value) != `1` || string(m[short].Value) != `2` {
+		t.Fatalf("ReadEntries = %v, want the two entries set", m)
+	}
+	// Within the second a backend may round expiry up by, never longer than the entry has.
+	for key, want := range map[string]time.Duration{long: time.Hour - 4*time.Second, short: 6 * time.Second} {
+		if got := m[key].TTL; got < want-time.Second || got > want+time.Second {
+			t.Errorf("ReadEntries %s: TTL %v, want %v (±1s)", e.short(key), got, want)
+		}
+	}
+	e.clock.Advance(8 * time.Second)
+	if m := read(); len(m) != 1 || string(m[long].Value) != `1` {
+		t.Errorf("ReadEntries after the short entry expired = %v, want only the long one", m)
+	}
+	if entries, err := backend.ReadEntries(ctx, e.s, nil); err != nil || len(entries) != 0 {
+		t.Errorf("ReadEntries of no keys = %v, %v; want nothing", entries, err)
 	}
 }

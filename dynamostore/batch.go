@@ -2,6 +2,7 @@ package dynamostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -18,16 +19,59 @@ import (
 // GetMany implements backend.Store with BatchGetItem: chunks of 100 distinct keys, sent in
 // parallel, each retried until every key is answered.
 func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, error) {
-	if err := s.usable(ctx); err != nil {
+	found := make(map[string][]byte, len(keys))
+	err := s.batchGet(ctx, keys, func(key string, e entry) { found[key] = e.value })
+	if err != nil {
 		return nil, err
+	}
+	return found, nil
+}
+
+// GetEntries implements backend.ExpiryReader: GetMany's requests, which read the ttl
+// attribute with the value. An entry's time left ends at its whole expiry second, as it
+// does for every read.
+func (s *Store) GetEntries(ctx context.Context, keys []string) ([]backend.Entry, error) {
+	var entries []backend.Entry
+	now := s.o.Clock.Now()
+	add := func(key string, e entry) {
+		ttl := backend.MaxTTL
+		if e.expiresAt != 0 {
+			ttl = time.Unix(e.expiresAt, 0).Sub(now)
+		}
+		entries = append(entries, backend.Entry{Key: key, Value: e.value, TTL: ttl})
+	}
+	if len(keys) == 1 { // one GetItem, as Get sends
+		e, err := s.read(ctx, keys[0], "#v, #ttl", "#v", "#ttl")
+		switch {
+		case errors.Is(err, backend.ErrNotFound):
+			return nil, nil
+		case err != nil:
+			return nil, err
+		case e.hasValue:
+			add(keys[0], e)
+		}
+		return entries, nil
+	}
+	if err := s.batchGet(ctx, keys, add); err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+var _ backend.ExpiryReader = (*Store)(nil)
+
+// batchGet reads keys with BatchGetItem and calls found, one call at a time, for every
+// unexpired cache entry.
+func (s *Store) batchGet(ctx context.Context, keys []string, found func(key string, e entry)) error {
+	if err := s.usable(ctx); err != nil {
+		return err
 	}
 	if err := backend.CheckKeys(keys); err != nil {
-		return nil, err
+		return err
 	}
 	keys = backend.UniqueKeys(keys)
-	found := make(map[string][]byte, len(keys))
 	if len(keys) == 0 {
-		return found, nil
+		return nil
 	}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
@@ -44,16 +88,13 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 			for _, it := range items {
 				pk, ok := it[s.o.PartitionKey].(*types.AttributeValueMemberS)
 				if e := s.parse(it); ok && e.hasValue && alive(e.expiresAt, now) {
-					found[pk.Value] = e.value
+					found(pk.Value, e)
 				}
 			}
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return found, nil
+	return g.Wait()
 }
 
 // getChunk reads up to 100 keys, asking again for the keys DynamoDB leaves unprocessed.

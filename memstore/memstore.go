@@ -144,6 +144,30 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 	return found, nil
 }
 
+// GetEntries implements backend.ExpiryReader.
+func (s *Store) GetEntries(ctx context.Context, keys []string) ([]backend.Entry, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, err
+	}
+	if err := backend.CheckKeys(keys); err != nil {
+		return nil, err
+	}
+	keys = backend.UniqueKeys(keys)
+	entries := make([]backend.Entry, 0, len(keys))
+	now := s.clock.NowNano()
+	for _, k := range keys {
+		if _, ok := s.cache.GetIfPresent(k); !ok { // a read, for the eviction policy
+			continue
+		}
+		if e, ok := s.cache.GetEntryQuietly(k); ok && e.ExpiresAtNano > now {
+			entries = append(entries, backend.Entry{Key: k, Value: e.Value.value, TTL: time.Duration(e.ExpiresAtNano - now)})
+		}
+	}
+	return entries, nil
+}
+
+var _ backend.ExpiryReader = (*Store)(nil)
+
 // Set implements backend.Store.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := s.usable(ctx); err != nil {

@@ -72,6 +72,60 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 	return found, s.dropExpired(ctx, c, found)
 }
 
+// GetEntries implements backend.ExpiryReader with GET and PTTL for each key, pipelined: one
+// round trip on a standalone server, one per node on a cluster (the pair of a key goes to
+// its node together).
+func (s *Store) GetEntries(ctx context.Context, keys []string) ([]backend.Entry, error) {
+	c, err := s.use(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := backend.CheckKeys(keys); err != nil {
+		return nil, err
+	}
+	keys = backend.UniqueKeys(keys)
+	cmds := make(rueidis.Commands, 0, 2*len(keys))
+	for _, k := range keys {
+		cmds = append(cmds, c.B().Get().Key(k).Build())
+		if s.o.Clock != nil {
+			cmds = append(cmds, c.B().Pexpiretime().Key(k).Build())
+		} else {
+			cmds = append(cmds, c.B().Pttl().Key(k).Build())
+		}
+	}
+	res := c.DoMulti(ctx, cmds...)
+	entries := make([]backend.Entry, 0, len(keys))
+	for i, k := range keys {
+		v, err := res[2*i].AsBytes()
+		if rueidis.IsRedisNil(err) {
+			continue
+		}
+		if err != nil {
+			return nil, wrap("GET", err)
+		}
+		n, err := res[2*i+1].AsInt64()
+		if err != nil {
+			return nil, wrap("PTTL", err)
+		}
+		ttl := time.Duration(n) * time.Millisecond
+		switch {
+		case n == -2: // expired between the two commands
+			continue
+		case n == -1:
+			ttl = backend.MaxTTL // a key some other writer left without expiry
+		case s.o.Clock != nil:
+			ttl = time.UnixMilli(n).Sub(s.o.Clock.Now())
+		}
+		if ttl <= 0 {
+			continue
+		}
+		entries = append(entries, backend.Entry{Key: k, Value: v, TTL: ttl})
+	}
+	return entries, nil
+}
+
+var _ backend.ExpiryReader = (*Store)(nil)
+
 // Set implements backend.Store with SET … PX, the TTL in whole milliseconds rounded up.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	c, err := s.use(ctx)

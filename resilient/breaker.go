@@ -61,7 +61,10 @@ type Breaker struct {
 	skippedReads, skippedWrites, refused, stateChanges atomic.Uint64
 }
 
-var _ backend.Store = (*Breaker)(nil)
+var (
+	_ backend.Store        = (*Breaker)(nil)
+	_ backend.ExpiryReader = (*Breaker)(nil)
+)
 
 // errExcluded marks, for the breaker, a call whose outcome says nothing of the backend's
 // health: the caller's own cancellation, or input the backend refused.
@@ -187,6 +190,22 @@ func (b *Breaker) GetMany(ctx context.Context, keys []string) (found map[string]
 		return map[string][]byte{}, nil
 	}
 	return found, err
+}
+
+// GetEntries implements backend.ExpiryReader, in one request when the Store behind has it;
+// while open, nothing found.
+func (b *Breaker) GetEntries(ctx context.Context, keys []string) (entries []backend.Entry, err error) {
+	if err := backend.CheckKeys(keys); err != nil {
+		return nil, err
+	}
+	skipped, err := b.call(ctx, read, func(ctx context.Context) error {
+		entries, err = backend.ReadEntries(ctx, b.next, keys)
+		return err
+	})
+	if skipped {
+		return nil, nil
+	}
+	return entries, err
 }
 
 // Has implements backend.Store; while open, false.

@@ -101,7 +101,10 @@ func (c *changes) merge(o changes, limit int) {
 	}
 }
 
-var _ backend.Store = (*Fallback)(nil)
+var (
+	_ backend.Store        = (*Fallback)(nil)
+	_ backend.ExpiryReader = (*Fallback)(nil)
+)
 
 // NewFallback returns a Fallback over primary and fallback. Close closes both.
 func NewFallback(primary *Breaker, fallback backend.Store, opts FallbackOptions) (*Fallback, error) {
@@ -258,6 +261,11 @@ func (f *Fallback) Get(ctx context.Context, key string) ([]byte, error) {
 // GetMany implements backend.Store.
 func (f *Fallback) GetMany(ctx context.Context, keys []string) (map[string][]byte, error) {
 	return f.route(ctx).GetMany(ctx, keys)
+}
+
+// GetEntries implements backend.ExpiryReader.
+func (f *Fallback) GetEntries(ctx context.Context, keys []string) ([]backend.Entry, error) {
+	return backend.ReadEntries(ctx, f.route(ctx), keys)
 }
 
 // Has implements backend.Store.
