@@ -140,19 +140,28 @@ func (co *core) watch(c *Cache, opts Options) {
 	co.onDemand = co.every > 0
 }
 
-// probed is what health checks call: the Store the Cache uses at the time, uncounted.
+// probed is what health checks call: the Store the Cache uses at the time, uncounted, or
+// the remote tier behind it when it has one (a copy in memory says nothing of the backend).
 type probed struct{ co *core }
 
+func (p probed) target() Store {
+	s := p.co.store.Load().Store
+	if t, ok := s.(interface{ L2() backend.Store }); ok {
+		return t.L2()
+	}
+	return s
+}
+
 func (p probed) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	return p.co.store.Load().Set(ctx, key, value, ttl)
+	return p.target().Set(ctx, key, value, ttl)
 }
 
 func (p probed) Get(ctx context.Context, key string) ([]byte, error) {
-	return p.co.store.Load().Get(ctx, key)
+	return p.target().Get(ctx, key)
 }
 
 func (p probed) Delete(ctx context.Context, keys ...string) error {
-	return p.co.store.Load().Delete(ctx, keys...)
+	return p.target().Delete(ctx, keys...)
 }
 
 // maintain runs, on demand, the health check, metric flush and clean-up that are due. One

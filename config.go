@@ -16,6 +16,7 @@ import (
 	"github.com/cachekit/cachekit/monitor"
 	"github.com/cachekit/cachekit/redisstore"
 	"github.com/cachekit/cachekit/resilient"
+	"github.com/cachekit/cachekit/tiered"
 )
 
 // Storage types, the values of Config.StorageType and CACHE_STORAGE_TYPE.
@@ -42,6 +43,13 @@ type Config struct {
 	// MemoryMaxSize is memstore's MaxSize. Zero means its default.
 	// Environment: CACHE_MEMORY_MAX_SIZE, a positive whole number.
 	MemoryMaxSize int
+	// L1MaxSize, when positive, puts an in-memory tier (package tiered) of that many entries
+	// in front of a remote backend. Environment: CACHE_L1_MAX_SIZE.
+	L1MaxSize int
+	// L1TTL caps the lifetime of an L1 copy, and so how stale a value another instance
+	// changed can be when read here; setting it alone turns L1 on with tiered.DefaultMaxSize.
+	// Zero means tiered.DefaultMaxTTL. Environment: CACHE_L1_TTL.
+	L1TTL time.Duration
 	// MemoryCleanupInterval is memstore's CleanupInterval: zero means its default, a negative
 	// value no clean-up goroutine. Environment: CACHE_MEMORY_CLEANUP_INTERVAL, a duration or
 	// seconds as for CACHE_DEFAULT_TTL, where "0" turns the goroutine off.
@@ -129,6 +137,8 @@ const (
 	EnvDynamoDBConsistent    = "CACHE_DYNAMODB_CONSISTENT_READ"
 	EnvRedisURL              = "CACHE_REDIS_URL"
 	EnvFallbackStorageType   = "CACHE_FALLBACK_STORAGE_TYPE"
+	EnvL1MaxSize             = "CACHE_L1_MAX_SIZE"
+	EnvL1TTL                 = "CACHE_L1_TTL"
 	EnvBreaker               = "CACHE_BREAKER"
 	EnvOpTimeout             = "CACHE_OP_TIMEOUT"
 	EnvBreakerFailures       = "CACHE_BREAKER_FAILURES"
@@ -182,6 +192,14 @@ func ConfigFromLookup(lookup func(name string) (string, bool)) (Config, error) {
 			} else {
 				*dst = d
 			}
+		}
+	}
+	positive(EnvL1TTL, &cfg.L1TTL)
+	if v := get(EnvL1MaxSize); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n <= 0 {
+			errs = append(errs, envError(EnvL1MaxSize, v, "want a positive whole number"))
+		} else {
+			cfg.L1MaxSize = n
 		}
 	}
 	positive(EnvOpTimeout, &cfg.OpTimeout)
@@ -333,6 +351,12 @@ func (cfg Config) Validate() error {
 	if cfg.MemoryMaxSize < 0 {
 		return fmt.Errorf("%w: memory max size %d (%s): want a positive whole number", ErrConfig, cfg.MemoryMaxSize, EnvMemoryMaxSize)
 	}
+	if cfg.L1MaxSize < 0 || cfg.L1TTL < 0 {
+		return fmt.Errorf("%w: negative L1 setting (%s, %s)", ErrConfig, EnvL1MaxSize, EnvL1TTL)
+	}
+	if cfg.tiered() && cfg.Backend() == StorageMemory {
+		return fmt.Errorf("%w: an L1 (%s, %s) goes in front of a remote backend, not memory", ErrConfig, EnvL1MaxSize, EnvL1TTL)
+	}
 	if cfg.DisableBreaker && cfg.FallbackStorageType != "" {
 		return fmt.Errorf("%w: a fallback (%s) needs the circuit breaker (%s)", ErrConfig, EnvFallbackStorageType, EnvBreaker)
 	}
@@ -378,7 +402,25 @@ func (cfg Config) options() Options {
 	return opts
 }
 
+// tiered reports whether the Config asks for an L1 in front of the backend.
+func (cfg Config) tiered() bool { return cfg.L1MaxSize > 0 || cfg.L1TTL > 0 }
+
+// openStore builds the Store cfg describes: the backend, behind its breaker and with its
+// fallback, and an L1 in front of it all, so that L1 keeps serving while L2 is down.
 func openStore(cfg Config) (Store, error) {
+	s, err := openRemote(cfg)
+	if err != nil || !cfg.tiered() {
+		return s, err
+	}
+	t, err := tiered.New(s, tiered.Options{MaxSize: cfg.L1MaxSize, MaxTTL: cfg.L1TTL})
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func openRemote(cfg Config) (Store, error) {
 	primary, err := openBackend(cfg)
 	if err != nil || cfg.DisableBreaker || cfg.Backend() == StorageMemory {
 		return primary, err

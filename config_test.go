@@ -18,6 +18,7 @@ import (
 	"github.com/cachekit/cachekit/memstore"
 	"github.com/cachekit/cachekit/monitor"
 	"github.com/cachekit/cachekit/resilient"
+	"github.com/cachekit/cachekit/tiered"
 )
 
 func lookup(env map[string]string) func(string) (string, bool) {
@@ -61,6 +62,8 @@ func TestConfigFromLookup(t *testing.T) {
 			cachekit.Config{ServiceName: "geo", OnDemand: true}},
 		{"no breaker, no health checks", map[string]string{"CACHE_BREAKER": "off", "CACHE_HEALTH_CHECK_INTERVAL": "0"},
 			cachekit.Config{DisableBreaker: true, HealthCheckInterval: -1}},
+		{"an L1 in front of DynamoDB", map[string]string{"CACHE_TABLE_NAME": "t", "CACHE_L1_MAX_SIZE": "500", "CACHE_L1_TTL": "5s"},
+			cachekit.Config{TableName: "t", L1MaxSize: 500, L1TTL: 5 * time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := cachekit.ConfigFromLookup(lookup(tc.env))
@@ -85,6 +88,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"CACHE_HEALTH_CHECK_INTERVAL":   {"CACHE_HEALTH_CHECK_INTERVAL": "-1s"},
 		"CACHE_METRICS":                 {"CACHE_METRICS": "statsd"},
 		"CACHE_METRICS_INTERVAL":        {"CACHE_METRICS_INTERVAL": "0s"},
+		"CACHE_L1_MAX_SIZE":             {"CACHE_TABLE_NAME": "t", "CACHE_L1_MAX_SIZE": "many"},
+		"CACHE_L1_TTL":                  {"CACHE_L1_TTL": "5s"}, // in front of memory
 	} {
 		_, err := cachekit.ConfigFromLookup(lookup(env))
 		if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), name) {
@@ -209,6 +214,7 @@ func TestDefault(t *testing.T) {
 		{"dynamodb", append(aws, "CACHE_TABLE_NAME="+table, "AWS_ENDPOINT_URL_DYNAMODB="+testenv.DynamoDBEndpoint())},
 		{"dynamodb-unreachable", append(aws, "CACHE_TABLE_NAME="+table, "CACHE_DYNAMODB_ENDPOINT=http://127.0.0.1:9")},
 		{"redis", []string{"CACHE_STORAGE_TYPE=redis", "CACHE_REDIS_URL=" + testenv.RedisURL(), "CACHE_KEY_PREFIX=" + testenv.Name("CACHE#default") + ":"}},
+		{"redis-l1", []string{"CACHE_STORAGE_TYPE=redis", "CACHE_REDIS_URL=" + testenv.RedisURL(), "CACHE_KEY_PREFIX=" + testenv.Name("CACHE#l1") + ":", "CACHE_L1_MAX_SIZE=100"}},
 		{"lambda", append(aws, "AWS_LAMBDA_FUNCTION_NAME=geo-fn", "CACHE_METRICS=emf", "CACHE_STORAGE_TYPE=redis", "CACHE_REDIS_URL="+testenv.RedisURL(),
 			"CACHE_KEY_PREFIX="+testenv.Name("CACHE#lambda")+":")},
 		{"redis-fallback", append(aws, "CACHE_STORAGE_TYPE=redis", "CACHE_REDIS_URL="+testenv.RedisURL(), "CACHE_KEY_PREFIX="+testenv.Name("CACHE#default")+":",
@@ -291,6 +297,27 @@ func defaultScenario(t *testing.T, scenario string) {
 		}
 		if st := c.Counters(); st.Breaker != "closed" || st.Health != nil {
 			t.Errorf("Counters = %+v; want a closed breaker, and no health check yet outside Lambda (it runs on its interval)", st)
+		}
+		c.Close()
+	case "redis-l1":
+		ts, ok := c.Store().(*tiered.Store)
+		if !ok {
+			t.Fatalf("Default's store is %T, want a tiered.Store", c.Store())
+		}
+		if _, ok := ts.L2().(*resilient.Breaker); !ok {
+			t.Errorf("L2 is %T, want Redis behind a resilient.Breaker", ts.L2())
+		}
+		_ = geo.Set(ctx, "ip", "Oslo", 0)
+		for range 2 {
+			if got, err := geo.Get(ctx, "ip"); err != nil || got != "Oslo" {
+				t.Errorf("Get = %q, %v; want Oslo", got, err)
+			}
+		}
+		if st := ts.Stats(); st.L1Hits != 2 || st.L2Reads != 0 {
+			t.Errorf("tiered Stats = %+v, want both reads from L1", st)
+		}
+		if n, err := c.Clear(ctx); err != nil || n != 1 {
+			t.Errorf("Clear = %d, %v; want 1", n, err)
 		}
 		c.Close()
 	case "lambda":

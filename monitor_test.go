@@ -2,6 +2,7 @@ package cachekit_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -10,6 +11,7 @@ import (
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/memstore"
 	"github.com/cachekit/cachekit/monitor"
+	"github.com/cachekit/cachekit/tiered"
 )
 
 // quietMemstore is a memstore with no goroutine of its own, as a synctest bubble needs.
@@ -34,7 +36,7 @@ func TestHealthChecksRunOnDemand(t *testing.T) {
 			t.Fatal("a health result before any call")
 		}
 		for range 10 {
-			_ = c.Set(ctx, "k", 1, 0)
+			_ = c.Set(ctx, "k", 1, 30*time.Minute)
 		}
 		if st := c.Counters(); st.HealthChecks != 1 || st.Health == nil || st.Health.Status != monitor.Healthy {
 			t.Fatalf("after 10 calls in a minute: %d checks, last %+v; want one healthy check", st.HealthChecks, st.Health)
@@ -48,7 +50,9 @@ func TestHealthChecksRunOnDemand(t *testing.T) {
 			t.Fatalf("%d checks while no call was made, want still 1", n)
 		}
 		var n int
-		_ = c.Get(ctx, "k", &n)
+		if err := c.Get(ctx, "k", &n); !errors.Is(err, cachekit.ErrNotFound) {
+			t.Errorf("Get after an hour frozen of an entry that lived 30 minutes: %v, want a miss", err)
+		}
 		_ = c.Get(ctx, "k", &n)
 		if st := c.Counters(); st.HealthChecks != 2 {
 			t.Errorf("after an hour frozen and two calls: %d checks, want one more", st.HealthChecks)
@@ -132,4 +136,23 @@ func TestBackgroundMonitoringStopsOnClose(t *testing.T) {
 			t.Errorf("second Close: %v", err)
 		}
 	})
+}
+
+// TestHealthChecksProbeTheRemoteTier: behind an L1, the probe goes to L2 — a copy in memory
+// would say nothing of the backend.
+func TestHealthChecksProbeTheRemoteTier(t *testing.T) {
+	ctx := context.Background()
+	ts, err := tiered.New(quietMemstore(t), tiered.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := cachekit.New(ts, cachekit.Options{Health: &monitor.Options{}})
+	defer c.Close()
+	_, _ = c.Has(ctx, "k") // runs the due check
+	if st := c.Counters(); st.HealthChecks != 1 || st.Health.Status != monitor.Healthy {
+		t.Fatalf("Counters = %+v, want one healthy check", st)
+	}
+	if st := ts.Stats(); st.L1Hits != 0 || st.L2Reads != 0 || st.L1Len != 0 {
+		t.Errorf("tiered Stats = %+v: the probe went through L1", st)
+	}
 }
