@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,7 +15,8 @@ import (
 )
 
 // ErrOpen reports an invalidation (Delete, Expire, Clear) or a count refused because the
-// breaker is open: it did not happen, and the caller must not assume it did.
+// breaker is open: it did not happen yet. The breaker applies the invalidation once the
+// backend answers again, and reads the keys as misses until then.
 var ErrOpen = errors.New("cachekit: circuit breaker open")
 
 // ErrSkipped is the miss a read gets while the breaker is open. It wraps
@@ -46,6 +48,11 @@ type Options struct {
 	// backend costs milliseconds, not the caller's whole budget. Zero means DefaultOpTimeout;
 	// a negative value sets no bound of its own.
 	OpTimeout time.Duration
+	// MaxTracked bounds the keys whose writes the breaker skipped or refused, which it
+	// invalidates in the backend once it answers again, and whose reads miss until then. Past
+	// it, the longest prefix those keys share is cleared instead. Zero means
+	// DefaultMaxTracked.
+	MaxTracked int
 	// Logger receives a line at every state change; it never names keys or values. Nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -59,6 +66,14 @@ type Breaker struct {
 	o    Options
 
 	skippedReads, skippedWrites, refused, stateChanges atomic.Uint64
+
+	// Keys whose writes were skipped or failed, so that the backend may still hold the value
+	// they replaced: invalidated once it answers again, and read as misses until then.
+	hasStale atomic.Bool // stale or cleaning holds something: the fast path's check
+	mu       sync.Mutex
+	stale    pending
+	cleaning pending // the batch being invalidated now
+	busy     bool    // a call is invalidating
 }
 
 var (
@@ -86,6 +101,9 @@ func New(next backend.Store, opts Options) (*Breaker, error) {
 	}
 	if opts.OpTimeout == 0 {
 		opts.OpTimeout = DefaultOpTimeout
+	}
+	if opts.MaxTracked <= 0 {
+		opts.MaxTracked = DefaultMaxTracked
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -119,24 +137,33 @@ const (
 	invalidate             // refused with ErrOpen
 )
 
-// call runs fn against the backend through the breaker, bounded by OpTimeout. skipped is
-// true when the breaker kept the call from the backend; err is then what the caller gets.
-func (b *Breaker) call(ctx context.Context, k kind, fn func(context.Context) error) (skipped bool, err error) {
+// outcome is what became of a call.
+type outcome int
+
+const (
+	notRun     outcome = iota // the caller's context was done before the call began
+	wasSkipped                // the breaker kept it from the backend
+	ran                       // it went to the backend
+)
+
+// call runs fn against the backend through the breaker, bounded by OpTimeout. When the
+// breaker keeps the call from the backend, err is what the caller gets instead.
+func (b *Breaker) call(ctx context.Context, k kind, fn func(context.Context) error) (outcome, error) {
 	if err := backend.ContextErr(ctx); err != nil {
-		return false, err
+		return notRun, err
 	}
 	done, err := b.cb.Allow()
 	if err != nil {
 		switch k {
 		case read:
 			b.skippedReads.Add(1)
-			return true, ErrSkipped
+			return wasSkipped, ErrSkipped
 		case write:
 			b.skippedWrites.Add(1)
-			return true, nil
+			return wasSkipped, nil
 		default:
 			b.refused.Add(1)
-			return true, fmt.Errorf("%w: %w", ErrOpen, err)
+			return wasSkipped, fmt.Errorf("%w: %w", ErrOpen, err)
 		}
 	}
 	opCtx := ctx
@@ -147,7 +174,7 @@ func (b *Breaker) call(ctx context.Context, k kind, fn func(context.Context) err
 	}
 	err = fn(opCtx)
 	done(b.judge(ctx, err))
-	return false, err
+	return ran, err
 }
 
 // judge tells the breaker what err says of the backend's health.
@@ -162,16 +189,92 @@ func (b *Breaker) judge(ctx context.Context, err error) error {
 	return err // a timeout of ours, a connection error, a server error
 }
 
+// wrote records the outcome of a write or invalidation of keys (or of a Clear of prefix):
+// when it was skipped, refused or failed against the backend, the backend may still hold
+// the value it was to replace, so the keys are invalidated once the backend answers again.
+func (b *Breaker) wrote(ctx context.Context, o outcome, err error, prefix string, keys ...string) {
+	if o == notRun || o == ran && (err == nil || errors.Is(b.judge(ctx, err), errExcluded) && ctx.Err() == nil) {
+		return // done, or never begun, or refused input: nothing was replaced
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if prefix != "" {
+		b.stale.addPrefix(prefix)
+	}
+	b.stale.add(b.o.MaxTracked, keys...)
+	b.hasStale.Store(true)
+}
+
+// staleRead reports whether key's value in the backend may be older than a write the
+// breaker skipped; first, when the backend answers, it invalidates what it can.
+func (b *Breaker) staleRead(ctx context.Context, key string) bool {
+	if !b.hasStale.Load() {
+		return false
+	}
+	b.settle(ctx)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stale.covers(key) || b.cleaning.covers(key)
+}
+
+// settle invalidates the stale keys in the backend, unless the breaker is open or another
+// call is doing it; what fails stays for a later call.
+func (b *Breaker) settle(ctx context.Context) {
+	if b.isOpen() {
+		return
+	}
+	b.mu.Lock()
+	if b.busy || !b.stale.some {
+		b.mu.Unlock()
+		return
+	}
+	b.busy, b.cleaning = true, b.stale.take()
+	batch := b.cleaning
+	b.mu.Unlock()
+	_, err := b.call(ctx, invalidate, func(ctx context.Context) error {
+		_, err := batch.invalidate(ctx, b.next)
+		return err
+	})
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err != nil {
+		b.stale.merge(batch, b.o.MaxTracked)
+	}
+	b.busy, b.cleaning = false, pending{}
+	b.hasStale.Store(b.stale.some)
+}
+
+// fresh returns the keys whose reads may go to the backend: all of them, unless writes to
+// some were skipped.
+func (b *Breaker) fresh(ctx context.Context, keys []string) []string {
+	if !b.hasStale.Load() {
+		return keys
+	}
+	var ok []string
+	for _, k := range keys {
+		if !b.staleRead(ctx, k) {
+			ok = append(ok, k)
+		} else {
+			b.skippedReads.Add(1)
+		}
+	}
+	return ok
+}
+
 // Get implements backend.Store; while open, a miss.
 func (b *Breaker) Get(ctx context.Context, key string) (v []byte, err error) {
 	if err := backend.CheckKey(key); err != nil {
 		return nil, err
 	}
-	skipped, err := b.call(ctx, read, func(ctx context.Context) error {
+	if b.staleRead(ctx, key) {
+		b.skippedReads.Add(1)
+		return nil, ErrSkipped
+	}
+	o, err := b.call(ctx, read, func(ctx context.Context) error {
 		v, err = b.next.Get(ctx, key)
 		return err
 	})
-	if skipped {
+	if o == wasSkipped {
 		return nil, err
 	}
 	return v, err
@@ -182,11 +285,14 @@ func (b *Breaker) GetMany(ctx context.Context, keys []string) (found map[string]
 	if err := backend.CheckKeys(keys); err != nil {
 		return nil, err
 	}
-	skipped, err := b.call(ctx, read, func(ctx context.Context) error {
+	if keys = b.fresh(ctx, keys); len(keys) == 0 {
+		return map[string][]byte{}, nil
+	}
+	o, err := b.call(ctx, read, func(ctx context.Context) error {
 		found, err = b.next.GetMany(ctx, keys)
 		return err
 	})
-	if skipped {
+	if o == wasSkipped {
 		return map[string][]byte{}, nil
 	}
 	return found, err
@@ -198,11 +304,14 @@ func (b *Breaker) GetEntries(ctx context.Context, keys []string) (entries []back
 	if err := backend.CheckKeys(keys); err != nil {
 		return nil, err
 	}
-	skipped, err := b.call(ctx, read, func(ctx context.Context) error {
+	if keys = b.fresh(ctx, keys); len(keys) == 0 {
+		return nil, nil
+	}
+	o, err := b.call(ctx, read, func(ctx context.Context) error {
 		entries, err = backend.ReadEntries(ctx, b.next, keys)
 		return err
 	})
-	if skipped {
+	if o == wasSkipped {
 		return nil, nil
 	}
 	return entries, err
@@ -213,11 +322,15 @@ func (b *Breaker) Has(ctx context.Context, key string) (ok bool, err error) {
 	if err := backend.CheckKey(key); err != nil {
 		return false, err
 	}
-	skipped, err := b.call(ctx, read, func(ctx context.Context) error {
+	if b.staleRead(ctx, key) {
+		b.skippedReads.Add(1)
+		return false, nil
+	}
+	o, err := b.call(ctx, read, func(ctx context.Context) error {
 		ok, err = b.next.Has(ctx, key)
 		return err
 	})
-	if skipped {
+	if o == wasSkipped {
 		return false, nil
 	}
 	return ok, err
@@ -227,6 +340,10 @@ func (b *Breaker) Has(ctx context.Context, key string) (ok bool, err error) {
 func (b *Breaker) TTL(ctx context.Context, key string) (ttl time.Duration, err error) {
 	if err := backend.CheckKey(key); err != nil {
 		return 0, err
+	}
+	if b.staleRead(ctx, key) {
+		b.skippedReads.Add(1)
+		return 0, ErrSkipped
 	}
 	_, err = b.call(ctx, read, func(ctx context.Context) error {
 		ttl, err = b.next.TTL(ctx, key)
@@ -240,7 +357,8 @@ func (b *Breaker) Set(ctx context.Context, key string, value []byte, ttl time.Du
 	if err := backend.CheckEntries([]backend.Entry{{Key: key, TTL: ttl}}); err != nil {
 		return err
 	}
-	_, err := b.call(ctx, write, func(ctx context.Context) error { return b.next.Set(ctx, key, value, ttl) })
+	o, err := b.call(ctx, write, func(ctx context.Context) error { return b.next.Set(ctx, key, value, ttl) })
+	b.wrote(ctx, o, err, "", key)
 	return err
 }
 
@@ -249,7 +367,14 @@ func (b *Breaker) SetMany(ctx context.Context, entries []backend.Entry) error {
 	if err := backend.CheckEntries(entries); err != nil {
 		return err
 	}
-	_, err := b.call(ctx, write, func(ctx context.Context) error { return b.next.SetMany(ctx, entries) })
+	o, err := b.call(ctx, write, func(ctx context.Context) error { return b.next.SetMany(ctx, entries) })
+	if o == wasSkipped || err != nil {
+		keys := make([]string, len(entries))
+		for i, e := range entries {
+			keys[i] = e.Key
+		}
+		b.wrote(ctx, o, err, "", keys...)
+	}
 	return err
 }
 
@@ -258,7 +383,8 @@ func (b *Breaker) Delete(ctx context.Context, keys ...string) error {
 	if err := backend.CheckKeys(keys); err != nil {
 		return err
 	}
-	_, err := b.call(ctx, invalidate, func(ctx context.Context) error { return b.next.Delete(ctx, keys...) })
+	o, err := b.call(ctx, invalidate, func(ctx context.Context) error { return b.next.Delete(ctx, keys...) })
+	b.wrote(ctx, o, err, "", keys...)
 	return err
 }
 
@@ -267,7 +393,10 @@ func (b *Breaker) Expire(ctx context.Context, key string, ttl time.Duration) err
 	if err := backend.CheckEntries([]backend.Entry{{Key: key, TTL: ttl}}); err != nil {
 		return err
 	}
-	_, err := b.call(ctx, invalidate, func(ctx context.Context) error { return b.next.Expire(ctx, key, ttl) })
+	o, err := b.call(ctx, invalidate, func(ctx context.Context) error { return b.next.Expire(ctx, key, ttl) })
+	if !errors.Is(err, backend.ErrNotFound) {
+		b.wrote(ctx, o, err, "", key)
+	}
 	return err
 }
 
@@ -290,10 +419,11 @@ func (b *Breaker) Clear(ctx context.Context, prefix string) (n int, err error) {
 	if err := backend.CheckPrefix(prefix); err != nil {
 		return 0, err
 	}
-	_, err = b.call(ctx, invalidate, func(context.Context) error {
+	o, err := b.call(ctx, invalidate, func(context.Context) error {
 		n, err = b.next.Clear(ctx, prefix)
 		return err
 	})
+	b.wrote(ctx, o, err, prefix)
 	return n, err
 }
 

@@ -161,10 +161,22 @@ func TestBreakerOpensFailsOpenAndCloses(t *testing.T) {
 		}
 
 		// The backend recovers; after OpenTimeout a probe goes through and closes the breaker.
+		// The probe first applies what the breaker skipped or refused: the value the skipped
+		// Set of 2 was to replace must not come back, and the refused Clear is done.
+		_ = f.Store.Set(ctx, "CACHE#other", []byte(`3`), time.Hour)
 		f.mode.Store(healthy)
 		time.Sleep(5*time.Second + time.Millisecond) // past OpenTimeout, on the bubble's clock: instant
-		if v, err := b.Get(ctx, "CACHE#k"); err != nil || string(v) != "1" {
-			t.Errorf("Get after recovery = %q, %v; want the value written before the outage", v, err)
+		if v, err := b.Get(ctx, "CACHE#k"); !errors.Is(err, backend.ErrNotFound) {
+			t.Errorf("Get after recovery = %q, %v; want a miss, never the 1 a skipped Set replaced", v, err)
+		}
+		if n, _ := f.Store.Count(ctx, "CACHE#"); n != 0 {
+			t.Errorf("%d entries left under the prefix whose Clear was refused while open", n)
+		}
+		if err := b.Set(ctx, "CACHE#k", []byte(`4`), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := b.Get(ctx, "CACHE#k"); err != nil || string(v) != "4" {
+			t.Errorf("Get of a value written after recovery = %q, %v; want 4", v, err)
 		}
 		if st := b.Stats(); st.State != "closed" || st.StateChanges != 3 {
 			t.Errorf("after recovery: %+v, want closed after 3 state changes (open, half-open, closed)", st)

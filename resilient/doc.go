@@ -3,13 +3,19 @@
 // every call by a per-operation timeout.
 //
 // While the breaker is open the Store fails open: reads report a miss without touching the
-// backend, so that GetOrLoad goes to the source of truth, and writes are skipped. An
-// invalidation — Delete, Expire, Clear — cannot be skipped, or stale data would come back
-// when the breaker closes: it reports ErrOpen instead. A miss and the caller's own
-// cancellation never count as failures; timeouts and connection errors do. After
-// Options.OpenTimeout the breaker lets probes through, and closes by itself when they succeed.
+// backend (ErrSkipped, an ErrNotFound), so that GetOrLoad goes to the source of truth, and
+// writes are skipped. An invalidation — Delete, Expire, Clear — reports ErrOpen, so that the
+// caller knows it did not happen. A miss and the caller's own cancellation never count as
+// failures; timeouts and connection errors do. After Options.OpenTimeout the breaker lets
+// probes through, and closes by itself when they succeed.
+//
+// No stale value comes back when the breaker closes. A write that was skipped, refused or
+// failed may have left in the backend the value it was to replace, so the breaker remembers
+// its keys (up to Options.MaxTracked, past which the prefix they share): it invalidates them
+// in the backend as soon as the backend answers again, and reads them as misses until then.
 //
 // Fallback sends traffic to a second Store while a Breaker's is open, and gives it back once
-// a health check of the primary passes and the keys changed during the outage are
-// invalidated on both, so that no stale value is read after failback.
+// a health check of the primary passes. The keys changed on the fallback during the outage
+// are then invalidated on both stores, and read as misses until they are, so that no stale
+// value is read after failback, nor in a later outage.
 package resilient

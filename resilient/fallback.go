@@ -3,19 +3,17 @@ package resilient
 import (
 	"context"
 	"errors"
-	"fmt"
+
 	"log/slog"
-	"maps"
-	"slices"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/monitor"
 )
 
-// DefaultMaxTracked is the default of FallbackOptions.MaxTracked.
+// DefaultMaxTracked is the default of Options.MaxTracked and FallbackOptions.MaxTracked.
 const DefaultMaxTracked = 100_000
 
 // FallbackOptions configures a Fallback. The zero value means every documented default.
@@ -37,68 +35,29 @@ type FallbackOptions struct {
 // has it).
 //
 // Traffic returns to the primary once its breaker lets a call through again and a health
-// check of it passes (a probe key written, read back and deleted), and only after the keys
-// changed on the fallback during the outage are invalidated on both stores, so that neither
-// can serve a value older than the one written or deleted meanwhile. One call does that work
-// while the others go on using the fallback; when it fails, traffic stays on the fallback
-// and a later call tries again.
+// check of it passes (a probe key written, read back and deleted). The keys changed on the
+// fallback during the outage may then be stale on both stores: the primary holds the value
+// from before, the fallback the outage's, which a later outage would serve. They are
+// invalidated on both, and until that is done they read as misses, so that no stale value
+// is ever read; one call at a time does the invalidation while the others go on.
 type Fallback struct {
 	primary  *Breaker
 	fallback backend.Store
 	probe    *monitor.Checker
 	o        FallbackOptions
 
+	hasStale atomic.Bool // stale or cleaning holds something: the fast path's check
+
 	mu         sync.Mutex
-	onFallback bool // traffic is on the fallback
-	returning  bool // a call is checking the primary and invalidating, to give traffic back
-	writing    int  // writes under way on the fallback
-	changed    changes
+	onFallback bool    // traffic is on the fallback
+	returning  bool    // a call is checking the primary's health, to give traffic back
+	changed    pending // keys changed on the fallback during this outage
+	stale      pending // keys to invalidate on both stores; they read as misses
+	cleaning   pending // the batch being invalidated now
+	busy       bool    // a call is invalidating
 	movedOut   uint64
 	movedBack  uint64
 	invalid    uint64 // keys invalidated on the way back
-}
-
-// changes are the keys changed on the fallback during an outage.
-type changes struct {
-	keys     map[string]struct{}
-	overflow bool   // keys outgrew MaxTracked, or a Clear ran: common is the prefix to clear
-	common   string // the longest prefix of every key and cleared prefix; meaningful when some is
-	some     bool   // a key or prefix was added
-}
-
-func (c *changes) add(limit int, keys ...string) {
-	for _, k := range keys {
-		if c.some {
-			c.common = commonPrefix(c.common, k)
-		} else {
-			c.common, c.some = k, true
-		}
-		if c.overflow {
-			continue
-		}
-		if c.keys == nil {
-			c.keys = map[string]struct{}{}
-		}
-		c.keys[k] = struct{}{}
-		if len(c.keys) > limit {
-			c.overflow, c.keys = true, nil
-		}
-	}
-}
-
-// addPrefix records a Clear of prefix: its keys are unknown, so the prefix is cleared on
-// the way back.
-func (c *changes) addPrefix(prefix string) {
-	c.add(0, prefix) // a bound of 0 overflows at once
-}
-
-func (c *changes) merge(o changes, limit int) {
-	if o.overflow {
-		c.addPrefix(o.common)
-	}
-	for k := range o.keys {
-		c.add(limit, k)
-	}
 }
 
 var (
@@ -121,12 +80,6 @@ func NewFallback(primary *Breaker, fallback backend.Store, opts FallbackOptions)
 	return &Fallback{primary: primary, fallback: fallback, probe: probe, o: opts}, nil
 }
 
-// route returns the store a read goes to now.
-func (f *Fallback) route(ctx context.Context) backend.Store {
-	s, _ := f.enter(ctx, false, nil)
-	return s
-}
-
 // enter returns the store a call goes to now, and whether it is the fallback. A write on
 // the fallback records its keys before it runs, and must be followed by leave.
 func (f *Fallback) enter(ctx context.Context, write bool, keys []string) (backend.Store, bool) {
@@ -134,151 +87,171 @@ func (f *Fallback) enter(ctx context.Context, write bool, keys []string) (backen
 	f.mu.Lock()
 	switch {
 	case open && !f.onFallback:
-		f.onFallback, f.changed = true, changes{}
+		f.onFallback, f.changed = true, pending{}
 		f.movedOut++
 		f.o.Logger.Warn("cachekit: the primary store is down; traffic goes to the fallback")
 	case !open && f.onFallback && !f.returning:
 		f.returning = true
 		f.mu.Unlock()
-		err := f.giveBack(ctx)
+		res := f.probe.Check(ctx)
 		f.mu.Lock()
 		f.returning = false
-		if err != nil {
-			f.o.Logger.Error("cachekit: the primary store is not back yet; traffic stays on the fallback", "error", err)
+		if res.Status == monitor.Unhealthy {
+			f.o.Logger.Error("cachekit: the primary store is not back yet; traffic stays on the fallback", "error", res.LastError)
+			break
 		}
+		// From now on the outage's keys read as misses until they are invalidated on both.
+		f.onFallback = false
+		f.stale.merge(f.changed.take(), f.o.MaxTracked)
+		f.hasStale.Store(f.stale.some)
+		f.movedBack++
+		f.o.Logger.Info("cachekit: the primary store is back; traffic returns to it")
 	}
-	defer f.mu.Unlock()
 	if !f.onFallback {
+		f.mu.Unlock()
+		if f.hasStale.Load() {
+			f.settle(ctx)
+		}
 		return f.primary, false
 	}
+	defer f.mu.Unlock()
 	if write {
 		f.changed.add(f.o.MaxTracked, keys...)
-		f.writing++
 	}
 	return f.fallback, true
 }
 
-// leave ends a write enter sent to the fallback. Its keys are recorded again: the write may
-// have landed after a give-back pass invalidated them, and traffic cannot have returned
-// while it ran.
-func (f *Fallback) leave(keys []string) {
+// leave ends a write that enter sent to the fallback. Its keys are recorded again: traffic
+// may have returned while it ran, after the record was taken, and the fallback now holds
+// its value.
+func (f *Fallback) leave(keys []string, prefix string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.writing--
-	f.changed.add(f.o.MaxTracked, keys...)
+	into := &f.changed
+	if !f.onFallback {
+		into = &f.stale
+		f.hasStale.Store(true)
+	}
+	if prefix != "" {
+		into.addPrefix(prefix)
+	}
+	into.add(f.o.MaxTracked, keys...)
 }
 
-// maxPasses bounds the invalidation passes one give-back makes while writes keep coming.
-const maxPasses = 3
-
-// giveBack checks the primary's health and invalidates on both stores what the outage
-// changed, then returns traffic to the primary; f.returning keeps other calls off it.
-func (f *Fallback) giveBack(ctx context.Context) error {
-	if res := f.probe.Check(ctx); res.Status == monitor.Unhealthy {
-		return fmt.Errorf("health check: %s", res.LastError)
-	}
-	for range maxPasses {
-		f.mu.Lock()
-		batch := f.changed
-		f.changed = changes{}
+// settle invalidates the stale keys on both stores, unless another call is doing it; what
+// fails stays for a later call.
+func (f *Fallback) settle(ctx context.Context) {
+	f.mu.Lock()
+	if f.busy || !f.stale.some {
 		f.mu.Unlock()
-		n, err := f.invalidate(ctx, batch)
-		f.mu.Lock()
-		f.invalid += uint64(n)
-		if err != nil {
-			f.changed.merge(batch, f.o.MaxTracked)
-			f.mu.Unlock()
-			return fmt.Errorf("invalidating the keys changed during the outage: %w", err)
-		}
-		if !f.changed.some && f.writing == 0 {
-			f.onFallback = false
-			f.movedBack++
-			f.mu.Unlock()
-			f.o.Logger.Info("cachekit: the primary store is back; traffic returns to it")
-			return nil
-		}
-		f.mu.Unlock()
+		return
 	}
-	return errors.New("writes on the fallback kept coming; another call will try again")
+	f.busy, f.cleaning = true, f.stale.take()
+	batch := f.cleaning
+	f.mu.Unlock()
+	n, err := batch.invalidate(ctx, f.primary, f.fallback)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.invalid += uint64(n)
+	if err != nil {
+		f.stale.merge(batch, f.o.MaxTracked)
+		f.o.Logger.Warn("cachekit: the keys changed during the outage are not all invalidated yet; they read as misses meanwhile", "error", err)
+	}
+	f.busy, f.cleaning = false, pending{}
+	f.hasStale.Store(f.stale.some)
 }
 
-// invalidate deletes on both stores the keys of c, or clears the prefix they share, and
-// returns how many keys it invalidated.
-func (f *Fallback) invalidate(ctx context.Context, c changes) (int, error) {
-	stores := []backend.Store{f.primary, f.fallback}
-	if c.overflow {
-		if c.common == "" {
-			return 0, errors.New("the changed keys share no prefix to clear")
-		}
-		n := 0
-		for _, s := range stores {
-			m, err := s.Clear(ctx, c.common)
-			if err != nil {
-				return n, err
-			}
-			n = max(n, m)
-		}
-		return n, nil
+// staleKey reports whether key may be stale on either store, and so reads as a miss.
+func (f *Fallback) staleKey(key string) bool {
+	if !f.hasStale.Load() {
+		return false
 	}
-	keys := slices.Collect(maps.Keys(c.keys))
-	done := 0
-	for len(keys) > 0 {
-		batch := keys[:min(len(keys), 1000)]
-		for _, s := range stores {
-			if err := s.Delete(ctx, batch...); err != nil {
-				return done, err
-			}
-		}
-		done += len(batch)
-		keys = keys[len(batch):]
-	}
-	return done, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stale.covers(key) || f.cleaning.covers(key)
 }
 
-func commonPrefix(a, b string) string {
-	n := min(len(a), len(b))
-	i := 0
-	for i < n && a[i] == b[i] {
-		i++
+// fresh returns the keys that may be read.
+func (f *Fallback) fresh(keys []string) []string {
+	if !f.hasStale.Load() {
+		return keys
 	}
-	return strings.ToValidUTF8(a[:i], "")
+	var ok []string
+	for _, k := range keys {
+		if !f.staleKey(k) {
+			ok = append(ok, k)
+		}
+	}
+	return ok
+}
+
+// route returns the store a read goes to now.
+func (f *Fallback) route(ctx context.Context) backend.Store {
+	s, _ := f.enter(ctx, false, nil)
+	return s
 }
 
 // written runs a write on the store enter chose, recording its keys on the fallback.
 func (f *Fallback) written(ctx context.Context, keys []string, fn func(backend.Store) error) error {
 	s, onFallback := f.enter(ctx, true, keys)
 	if onFallback {
-		defer f.leave(keys)
+		defer f.leave(keys, "")
 	}
 	return fn(s)
 }
 
 // Get implements backend.Store.
 func (f *Fallback) Get(ctx context.Context, key string) ([]byte, error) {
-	return f.route(ctx).Get(ctx, key)
+	s := f.route(ctx)
+	if f.staleKey(key) {
+		return nil, ErrSkipped
+	}
+	return s.Get(ctx, key)
 }
 
 // GetMany implements backend.Store.
 func (f *Fallback) GetMany(ctx context.Context, keys []string) (map[string][]byte, error) {
-	return f.route(ctx).GetMany(ctx, keys)
+	s := f.route(ctx)
+	if err := backend.CheckKeys(keys); err != nil {
+		return nil, err
+	}
+	if keys = f.fresh(keys); len(keys) == 0 {
+		return map[string][]byte{}, backend.ContextErr(ctx)
+	}
+	return s.GetMany(ctx, keys)
 }
 
 // GetEntries implements backend.ExpiryReader.
 func (f *Fallback) GetEntries(ctx context.Context, keys []string) ([]backend.Entry, error) {
-	return backend.ReadEntries(ctx, f.route(ctx), keys)
+	s := f.route(ctx)
+	if err := backend.CheckKeys(keys); err != nil {
+		return nil, err
+	}
+	if keys = f.fresh(keys); len(keys) == 0 {
+		return nil, backend.ContextErr(ctx)
+	}
+	return backend.ReadEntries(ctx, s, keys)
 }
 
 // Has implements backend.Store.
 func (f *Fallback) Has(ctx context.Context, key string) (bool, error) {
-	return f.route(ctx).Has(ctx, key)
+	s := f.route(ctx)
+	if f.staleKey(key) {
+		return false, backend.CheckKey(key)
+	}
+	return s.Has(ctx, key)
 }
 
 // TTL implements backend.Store.
 func (f *Fallback) TTL(ctx context.Context, key string) (time.Duration, error) {
-	return f.route(ctx).TTL(ctx, key)
+	s := f.route(ctx)
+	if f.staleKey(key) {
+		return 0, ErrSkipped
+	}
+	return s.TTL(ctx, key)
 }
 
-// Count implements backend.Store.
+// Count implements backend.Store. Stale keys not yet invalidated are counted.
 func (f *Fallback) Count(ctx context.Context, prefix string) (int, error) {
 	return f.route(ctx).Count(ctx, prefix)
 }
@@ -312,12 +285,7 @@ func (f *Fallback) Expire(ctx context.Context, key string, ttl time.Duration) er
 func (f *Fallback) Clear(ctx context.Context, prefix string) (int, error) {
 	s, onFallback := f.enter(ctx, true, nil)
 	if onFallback {
-		defer func() {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			f.changed.addPrefix(prefix)
-			f.writing--
-		}()
+		defer f.leave(nil, prefix)
 	}
 	return s.Clear(ctx, prefix)
 }
@@ -333,13 +301,17 @@ type FallbackStats struct {
 	MovedOut    uint64 // times traffic moved to the fallback
 	MovedBack   uint64 // times it returned to the primary
 	Invalidated uint64 // keys invalidated on both stores on the way back
+	Stale       bool   // keys changed during an outage are not all invalidated yet
 }
 
 // Stats returns where traffic is and has been.
 func (f *Fallback) Stats() FallbackStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return FallbackStats{OnFallback: f.onFallback, MovedOut: f.movedOut, MovedBack: f.movedBack, Invalidated: f.invalid}
+	return FallbackStats{
+		OnFallback: f.onFallback, MovedOut: f.movedOut, MovedBack: f.movedBack,
+		Invalidated: f.invalid, Stale: f.stale.some || f.cleaning.some,
+	}
 }
 
 // Status reports the primary's breaker and where traffic goes: for a cache's statistics.

@@ -57,13 +57,21 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	// after OpenTimeout, finds it answering, and the data written before is there again.
 	testenv.StartRedis(t, dir, srv.Port)
 	testenv.WaitFor(t, "redis-server to answer again", 10*time.Second, answers)
-	if err := testenv.RedisCLIErr("-p", port, "set", "CACHE#k", `"after"`); err != nil {
+	if err := testenv.RedisCLIErr("-p", port, "set", "CACHE#other", `"after"`); err != nil {
 		t.Fatal(err)
 	}
 	testenv.WaitFor(t, "the breaker to close", 10*time.Second, func() bool {
-		v, err := b.Get(ctx, "CACHE#k")
+		v, err := b.Get(ctx, "CACHE#other")
 		return err == nil && string(v) == `"after"`
 	})
+	// The Delete refused while open is applied once Redis answers: the value from before the
+	// outage does not come back.
+	if v, err := b.Get(ctx, "CACHE#k"); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("Get of the key whose Delete was refused while open = %q, %v; want a miss", v, err)
+	}
+	if out, _ := testenv.RedisCLI("-p", port, "exists", "CACHE#k"); out != "0" {
+		t.Errorf("EXISTS CACHE#k = %s after recovery, want 0: the refused Delete was not applied", out)
+	}
 	if st := b.Stats(); st.State != "closed" {
 		t.Errorf("after recovery: %+v, want closed", st)
 	}
