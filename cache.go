@@ -37,8 +37,8 @@ type Options struct {
 	// Health, when not nil, makes the Cache check its Store with a probe (see
 	// monitor.Checker) every Health.Interval, on demand: the first call that finds a check
 	// due runs it before its own work, which is what AWS Lambda needs, where goroutines freeze
-	// between invocations. A zero Health.Prefix means the Cache's prefix + "health:". Counters
-	// reports the last result.
+	// between invocations. The first check is due one interval after New. A zero
+	// Health.Prefix means the Cache's prefix + "health:". Counters reports the last result.
 	Health *monitor.Options
 	// Metrics, when not nil, makes the Cache write its statistics as CloudWatch Embedded
 	// Metric Format lines (see monitor.EMF): every Metrics.Interval, checked on demand like
@@ -138,6 +138,9 @@ func (co *core) watch(c *Cache, opts Options) {
 		return
 	}
 	co.onDemand = co.every > 0
+	// The first check is due an interval from now, not in the first call: that call is often
+	// a Lambda cold start's, which has paid enough.
+	co.nextDue.Store(time.Now().Add(co.every).UnixNano())
 }
 
 // probed is what health checks call: the Store the Cache uses at the time, uncounted, or
