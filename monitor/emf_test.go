@@ -87,16 +87,25 @@ func lines(s string) []string {
 }
 
 func TestEMFLinesFollowTheSpecificationAndCarryDeltas(t *testing.T) {
+	synctest.Test(t, testEMFLines)
+}
+
+func testEMFLines(t *testing.T) {
 	ctx := context.Background()
-	ms, _ := memstore.New(memstore.Options{})
+	ms, _ := memstore.New(memstore.Options{CleanupInterval: -1})
 	c, _ := cachekit.New(ms, cachekit.Options{Health: &monitor.Options{}})
 	defer c.Close()
 	geo := cachekit.Typed[string](c, "geo:", 0)
 	var out strings.Builder
-	e := monitor.NewEMF(monitor.EMFOptions{Writer: &out, Dimensions: map[string]string{"Service": "geo-api", "Backend": "memory"}})
+	e := monitor.NewEMF(monitor.EMFOptions{
+		Writer:     &out,
+		Dimensions: map[string]string{"Service": "geo-api", "Backend": "memory"},
+		Now:        func() time.Time { return time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC) }, // not the bubble's 2000
+	})
 	e.Watch(geo)
 
-	_ = geo.Set(ctx, "a", "1", 0) // the first call runs the due health check
+	time.Sleep(monitor.DefaultInterval)
+	_ = geo.Set(ctx, "a", "1", 0) // the first call after an interval runs the due health check
 	_, _ = geo.Get(ctx, "a")
 	_, _ = geo.Get(ctx, "b")
 	_, _ = geo.Get(ctx, "c")

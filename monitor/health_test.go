@@ -174,7 +174,7 @@ func TestStartChecksOnItsIntervalUntilClose(t *testing.T) {
 
 func TestServeHTTP(t *testing.T) {
 	s := newSick(t)
-	srv := httptest.NewServer(monitor.NewChecker(s, monitor.Options{Retries: -1}))
+	srv := httptest.NewServer(monitor.NewChecker(s, monitor.Options{Retries: -1, Logger: slog.New(slog.DiscardHandler)}))
 	defer srv.Close()
 	for _, tc := range []struct {
 		failing bool
