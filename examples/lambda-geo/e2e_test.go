@@ -53,9 +53,11 @@ func TestUnderEmulator(t *testing.T) {
 		t.Cleanup(func() {
 			_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
 		})
+		// With an L1 in front: the warm hit comes from memory, the cold start's from DynamoDB.
 		coldAndWarm(t, rie, bootstrap, "dynamodb",
 			"CACHE_TABLE_NAME="+table,
-			"CACHE_DYNAMODB_ENDPOINT="+testenv.DynamoDBEndpoint())
+			"CACHE_DYNAMODB_ENDPOINT="+testenv.DynamoDBEndpoint(),
+			"CACHE_L1_MAX_SIZE=1000")
 	})
 
 	t.Run("redis", func(t *testing.T) {
