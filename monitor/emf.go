@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -199,7 +200,7 @@ func (e *EMF) write(prefix string, ms []metric) error {
 
 // Start flushes every Options.Interval on a goroutine of the EMF's own, until Close.
 func (e *EMF) Start() {
-	e.flusher.start(e.o.Interval, func() { _ = e.Flush() })
+	e.flusher.start(e.o.Interval, func(context.Context) { _ = e.Flush() })
 }
 
 // Close stops Start's goroutine and flushes what is left. It is idempotent: a second Close

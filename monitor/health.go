@@ -259,8 +259,8 @@ func (c *Checker) CheckIfDue(ctx context.Context) Result {
 // Start runs a check every Options.Interval on a goroutine of the Checker's own, until Close.
 // Where goroutines freeze between requests, use CheckIfDue instead.
 func (c *Checker) Start() {
-	c.checker.start(c.o.Interval, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.o.Interval)
+	c.checker.start(c.o.Interval, func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, c.o.Interval) // Close cancels it too
 		defer cancel()
 		c.Check(ctx)
 	})

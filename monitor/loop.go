@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -13,8 +14,9 @@ type loop struct {
 	done chan struct{} // closed when the goroutine has returned
 }
 
-// start runs fn every interval until halt. A second start while running does nothing.
-func (l *loop) start(interval time.Duration, fn func()) {
+// start runs fn every interval until halt, with a context that halt cancels, so that a run
+// under way ends with it. A second start while running does nothing.
+func (l *loop) start(interval time.Duration, fn func(ctx context.Context)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.stop != nil {
@@ -22,6 +24,11 @@ func (l *loop) start(interval time.Duration, fn func()) {
 	}
 	stop, done := make(chan struct{}), make(chan struct{})
 	l.stop, l.done = stop, done
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-stop
+		cancel()
+	}()
 	go func() {
 		defer close(done)
 		t := time.NewTicker(interval)
@@ -31,7 +38,7 @@ func (l *loop) start(interval time.Duration, fn func()) {
 			case <-stop:
 				return
 			case <-t.C:
-				fn()
+				fn(ctx)
 			}
 		}
 	}()

@@ -68,12 +68,16 @@ type Breaker struct {
 	skippedReads, skippedWrites, refused, stateChanges atomic.Uint64
 
 	// Keys whose writes were skipped or failed, so that the backend may still hold the value
-	// they replaced: invalidated once it answers again, and read as misses until then.
+	// they replaced: invalidated by a goroutine of the breaker's own once the backend answers
+	// again, and read as misses until then.
 	hasStale atomic.Bool // stale or cleaning holds something: the fast path's check
 	mu       sync.Mutex
 	stale    pending
 	cleaning pending // the batch being invalidated now
-	busy     bool    // a call is invalidating
+	settling bool    // the goroutine runs
+	settled  sync.WaitGroup
+	closing  context.Context // done on Close: the goroutine's context
+	stop     context.CancelFunc
 }
 
 var (
@@ -109,6 +113,7 @@ func New(next backend.Store, opts Options) (*Breaker, error) {
 		opts.Logger = slog.Default()
 	}
 	b := &Breaker{next: next, o: opts}
+	b.closing, b.stop = context.WithCancel(context.Background())
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        opts.Name,
 		MaxRequests: max(opts.HalfOpenProbes, 1),
@@ -202,61 +207,88 @@ func (b *Breaker) wrote(ctx context.Context, o outcome, err error, prefix string
 		b.stale.addPrefix(prefix)
 	}
 	b.stale.add(b.o.MaxTracked, keys...)
-	b.hasStale.Store(true)
+	b.hasStale.Store(true) // the next read starts the invalidation
 }
 
 // staleRead reports whether key's value in the backend may be older than a write the
-// breaker skipped; first, when the backend answers, it invalidates what it can.
-func (b *Breaker) staleRead(ctx context.Context, key string) bool {
+// breaker skipped, and starts the invalidation when the backend answers.
+func (b *Breaker) staleRead(key string) bool {
 	if !b.hasStale.Load() {
 		return false
 	}
-	b.settle(ctx)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.kick()
 	return b.stale.covers(key) || b.cleaning.covers(key)
 }
 
-// settle invalidates the stale keys in the backend, unless the breaker is open or another
-// call is doing it; what fails stays for a later call.
-func (b *Breaker) settle(ctx context.Context) {
-	if b.isOpen() {
+// kick starts the goroutine that invalidates the stale keys, unless it runs, there is
+// nothing to do or the breaker is open. b.mu is held.
+func (b *Breaker) kick() {
+	if b.settling || b.stale.empty() || b.isOpen() || b.closing.Err() != nil {
 		return
 	}
-	b.mu.Lock()
-	if b.busy || !b.stale.some {
+	b.settling = true
+	b.settled.Add(1)
+	go b.settle()
+}
+
+// settle invalidates the stale keys in the backend, a batch at a time, each Delete through
+// the breaker within OpTimeout; it stops at the first failure, leaving the rest for a later
+// kick. It runs on its own goroutine, so that no caller waits for it.
+func (b *Breaker) settle() {
+	defer b.settled.Done()
+	for {
+		b.mu.Lock()
+		if b.stale.empty() || b.isOpen() || b.closing.Err() != nil {
+			b.settling = false
+			b.mu.Unlock()
+			return
+		}
+		b.cleaning = b.stale.takeBatch()
+		batch := b.cleaning
 		b.mu.Unlock()
-		return
+		var err error
+		if len(batch.keys) > 0 {
+			_, err = b.call(b.closing, invalidate, func(ctx context.Context) error {
+				_, err := batch.invalidate(ctx, b.next)
+				return err
+			})
+		} else {
+			_, err = batch.invalidate(b.closing, b.next) // a scan: its own budget, not OpTimeout
+		}
+		b.mu.Lock()
+		b.cleaning = pending{}
+		if err != nil {
+			b.stale.merge(batch, b.o.MaxTracked)
+			b.settling = false
+		}
+		b.hasStale.Store(!b.stale.empty())
+		b.mu.Unlock()
+		if err != nil {
+			b.o.Logger.Warn("cachekit: invalidating the keys of skipped writes failed; they read as misses until a retry succeeds",
+				"breaker", b.o.Name, "error", err)
+			return
+		}
 	}
-	b.busy, b.cleaning = true, b.stale.take()
-	batch := b.cleaning
-	b.mu.Unlock()
-	_, err := b.call(ctx, invalidate, func(ctx context.Context) error {
-		_, err := batch.invalidate(ctx, b.next)
-		return err
-	})
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err != nil {
-		b.stale.merge(batch, b.o.MaxTracked)
-	}
-	b.busy, b.cleaning = false, pending{}
-	b.hasStale.Store(b.stale.some)
 }
 
 // fresh returns the keys whose reads may go to the backend: all of them, unless writes to
 // some were skipped.
-func (b *Breaker) fresh(ctx context.Context, keys []string) []string {
+func (b *Breaker) fresh(keys []string) []string {
 	if !b.hasStale.Load() {
 		return keys
 	}
-	var ok []string
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.kick()
+	ok := make([]string, 0, len(keys))
 	for _, k := range keys {
-		if !b.staleRead(ctx, k) {
-			ok = append(ok, k)
-		} else {
+		if b.stale.covers(k) || b.cleaning.covers(k) {
 			b.skippedReads.Add(1)
+			continue
 		}
+		ok = append(ok, k)
 	}
 	return ok
 }
@@ -266,7 +298,7 @@ func (b *Breaker) Get(ctx context.Context, key string) (v []byte, err error) {
 	if err := backend.CheckKey(key); err != nil {
 		return nil, err
 	}
-	if b.staleRead(ctx, key) {
+	if b.staleRead(key) {
 		b.skippedReads.Add(1)
 		return nil, ErrSkipped
 	}
@@ -285,7 +317,7 @@ func (b *Breaker) GetMany(ctx context.Context, keys []string) (found map[string]
 	if err := backend.CheckKeys(keys); err != nil {
 		return nil, err
 	}
-	if keys = b.fresh(ctx, keys); len(keys) == 0 {
+	if keys = b.fresh(keys); len(keys) == 0 {
 		return map[string][]byte{}, nil
 	}
 	o, err := b.call(ctx, read, func(ctx context.Context) error {
@@ -304,7 +336,7 @@ func (b *Breaker) GetEntries(ctx context.Context, keys []string) (entries []back
 	if err := backend.CheckKeys(keys); err != nil {
 		return nil, err
 	}
-	if keys = b.fresh(ctx, keys); len(keys) == 0 {
+	if keys = b.fresh(keys); len(keys) == 0 {
 		return nil, nil
 	}
 	o, err := b.call(ctx, read, func(ctx context.Context) error {
@@ -322,7 +354,7 @@ func (b *Breaker) Has(ctx context.Context, key string) (ok bool, err error) {
 	if err := backend.CheckKey(key); err != nil {
 		return false, err
 	}
-	if b.staleRead(ctx, key) {
+	if b.staleRead(key) {
 		b.skippedReads.Add(1)
 		return false, nil
 	}
@@ -341,7 +373,7 @@ func (b *Breaker) TTL(ctx context.Context, key string) (ttl time.Duration, err e
 	if err := backend.CheckKey(key); err != nil {
 		return 0, err
 	}
-	if b.staleRead(ctx, key) {
+	if b.staleRead(key) {
 		b.skippedReads.Add(1)
 		return 0, ErrSkipped
 	}
@@ -427,8 +459,12 @@ func (b *Breaker) Clear(ctx context.Context, prefix string) (n int, err error) {
 	return n, err
 }
 
-// Close closes the Store behind the breaker.
-func (b *Breaker) Close() error { return b.next.Close() }
+// Close stops the invalidation goroutine and closes the Store behind the breaker.
+func (b *Breaker) Close() error {
+	b.stop()
+	b.settled.Wait()
+	return b.next.Close()
+}
 
 // Stats is what the breaker did.
 type Stats struct {

@@ -169,6 +169,7 @@ func TestBreakerOpensFailsOpenAndCloses(t *testing.T) {
 		if v, err := b.Get(ctx, "CACHE#k"); !errors.Is(err, backend.ErrNotFound) {
 			t.Errorf("Get after recovery = %q, %v; want a miss, never the 1 a skipped Set replaced", v, err)
 		}
+		synctest.Wait() // the invalidation the read started, on the breaker's goroutine
 		if n, _ := f.Store.Count(ctx, "CACHE#"); n != 0 {
 			t.Errorf("%d entries left under the prefix whose Clear was refused while open", n)
 		}

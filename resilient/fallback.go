@@ -14,7 +14,7 @@ import (
 )
 
 // DefaultMaxTracked is the default of Options.MaxTracked and FallbackOptions.MaxTracked.
-const DefaultMaxTracked = 100_000
+const DefaultMaxTracked = 10_000
 
 // FallbackOptions configures a Fallback. The zero value means every documented default.
 type FallbackOptions struct {
@@ -54,7 +54,10 @@ type Fallback struct {
 	changed    pending // keys changed on the fallback during this outage
 	stale      pending // keys to invalidate on both stores; they read as misses
 	cleaning   pending // the batch being invalidated now
-	busy       bool    // a call is invalidating
+	settling   bool    // the invalidation goroutine runs
+	settled    sync.WaitGroup
+	closing    context.Context // done on Close: the goroutine's context
+	stop       context.CancelFunc
 	movedOut   uint64
 	movedBack  uint64
 	invalid    uint64 // keys invalidated on the way back
@@ -76,15 +79,19 @@ func NewFallback(primary *Breaker, fallback backend.Store, opts FallbackOptions)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	probe := monitor.NewChecker(primary, monitor.Options{Prefix: opts.ProbePrefix, Retries: -1, Logger: opts.Logger})
-	return &Fallback{primary: primary, fallback: fallback, probe: probe, o: opts}, nil
+	// The Fallback logs the outcome of its own checks: the Checker's logger stays quiet.
+	probe := monitor.NewChecker(primary, monitor.Options{Prefix: opts.ProbePrefix, Retries: -1, Logger: slog.New(slog.DiscardHandler)})
+	f := &Fallback{primary: primary, fallback: fallback, probe: probe, o: opts}
+	f.closing, f.stop = context.WithCancel(context.Background())
+	return f, nil
 }
 
 // enter returns the store a call goes to now, and whether it is the fallback. A write on
 // the fallback records its keys before it runs, and must be followed by leave.
 func (f *Fallback) enter(ctx context.Context, write bool, keys []string) (backend.Store, bool) {
-	open := f.primary.isOpen()
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	open := f.primary.isOpen() // read under f.mu, so that no call acts on a state another changed
 	switch {
 	case open && !f.onFallback:
 		f.onFallback, f.changed = true, pending{}
@@ -97,24 +104,23 @@ func (f *Fallback) enter(ctx context.Context, write bool, keys []string) (backen
 		f.mu.Lock()
 		f.returning = false
 		if res.Status == monitor.Unhealthy {
-			f.o.Logger.Error("cachekit: the primary store is not back yet; traffic stays on the fallback", "error", res.LastError)
+			f.o.Logger.Warn("cachekit: the primary store is not back yet; traffic stays on the fallback", "error", res.LastError)
 			break
+		}
+		if f.primary.isOpen() || !f.onFallback {
+			break // the check's own failure opened it again, or another call already moved
 		}
 		// From now on the outage's keys read as misses until they are invalidated on both.
 		f.onFallback = false
 		f.stale.merge(f.changed.take(), f.o.MaxTracked)
-		f.hasStale.Store(f.stale.some)
+		f.hasStale.Store(!f.stale.empty())
 		f.movedBack++
 		f.o.Logger.Info("cachekit: the primary store is back; traffic returns to it")
 	}
 	if !f.onFallback {
-		f.mu.Unlock()
-		if f.hasStale.Load() {
-			f.settle(ctx)
-		}
+		f.kick()
 		return f.primary, false
 	}
-	defer f.mu.Unlock()
 	if write {
 		f.changed.add(f.o.MaxTracked, keys...)
 	}
@@ -131,6 +137,7 @@ func (f *Fallback) leave(keys []string, prefix string) {
 	if !f.onFallback {
 		into = &f.stale
 		f.hasStale.Store(true)
+		defer f.kick()
 	}
 	if prefix != "" {
 		into.addPrefix(prefix)
@@ -138,27 +145,53 @@ func (f *Fallback) leave(keys []string, prefix string) {
 	into.add(f.o.MaxTracked, keys...)
 }
 
-// settle invalidates the stale keys on both stores, unless another call is doing it; what
-// fails stays for a later call.
-func (f *Fallback) settle(ctx context.Context) {
-	f.mu.Lock()
-	if f.busy || !f.stale.some {
-		f.mu.Unlock()
+// kick starts the goroutine that invalidates the stale keys on both stores, unless it runs,
+// there is nothing to do, or traffic is on the fallback. f.mu is held.
+func (f *Fallback) kick() {
+	if f.settling || f.stale.empty() || f.onFallback || f.closing.Err() != nil {
 		return
 	}
-	f.busy, f.cleaning = true, f.stale.take()
-	batch := f.cleaning
-	f.mu.Unlock()
-	n, err := batch.invalidate(ctx, f.primary, f.fallback)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.invalid += uint64(n)
-	if err != nil {
-		f.stale.merge(batch, f.o.MaxTracked)
-		f.o.Logger.Warn("cachekit: the keys changed during the outage are not all invalidated yet; they read as misses meanwhile", "error", err)
+	f.settling = true
+	f.settled.Add(1)
+	go f.settle()
+}
+
+// settle invalidates the stale keys on both stores, a batch at a time — on the primary
+// through its breaker, within its OpTimeout — and stops at the first failure, leaving the
+// rest for a later kick. It runs on its own goroutine, so that no caller waits for it.
+func (f *Fallback) settle() {
+	defer f.settled.Done()
+	for {
+		f.mu.Lock()
+		if f.stale.empty() || f.onFallback || f.closing.Err() != nil {
+			f.settling = false
+			f.mu.Unlock()
+			return
+		}
+		f.cleaning = f.stale.takeBatch()
+		batch := f.cleaning
+		f.mu.Unlock()
+		n, err := batch.invalidate(f.closing, f.primary)
+		if err == nil {
+			ctx, cancel := context.WithTimeout(f.closing, f.primary.o.OpTimeout+clearTimeout)
+			_, err = batch.invalidate(ctx, f.fallback)
+			cancel()
+		}
+		f.mu.Lock()
+		f.cleaning = pending{}
+		if err != nil {
+			f.stale.merge(batch, f.o.MaxTracked)
+			f.settling = false
+		} else {
+			f.invalid += uint64(n)
+		}
+		f.hasStale.Store(!f.stale.empty())
+		f.mu.Unlock()
+		if err != nil {
+			f.o.Logger.Warn("cachekit: the keys changed during the outage are not all invalidated yet; they read as misses meanwhile", "error", err)
+			return
+		}
 	}
-	f.busy, f.cleaning = false, pending{}
-	f.hasStale.Store(f.stale.some)
 }
 
 // staleKey reports whether key may be stale on either store, and so reads as a miss.
@@ -258,11 +291,17 @@ func (f *Fallback) Count(ctx context.Context, prefix string) (int, error) {
 
 // Set implements backend.Store.
 func (f *Fallback) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := backend.CheckEntries([]backend.Entry{{Key: key, TTL: ttl}}); err != nil {
+		return err // refused before anything is recorded: a bad key must never be tracked
+	}
 	return f.written(ctx, []string{key}, func(s backend.Store) error { return s.Set(ctx, key, value, ttl) })
 }
 
 // SetMany implements backend.Store.
 func (f *Fallback) SetMany(ctx context.Context, entries []backend.Entry) error {
+	if err := backend.CheckEntries(entries); err != nil {
+		return err
+	}
 	keys := make([]string, len(entries))
 	for i, e := range entries {
 		keys[i] = e.Key
@@ -272,17 +311,26 @@ func (f *Fallback) SetMany(ctx context.Context, entries []backend.Entry) error {
 
 // Delete implements backend.Store.
 func (f *Fallback) Delete(ctx context.Context, keys ...string) error {
+	if err := backend.CheckKeys(keys); err != nil {
+		return err
+	}
 	return f.written(ctx, keys, func(s backend.Store) error { return s.Delete(ctx, keys...) })
 }
 
 // Expire implements backend.Store.
 func (f *Fallback) Expire(ctx context.Context, key string, ttl time.Duration) error {
+	if err := backend.CheckEntries([]backend.Entry{{Key: key, TTL: ttl}}); err != nil {
+		return err
+	}
 	return f.written(ctx, []string{key}, func(s backend.Store) error { return s.Expire(ctx, key, ttl) })
 }
 
 // Clear implements backend.Store. During an outage, the cleared prefix is cleared on the
 // primary too when traffic returns.
 func (f *Fallback) Clear(ctx context.Context, prefix string) (int, error) {
+	if err := backend.CheckPrefix(prefix); err != nil {
+		return 0, err
+	}
 	s, onFallback := f.enter(ctx, true, nil)
 	if onFallback {
 		defer f.leave(nil, prefix)
@@ -290,8 +338,10 @@ func (f *Fallback) Clear(ctx context.Context, prefix string) (int, error) {
 	return s.Clear(ctx, prefix)
 }
 
-// Close closes both stores.
+// Close stops the invalidation goroutine and closes both stores.
 func (f *Fallback) Close() error {
+	f.stop()
+	f.settled.Wait()
 	return errors.Join(f.primary.Close(), f.fallback.Close())
 }
 
@@ -310,7 +360,7 @@ func (f *Fallback) Stats() FallbackStats {
 	defer f.mu.Unlock()
 	return FallbackStats{
 		OnFallback: f.onFallback, MovedOut: f.movedOut, MovedBack: f.movedBack,
-		Invalidated: f.invalid, Stale: f.stale.some || f.cleaning.some,
+		Invalidated: f.invalid, Stale: !f.stale.empty() || !f.cleaning.empty(),
 	}
 }
 

@@ -90,7 +90,9 @@ func TestFallbackWithoutStaleReads(t *testing.T) {
 	if v, err := f.Get(ctx, "CACHE#c"); err != nil || string(v) != "c1" {
 		t.Errorf("Get of an untouched key = %q, %v; want c1 from the primary", v, err)
 	}
-	// Nor can the fallback serve its outage copy in a later outage.
+	// Nor can the fallback serve its outage copy in a later outage, once the invalidation,
+	// on the Fallback's goroutine, is done.
+	testenv.WaitFor(t, "the outage's keys to be invalidated", 10*time.Second, func() bool { return !f.Stats().Stale })
 	if _, err := fb.Get(ctx, "CACHE#a"); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("the fallback still holds a key written during the outage: %v", err)
 	}
@@ -133,6 +135,7 @@ func TestFallbackOverflowClearsTheSharedPrefix(t *testing.T) {
 		if v, err := fo.Get(ctx, "CACHE#y:1"); err != nil || string(v) != `"old"` {
 			t.Errorf("Get of a key outside the shared prefix = %q, %v; want it kept", v, err)
 		}
+		synctest.Wait() // the invalidation, on the fallback's goroutine
 		if n, _ := fb.Count(ctx, "CACHE#x:"); n != 0 {
 			t.Errorf("the fallback still holds %d outage copies", n)
 		}
@@ -232,7 +235,8 @@ func TestFailbackDoesNotHoldUpOtherCalls(t *testing.T) {
 		f.gate.Store(nil)
 		close(gate)
 		<-returned
-		_, _ = fo.Get(ctx, "CACHE#b") // a later call finishes the give-back
+		_, _ = fo.Get(ctx, "CACHE#b")
+		synctest.Wait() // the invalidation, on the fallback's goroutine
 		if st := fo.Stats(); st.OnFallback || st.MovedBack != 1 {
 			t.Fatalf("Stats = %+v, want traffic back on the primary", st)
 		}

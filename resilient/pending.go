@@ -2,71 +2,117 @@ package resilient
 
 import (
 	"context"
-	"errors"
-	"maps"
-	"slices"
 	"strings"
+	"time"
 
 	"github.com/cachekit/cachekit/backend"
 )
 
+// Bounds of the invalidation work a breaker or a fallback does once a backend is back.
+const (
+	// maxPrefixes bounds the prefixes a pending set keeps once its keys overflow: past it,
+	// a new prefix is merged with the one it shares most with. Prefixes that share no first
+	// byte are never merged (that would make the empty prefix, every key), so at worst one
+	// prefix per first byte is kept beyond it.
+	maxPrefixes = 64
+	// settleBatch is how many keys one Delete of the invalidation sends.
+	settleBatch = 1000
+	// clearTimeout bounds one Clear of the invalidation: a scan, not a lookup.
+	clearTimeout = time.Minute
+)
+
 // pending is a bounded set of keys whose values in a store may be older than the latest
 // write or delete, and must be invalidated there before they are read there again. Past its
-// limit it keeps instead the longest prefix its keys share, which a Clear invalidates. The
-// zero value is empty.
+// limit, its keys fold into the prefixes they share, which a Clear invalidates. The zero
+// value is empty.
 type pending struct {
 	keys     map[string]struct{}
-	overflow bool   // past the limit, or a Clear was recorded: common is the prefix to clear
-	common   string // the longest prefix of every key and prefix added; meaningful when some
-	some     bool   // something was added
+	prefixes []string
 }
 
-// add records keys, keeping at most limit of them.
+func (p *pending) empty() bool { return len(p.keys) == 0 && len(p.prefixes) == 0 }
+
+// size is how many keys and prefixes p holds.
+func (p *pending) size() int { return len(p.keys) + len(p.prefixes) }
+
+// add records keys, keeping at most limit of them before folding them into prefixes.
 func (p *pending) add(limit int, keys ...string) {
 	for _, k := range keys {
-		if p.some {
-			p.common = commonPrefix(p.common, k)
-		} else {
-			p.common, p.some = k, true
-		}
-		if p.overflow {
+		if p.coveredByPrefix(k) {
 			continue
 		}
 		if p.keys == nil {
 			p.keys = map[string]struct{}{}
 		}
 		p.keys[k] = struct{}{}
-		if len(p.keys) > limit {
-			p.overflow, p.keys = true, nil
+	}
+	if len(p.keys) > limit {
+		folded := p.keys
+		p.keys = nil
+		for k := range folded {
+			p.addPrefix(k)
 		}
 	}
 }
 
 // addPrefix records a Clear of prefix: its keys are unknown, so the prefix is cleared.
 func (p *pending) addPrefix(prefix string) {
-	p.add(0, prefix) // a limit of 0 overflows at once
+	if p.coveredByPrefix(prefix) {
+		return
+	}
+	kept := p.prefixes[:0]
+	for _, q := range p.prefixes {
+		if !strings.HasPrefix(q, prefix) {
+			kept = append(kept, q)
+		}
+	}
+	p.prefixes = kept
+	for k := range p.keys {
+		if strings.HasPrefix(k, prefix) {
+			delete(p.keys, k)
+		}
+	}
+	if len(p.prefixes) >= maxPrefixes {
+		best, at := "", -1
+		for i, q := range p.prefixes {
+			if cp := commonPrefix(q, prefix); len(cp) > len(best) {
+				best, at = cp, i
+			}
+		}
+		if at >= 0 {
+			p.prefixes = append(p.prefixes[:at], p.prefixes[at+1:]...)
+			p.addPrefix(best)
+			return
+		}
+	}
+	p.prefixes = append(p.prefixes, prefix)
 }
 
-// merge adds what o holds.
-func (p *pending) merge(o pending, limit int) {
-	if o.overflow {
-		p.addPrefix(o.common)
+func (p *pending) coveredByPrefix(key string) bool {
+	for _, q := range p.prefixes {
+		if strings.HasPrefix(key, q) {
+			return true
+		}
 	}
-	for k := range o.keys {
-		p.add(limit, k)
-	}
+	return false
 }
 
 // covers reports whether key's value may be stale.
 func (p *pending) covers(key string) bool {
-	switch {
-	case !p.some:
-		return false
-	case p.overflow:
-		return strings.HasPrefix(key, p.common)
+	if _, ok := p.keys[key]; ok {
+		return true
 	}
-	_, ok := p.keys[key]
-	return ok
+	return p.coveredByPrefix(key)
+}
+
+// merge adds what o holds.
+func (p *pending) merge(o pending, limit int) {
+	for _, q := range o.prefixes {
+		p.addPrefix(q)
+	}
+	for k := range o.keys {
+		p.add(limit, k)
+	}
 }
 
 // take returns what p holds and empties it.
@@ -76,41 +122,51 @@ func (p *pending) take() pending {
 	return o
 }
 
-// invalidate deletes p's keys on every store, or clears the prefix they share, and returns
-// how many keys it invalidated.
-func (p pending) invalidate(ctx context.Context, stores ...backend.Store) (int, error) {
-	if !p.some {
-		return 0, nil
-	}
-	if p.overflow {
-		if p.common == "" {
-			return 0, errors.New("the changed keys share no prefix to clear")
+// takeBatch removes and returns one step of invalidation work: up to settleBatch keys, or
+// else one prefix.
+func (p *pending) takeBatch() pending {
+	var b pending
+	for k := range p.keys {
+		if len(b.keys) == settleBatch {
+			break
 		}
-		n := 0
-		for _, s := range stores {
-			m, err := s.Clear(ctx, p.common)
-			if err != nil {
-				return n, err
-			}
-			n = max(n, m)
+		if b.keys == nil {
+			b.keys = map[string]struct{}{}
 		}
-		return n, nil
+		b.keys[k] = struct{}{}
+		delete(p.keys, k)
 	}
-	keys := slices.Collect(maps.Keys(p.keys))
-	done := 0
-	for len(keys) > 0 {
-		batch := keys[:min(len(keys), 1000)]
-		for _, s := range stores {
-			if err := s.Delete(ctx, batch...); err != nil {
-				return done, err
-			}
-		}
-		done += len(batch)
-		keys = keys[len(batch):]
+	if len(b.keys) == 0 && len(p.prefixes) > 0 {
+		b.prefixes, p.prefixes = p.prefixes[:1:1], p.prefixes[1:]
 	}
-	return done, nil
+	return b
 }
 
+// invalidate runs one batch from takeBatch on store: a Delete of its keys, bounded by ctx,
+// or a Clear of its prefix, bounded by clearTimeout within ctx. It returns how many keys it
+// invalidated.
+func (p pending) invalidate(ctx context.Context, store backend.Store) (int, error) {
+	if len(p.keys) > 0 {
+		keys := make([]string, 0, len(p.keys))
+		for k := range p.keys {
+			keys = append(keys, k)
+		}
+		return len(keys), store.Delete(ctx, keys...)
+	}
+	n := 0
+	for _, q := range p.prefixes {
+		cctx, cancel := context.WithTimeout(ctx, clearTimeout)
+		m, err := store.Clear(cctx, q)
+		cancel()
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// commonPrefix returns the longest valid UTF-8 prefix a and b share.
 func commonPrefix(a, b string) string {
 	n := min(len(a), len(b))
 	i := 0

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,8 +38,41 @@ type Store struct {
 	l2 backend.Store
 	o  Options
 
+	// Writes and deletes bump their key's shard generation, under its lock, as they update
+	// L1; a read of L2 fills L1 only if no write to its shard came between the read's start
+	// and its fill, so that a reply in flight never puts back a value a write replaced.
+	shards [numShards]shard
+
 	l1Hits, l2Reads, l2Hits atomic.Uint64
 }
+
+const numShards = 64
+
+type shard struct {
+	mu  sync.Mutex
+	gen atomic.Uint64
+}
+
+func (s *Store) shard(key string) *shard {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	return &s.shards[h%numShards]
+}
+
+// gens notes the generations of keys' shards before a call to L2.
+func (s *Store) gens(keys []string) []uint64 {
+	g := make([]uint64, len(keys))
+	for i, k := range keys {
+		g[i] = s.shard(k).gen.Load()
+	}
+	return g
+}
+
+// l1ctx is the context of L1's writes, whatever the caller's: L1 is memory, and a copy
+// left behind because a context ended would outlive the write that replaced it.
+var l1ctx = context.Background()
 
 var _ backend.Store = (*Store)(nil)
 
@@ -71,16 +105,39 @@ func (s *Store) L2() backend.Store { return s.l2 }
 // copyTTL is the lifetime of an L1 copy of an entry with ttl left in L2.
 func (s *Store) copyTTL(ttl time.Duration) time.Duration { return min(ttl, s.o.MaxTTL) }
 
-// fill puts copies of entries read from L2 into L1.
-func (s *Store) fill(ctx context.Context, entries []backend.Entry) {
-	copies := make([]backend.Entry, 0, len(entries))
-	for _, e := range entries {
-		if e.TTL > 0 {
-			copies = append(copies, backend.Entry{Key: e.Key, Value: e.Value, TTL: s.copyTTL(e.TTL)})
-		}
+// fill puts copies of entries read from L2 into L1, but none of a key whose shard was
+// written since gen, its generation when the read began.
+func (s *Store) fill(entries []backend.Entry, keys []string, gen []uint64) {
+	before := make(map[string]uint64, len(keys))
+	for i, k := range keys {
+		before[k] = gen[i]
 	}
-	if len(copies) > 0 {
-		_ = s.l1.SetMany(ctx, copies) // only a closed L1 or a done context refuse, and then the read goes on without
+	for _, e := range entries {
+		if e.TTL <= 0 {
+			continue
+		}
+		sh := s.shard(e.Key)
+		sh.mu.Lock()
+		if sh.gen.Load() == before[e.Key] {
+			_ = s.l1.Set(l1ctx, e.Key, e.Value, s.copyTTL(e.TTL)) // only a closed L1 refuses
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// wrote brings L1 in line with a write or delete of keys that L2 has answered: a copy of
+// each entry of copies when no other write to its shard came since gen, else none.
+func (s *Store) wrote(keys []string, gen []uint64, copies map[string]backend.Entry) {
+	for i, k := range keys {
+		sh := s.shard(k)
+		sh.mu.Lock()
+		alone := sh.gen.Add(1) == gen[i]+1
+		if e, ok := copies[k]; ok && alone {
+			_ = s.l1.Set(l1ctx, k, e.Value, s.copyTTL(e.TTL))
+		} else {
+			_ = s.l1.Delete(l1ctx, k)
+		}
+		sh.mu.Unlock()
 	}
 }
 
@@ -106,12 +163,13 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 // readL2 reads keys from L2 with their time left, and copies what it finds into L1.
 func (s *Store) readL2(ctx context.Context, keys []string) ([]backend.Entry, error) {
 	s.l2Reads.Add(uint64(len(keys)))
+	gen := s.gens(keys)
 	entries, err := backend.ReadEntries(ctx, s.l2, keys)
 	if err != nil {
 		return nil, err
 	}
 	s.l2Hits.Add(uint64(len(entries)))
-	s.fill(ctx, entries)
+	s.fill(entries, keys, gen)
 	return entries, nil
 }
 
@@ -143,34 +201,41 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 
 // Set implements backend.Store: L2, then a copy in L1. When L2 fails, L1's copy goes too.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := s.l2.Set(ctx, key, value, ttl); err != nil {
-		s.drop(key)
+	e := backend.Entry{Key: key, Value: value, TTL: ttl}
+	if err := backend.CheckEntries([]backend.Entry{e}); err != nil {
 		return err
 	}
-	return s.l1.Set(ctx, key, value, s.copyTTL(ttl))
+	gen := s.gens([]string{key})
+	err := s.l2.Set(ctx, key, value, ttl)
+	var copies map[string]backend.Entry
+	if err == nil {
+		copies = map[string]backend.Entry{key: e}
+	}
+	s.wrote([]string{key}, gen, copies)
+	return err
 }
 
-// SetMany implements backend.Store: L2, then copies in L1.
+// SetMany implements backend.Store: L2, then copies in L1. When L2 fails, L1's copies go;
+// when writes of a key overlap, its copy goes too, since L2's order is not known here.
 func (s *Store) SetMany(ctx context.Context, entries []backend.Entry) error {
-	if err := s.l2.SetMany(ctx, entries); err != nil {
-		keys := make([]string, len(entries))
-		for i, e := range entries {
-			keys[i] = e.Key
-		}
-		s.drop(keys...)
+	if err := backend.CheckEntries(entries); err != nil {
 		return err
 	}
-	copies := make([]backend.Entry, len(entries))
+	keys := make([]string, len(entries))
 	for i, e := range entries {
-		copies[i] = backend.Entry{Key: e.Key, Value: e.Value, TTL: s.copyTTL(e.TTL)}
+		keys[i] = e.Key
 	}
-	return s.l1.SetMany(ctx, copies)
-}
-
-// drop removes L1 copies whatever the caller's context, so that a failed write or delete
-// never leaves one behind. Only invalid keys are refused, and those were never copied.
-func (s *Store) drop(keys ...string) {
-	_ = s.l1.Delete(context.Background(), keys...)
+	gen := s.gens(keys)
+	err := s.l2.SetMany(ctx, entries)
+	var copies map[string]backend.Entry
+	if err == nil {
+		copies = make(map[string]backend.Entry, len(entries))
+		for _, e := range entries {
+			copies[e.Key] = e // the last of a key wins, as in L2
+		}
+	}
+	s.wrote(keys, gen, copies)
+	return err
 }
 
 // Delete implements backend.Store: L2 and L1; L1's copies go even when L2 fails.
@@ -179,7 +244,7 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 		return err
 	}
 	err := s.l2.Delete(ctx, keys...)
-	s.drop(keys...)
+	s.wrote(keys, make([]uint64, len(keys)), nil)
 	return err
 }
 
@@ -196,7 +261,7 @@ func (s *Store) Has(ctx context.Context, key string) (bool, error) {
 func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) error {
 	err := s.l2.Expire(ctx, key, ttl)
 	if !errors.Is(err, backend.ErrInvalidKey) {
-		s.drop(key)
+		s.wrote([]string{key}, []uint64{0}, nil)
 	}
 	return err
 }
@@ -215,7 +280,15 @@ func (s *Store) Count(ctx context.Context, prefix string) (int, error) {
 func (s *Store) Clear(ctx context.Context, prefix string) (int, error) {
 	n, err := s.l2.Clear(ctx, prefix)
 	if !errors.Is(err, backend.ErrInvalidKey) {
-		_, _ = s.l1.Clear(context.WithoutCancel(ctx), prefix) // even when L2 failed part-way
+		// Every shard's generation moves, so that no read in flight fills a cleared key.
+		for i := range s.shards {
+			s.shards[i].mu.Lock()
+			s.shards[i].gen.Add(1)
+		}
+		_, _ = s.l1.Clear(l1ctx, prefix) // even when L2 failed part-way
+		for i := range s.shards {
+			s.shards[i].mu.Unlock()
+		}
 	}
 	return n, err
 }

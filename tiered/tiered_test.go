@@ -217,3 +217,73 @@ func TestFailedWritesLeaveNoCopy(t *testing.T) {
 	l2.down.Store(false)
 	want(t, s, "CACHE#k", "old") // what L2 has
 }
+
+// gatedL2 answers a read only when its gate opens, as a slow network reply does.
+type gatedL2 struct {
+	*memstore.Store
+	read, gate chan struct{}
+}
+
+func (g *gatedL2) GetEntries(ctx context.Context, keys []string) ([]backend.Entry, error) {
+	e, err := g.Store.GetEntries(ctx, keys)
+	if g.gate != nil {
+		close(g.read)
+		<-g.gate
+	}
+	return e, err
+}
+
+// TestReadInFlightNeverRefillsAWrittenKey: a read of L2 that a Delete overtakes does not put
+// the deleted value back in L1.
+func TestReadInFlightNeverRefillsAWrittenKey(t *testing.T) {
+	ctx := context.Background()
+	ms, _ := memstore.New(memstore.Options{CleanupInterval: -1})
+	l2 := &gatedL2{Store: ms}
+	s := newTiered(t, l2, nil, time.Minute)
+	defer s.Close()
+	_ = ms.Set(ctx, "CACHE#k", []byte("old"), time.Hour)
+	l2.read, l2.gate = make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() { defer close(done); _, _ = s.Get(ctx, "CACHE#k") }()
+	<-l2.read
+	if err := s.Delete(ctx, "CACHE#k"); err != nil {
+		t.Fatal(err)
+	}
+	close(l2.gate)
+	<-done
+	l2.gate = nil
+	if v, err := s.Get(ctx, "CACHE#k"); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("Get after a completed Delete = %q, %v: L1 serves a value L2 no longer has", v, err)
+	}
+}
+
+// cancelOnSet takes the write, and ends the caller's context as it returns.
+type cancelOnSet struct {
+	*memstore.Store
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnSet) Set(ctx context.Context, k string, v []byte, ttl time.Duration) error {
+	err := c.Store.Set(ctx, k, v, ttl)
+	if c.cancel != nil {
+		c.cancel()
+	}
+	return err
+}
+
+// TestL1FollowsAWriteWhoseContextEnds: L2 took the write, so L1 must not keep the copy of
+// the value it replaced, though the caller's context ended on the way back.
+func TestL1FollowsAWriteWhoseContextEnds(t *testing.T) {
+	ms, _ := memstore.New(memstore.Options{CleanupInterval: -1})
+	l2 := &cancelOnSet{Store: ms}
+	s := newTiered(t, l2, nil, time.Minute)
+	defer s.Close()
+	bg := context.Background()
+	_ = s.Set(bg, "CACHE#k", []byte("old"), time.Hour)
+	_, _ = s.Get(bg, "CACHE#k") // L1 holds old
+	ctx, cancel := context.WithCancel(bg)
+	l2.cancel = cancel
+	_ = s.Set(ctx, "CACHE#k", []byte("new"), time.Hour)
+	l2.cancel = nil
+	want(t, s, "CACHE#k", "new")
+}
