@@ -78,8 +78,27 @@ type core struct {
 	checker  *monitor.Checker // nil without Options.Health
 	emf      *monitor.EMF     // nil without Options.Metrics
 	onDemand bool             // calls run due checks and flushes
-	every    time.Duration    // the shortest of their intervals
-	nextDue  atomic.Int64     // when the next one is due, in Unix nanoseconds
+	checkDue due
+	flushDue due
+}
+
+// due tells calls when a periodic task is due, so that exactly one of them runs it.
+type due struct {
+	every time.Duration
+	next  atomic.Int64 // Unix nanoseconds
+}
+
+// start makes the task due every interval, the first time one interval from now.
+func (d *due) start(every time.Duration) {
+	d.every = every
+	d.next.Store(time.Now().Add(every).UnixNano())
+}
+
+// claim reports whether the task is due at now, and if so makes this caller the one to run
+// it.
+func (d *due) claim(now int64) bool {
+	next := d.next.Load()
+	return d.every > 0 && now >= next && d.next.CompareAndSwap(next, now+int64(d.every))
 }
 
 type storeBox struct{ Store }
@@ -120,13 +139,10 @@ func (co *core) watch(c *Cache, opts Options) {
 			h.Prefix = c.prefix + "health:"
 		}
 		co.checker = monitor.NewChecker(probed{co}, h)
-		co.every = cmp.Or(h.Interval, monitor.DefaultInterval)
 	}
 	if opts.Metrics != nil {
 		co.emf = monitor.NewEMF(*opts.Metrics)
 		co.emf.Watch(c)
-		every := cmp.Or(opts.Metrics.Interval, monitor.DefaultFlushInterval)
-		co.every = min(cmp.Or(co.every, every), every)
 	}
 	if opts.Background {
 		if co.checker != nil {
@@ -137,10 +153,15 @@ func (co *core) watch(c *Cache, opts Options) {
 		}
 		return
 	}
-	co.onDemand = co.every > 0
 	// The first check is due an interval from now, not in the first call: that call is often
 	// a Lambda cold start's, which has paid enough.
-	co.nextDue.Store(time.Now().Add(co.every).UnixNano())
+	if opts.Health != nil {
+		co.checkDue.start(cmp.Or(max(opts.Health.Interval, 0), monitor.DefaultInterval))
+	}
+	if opts.Metrics != nil {
+		co.flushDue.start(cmp.Or(max(opts.Metrics.Interval, 0), monitor.DefaultFlushInterval))
+	}
+	co.onDemand = co.checker != nil || co.emf != nil
 }
 
 // probed is what health checks call: the Store the Cache uses at the time, uncounted, or
@@ -170,19 +191,16 @@ func (p probed) Delete(ctx context.Context, keys ...string) error {
 // maintain runs, on demand, the health check, metric flush and clean-up that are due. One
 // call does it; the others go on.
 func (co *core) maintain(ctx context.Context) {
-	now := time.Now()
-	due := co.nextDue.Load()
-	if now.UnixNano() < due || !co.nextDue.CompareAndSwap(due, now.Add(co.every).UnixNano()) {
-		return
+	now := time.Now().UnixNano()
+	checked, flushed := co.checkDue.claim(now), co.flushDue.claim(now)
+	if checked {
+		co.checker.Check(ctx)
 	}
-	if co.checker != nil {
-		co.checker.CheckIfDue(ctx)
+	if flushed {
+		_ = co.emf.Flush()
 	}
-	if co.emf != nil {
-		_ = co.emf.FlushIfDue()
-	}
-	if s, ok := co.store.Load().Store.(interface{ CleanUp() }); ok {
-		s.CleanUp()
+	if s, ok := co.store.Load().Store.(interface{ CleanUp() }); ok && (checked || flushed) {
+		s.CleanUp() // an in-memory tier's expired entries, where no goroutine sweeps them
 	}
 }
 

@@ -314,8 +314,12 @@ func (cfg Config) Validate() error {
 		if f == cfg.Backend() {
 			return fmt.Errorf("%w: fallback storage type %q (%s) is the storage type itself", ErrConfig, f, EnvFallbackStorageType)
 		}
+		if cfg.Backend() == StorageMemory {
+			return fmt.Errorf("%w: a fallback (%s) goes behind a remote backend, not memory", ErrConfig, EnvFallbackStorageType)
+		}
 		fallback := cfg
 		fallback.StorageType, fallback.FallbackStorageType = f, ""
+		fallback.L1MaxSize, fallback.L1TTL = 0, 0 // the L1 goes in front of both
 		if err := fallback.Validate(); err != nil {
 			return fmt.Errorf("%w (the fallback, %s)", err, EnvFallbackStorageType)
 		}
@@ -391,6 +395,9 @@ func (cfg Config) options() Options {
 	opts := Options{Prefix: cfg.KeyPrefix, TTL: cfg.DefaultTTL, Background: !cfg.OnDemand}
 	if cfg.Backend() != StorageMemory && cfg.HealthCheckInterval >= 0 {
 		opts.Health = &monitor.Options{Interval: cfg.HealthCheckInterval}
+		if cfg.OnDemand {
+			opts.Health.Retries = -1 // the check runs inside a request: no backoff sleeps there
+		}
 	}
 	if cfg.Metrics == MetricsEMF {
 		dims := map[string]string{"Backend": cfg.Backend()}

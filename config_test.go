@@ -125,6 +125,14 @@ func TestDefaultStorageFollowsTheTable(t *testing.T) {
 	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_TABLE_NAME") || !strings.Contains(err.Error(), "CACHE_FALLBACK_STORAGE_TYPE") {
 		t.Errorf("a dynamodb fallback without a table: %v, want ErrConfig naming both variables", err)
 	}
+	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_FALLBACK_STORAGE_TYPE": "redis", "CACHE_REDIS_URL": "redis://h:1", "CACHE_STORAGE_TYPE": "memory"}))
+	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_FALLBACK_STORAGE_TYPE") {
+		t.Errorf("a fallback behind memory: %v, want ErrConfig naming CACHE_FALLBACK_STORAGE_TYPE", err)
+	}
+	if _, err := cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_STORAGE_TYPE": "redis", "CACHE_REDIS_URL": "redis://h:1",
+		"CACHE_FALLBACK_STORAGE_TYPE": "memory", "CACHE_L1_MAX_SIZE": "100"})); err != nil {
+		t.Errorf("an L1 in front of Redis with a memory fallback: %v, want it accepted", err)
+	}
 	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_FALLBACK_STORAGE_TYPE": "memory"}))
 	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_FALLBACK_STORAGE_TYPE") {
 		t.Errorf("a fallback of the same type: %v, want ErrConfig naming CACHE_FALLBACK_STORAGE_TYPE", err)

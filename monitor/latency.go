@@ -72,7 +72,8 @@ func (r *Recorder) Snapshot() Histogram {
 }
 
 // Histogram is a snapshot of recorded latencies. Its quantiles are rounded up to the top of
-// their bucket, so they never understate a latency by more than the bucket's width (6.25%).
+// their bucket (held to the maximum), so they overstate a latency by at most the bucket's
+// width, 6.25%; latencies from about 18 minutes up share the last bucket.
 type Histogram struct {
 	counts [numBuckets]uint64
 	n      uint64

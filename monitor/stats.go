@@ -8,7 +8,7 @@ type Stats struct {
 
 	Hits       uint64 // reads that found an entry; GetMany counts each key
 	Misses     uint64 // reads that found none
-	Skipped    uint64 // reads an open circuit breaker answered as misses without asking the backend
+	Skipped    uint64 // reads a circuit breaker answered as misses without asking the backend: while open, or of a key left stale by an outage
 	Sets       uint64 // entries written
 	Deletes    uint64 // keys deleted, and entries removed by Clear
 	Errors     uint64 // calls that failed for any reason other than a miss

@@ -84,6 +84,10 @@ func (s *Store) GetEntries(ctx context.Context, keys []string) ([]backend.Entry,
 		return nil, err
 	}
 	keys = backend.UniqueKeys(keys)
+	ttlCmd := "PTTL"
+	if s.o.Clock != nil {
+		ttlCmd = "PEXPIRETIME"
+	}
 	cmds := make(rueidis.Commands, 0, 2*len(keys))
 	for _, k := range keys {
 		cmds = append(cmds, c.B().Get().Key(k).Build())
@@ -105,7 +109,7 @@ func (s *Store) GetEntries(ctx context.Context, keys []string) ([]backend.Entry,
 		}
 		n, err := res[2*i+1].AsInt64()
 		if err != nil {
-			return nil, wrap("PTTL", err)
+			return nil, wrap(ttlCmd, err)
 		}
 		ttl := time.Duration(n) * time.Millisecond
 		switch {

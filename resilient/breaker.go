@@ -15,8 +15,9 @@ import (
 )
 
 // ErrOpen reports an invalidation (Delete, Expire, Clear) or a count refused because the
-// breaker is open: it did not happen yet. The breaker applies the invalidation once the
-// backend answers again, and reads the keys as misses until then.
+// breaker is open: it did not happen. Once the backend answers again the breaker deletes
+// the keys (a refused Expire included) or clears the prefix, and reads them as misses until
+// then.
 var ErrOpen = errors.New("cachekit: circuit breaker open")
 
 // ErrSkipped is the miss a read gets while the breaker is open. It wraps
@@ -48,10 +49,10 @@ type Options struct {
 	// backend costs milliseconds, not the caller's whole budget. Zero means DefaultOpTimeout;
 	// a negative value sets no bound of its own.
 	OpTimeout time.Duration
-	// MaxTracked bounds the keys whose writes the breaker skipped or refused, which it
-	// invalidates in the backend once it answers again, and whose reads miss until then. Past
-	// it, the longest prefix those keys share is cleared instead. Zero means
-	// DefaultMaxTracked.
+	// MaxTracked bounds the keys whose writes the breaker skipped, refused or saw fail, which
+	// it invalidates in the backend once it answers again, and whose reads miss until then.
+	// Past it, the keys fold into the prefixes they share, which are cleared instead. Zero
+	// means DefaultMaxTracked.
 	MaxTracked int
 	// Logger receives a line at every state change; it never names keys or values. Nil means
 	// slog.Default().
@@ -469,7 +470,8 @@ func (b *Breaker) Close() error {
 // Stats is what the breaker did.
 type Stats struct {
 	State                string // closed, half-open or open
-	SkippedReads         uint64 // reads answered with a miss while open
+	SkippedReads         uint64 // reads answered with a miss without asking the backend: while open, or of a stale key
+	Stale                int    // keys and prefixes still to invalidate
 	SkippedWrites        uint64 // writes skipped while open
 	RefusedInvalidations uint64 // Delete, Expire, Clear and Count refused while open
 	StateChanges         uint64
@@ -487,11 +489,18 @@ type Status struct {
 // Status reports the breaker's state.
 func (b *Breaker) Status() Status { return Status{Breaker: b.cb.State().String()} }
 
+func (b *Breaker) staleSize() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stale.size() + b.cleaning.size()
+}
+
 // Stats returns the breaker's state and counters.
 func (b *Breaker) Stats() Stats {
 	return Stats{
 		State:                b.cb.State().String(),
 		SkippedReads:         b.skippedReads.Load(),
+		Stale:                b.staleSize(),
 		SkippedWrites:        b.skippedWrites.Load(),
 		RefusedInvalidations: b.refused.Load(),
 		StateChanges:         b.stateChanges.Load(),

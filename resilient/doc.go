@@ -11,11 +11,13 @@
 //
 // No stale value comes back when the breaker closes. A write that was skipped, refused or
 // failed may have left in the backend the value it was to replace, so the breaker remembers
-// its keys (up to Options.MaxTracked, past which the prefix they share): it invalidates them
-// in the backend as soon as the backend answers again, and reads them as misses until then.
+// its keys (up to Options.MaxTracked, past which the prefixes they share): it invalidates them
+// in the backend once the backend answers again, on a goroutine of its own, and this process
+// reads them as misses until then. The memory is the process's: other processes read the
+// backend as it is, and a process that ends first leaves those values to their TTL.
 //
 // Fallback sends traffic to a second Store while a Breaker's is open, and gives it back once
 // a health check of the primary passes. The keys changed on the fallback during the outage
 // are then invalidated on both stores, and read as misses until they are, so that no stale
-// value is read after failback, nor in a later outage.
+// value is read after failback, nor in a later outage — by this process, as above.
 package resilient
