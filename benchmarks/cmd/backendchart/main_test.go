@@ -1,6 +1,8 @@
 package main
 
 import (
+	"go.uber.org/goleak"
+
 	"bytes"
 	"encoding/xml"
 	"errors"
@@ -245,4 +247,8 @@ func attr(e xml.StartElement, name string) string {
 		}
 	}
 	return ""
+}
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
 }
