@@ -1,8 +1,6 @@
 package main
 
 import (
-	"go.uber.org/goleak"
-
 	"bytes"
 	"encoding/xml"
 	"errors"
@@ -12,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // sample is go test -bench output as the backends benchmark writes it, with what the parser
