@@ -47,6 +47,11 @@ type Options struct {
 	// Background runs the health checks and metric flushes on goroutines of the Cache's own,
 	// on their intervals, instead of on demand: for long-running services. Close stops them.
 	Background bool
+	// CleanupInterval, when positive, makes calls sweep the Store's expired entries on
+	// demand, when the Store keeps them in memory (memstore, tiered's L1): the first call that
+	// finds a sweep due runs it. For Lambda, where a memstore's own clean-up goroutine
+	// freezes between invocations. Zero means none.
+	CleanupInterval time.Duration
 }
 
 // Cache is what services call: typed-agnostic values through a Codec, keys under a prefix, a
@@ -77,9 +82,10 @@ type core struct {
 
 	checker  *monitor.Checker // nil without Options.Health
 	emf      *monitor.EMF     // nil without Options.Metrics
-	onDemand bool             // calls run due checks and flushes
+	onDemand bool             // calls run due checks, flushes and sweeps
 	checkDue due
 	flushDue due
+	sweepDue due
 }
 
 // due tells calls when a periodic task is due, so that exactly one of them runs it.
@@ -151,7 +157,7 @@ func (co *core) watch(c *Cache, opts Options) {
 		if co.emf != nil {
 			co.emf.Start()
 		}
-		return
+		opts.Health, opts.Metrics = nil, nil // none on demand
 	}
 	// The first check is due an interval from now, not in the first call: that call is often
 	// a Lambda cold start's, which has paid enough.
@@ -161,7 +167,10 @@ func (co *core) watch(c *Cache, opts Options) {
 	if opts.Metrics != nil {
 		co.flushDue.start(cmp.Or(max(opts.Metrics.Interval, 0), monitor.DefaultFlushInterval))
 	}
-	co.onDemand = co.checker != nil || co.emf != nil
+	if opts.CleanupInterval > 0 {
+		co.sweepDue.start(opts.CleanupInterval)
+	}
+	co.onDemand = co.checkDue.every > 0 || co.flushDue.every > 0 || co.sweepDue.every > 0
 }
 
 // probed is what health checks call: the Store the Cache uses at the time, uncounted, or
@@ -188,19 +197,20 @@ func (p probed) Delete(ctx context.Context, keys ...string) error {
 	return p.target().Delete(ctx, keys...)
 }
 
-// maintain runs, on demand, the health check, metric flush and clean-up that are due. One
-// call does it; the others go on.
+// maintain runs, on demand, the health check, metric flush and sweep that are due. One
+// call runs each; the others go on.
 func (co *core) maintain(ctx context.Context) {
 	now := time.Now().UnixNano()
-	checked, flushed := co.checkDue.claim(now), co.flushDue.claim(now)
-	if checked {
+	if co.checkDue.claim(now) {
 		co.checker.Check(ctx)
 	}
-	if flushed {
+	if co.flushDue.claim(now) {
 		_ = co.emf.Flush()
 	}
-	if s, ok := co.store.Load().Store.(interface{ CleanUp() }); ok && (checked || flushed) {
-		s.CleanUp() // an in-memory tier's expired entries, where no goroutine sweeps them
+	if co.sweepDue.claim(now) {
+		if s, ok := co.store.Load().Store.(interface{ CleanUp() }); ok {
+			s.CleanUp()
+		}
 	}
 }
 

@@ -393,6 +393,9 @@ func Open(cfg Config) (*Cache, error) {
 // options returns the Cache options cfg describes.
 func (cfg Config) options() Options {
 	opts := Options{Prefix: cfg.KeyPrefix, TTL: cfg.DefaultTTL, Background: !cfg.OnDemand}
+	if cfg.OnDemand && (cfg.Backend() == StorageMemory || cfg.tiered()) && cfg.MemoryCleanupInterval >= 0 {
+		opts.CleanupInterval = cmp.Or(cfg.MemoryCleanupInterval, memstore.DefaultCleanupInterval)
+	}
 	if cfg.Backend() != StorageMemory && cfg.HealthCheckInterval >= 0 {
 		opts.Health = &monitor.Options{Interval: cfg.HealthCheckInterval}
 		if cfg.OnDemand {
@@ -466,10 +469,11 @@ func openBackend(cfg Config) (Store, error) {
 		opts.OnClose = closeIdle // the Cache owns the client it built
 		return dynamostore.New(client, opts)
 	default:
-		return memstore.New(memstore.Options{
-			MaxSize:         cfg.MemoryMaxSize,
-			CleanupInterval: cfg.MemoryCleanupInterval,
-		})
+		every := cfg.MemoryCleanupInterval
+		if cfg.OnDemand {
+			every = -1 // no goroutine to freeze: calls sweep on demand (Options.CleanupInterval)
+		}
+		return memstore.New(memstore.Options{MaxSize: cfg.MemoryMaxSize, CleanupInterval: every})
 	}
 }
 

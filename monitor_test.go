@@ -3,6 +3,7 @@ package cachekit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -162,6 +163,28 @@ func TestHealthChecksProbeTheRemoteTier(t *testing.T) {
 		}
 		if st := ts.Stats(); st.L1Hits != 0 || st.L2Reads != 0 || st.L1Len != 0 {
 			t.Errorf("tiered Stats = %+v: the probe went through L1", st)
+		}
+	})
+}
+
+// TestExpiredEntriesAreSweptOnDemand: with no clean-up goroutine (a Lambda's would freeze),
+// the first call after the interval sweeps the expired entries out of memory.
+func TestExpiredEntriesAreSweptOnDemand(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		ms := quietMemstore(t)
+		c, _ := cachekit.New(ms, cachekit.Options{CleanupInterval: time.Minute})
+		defer c.Close()
+		for i := range 100 {
+			_ = c.Set(ctx, fmt.Sprint(i), i, 30*time.Second)
+		}
+		time.Sleep(2 * time.Minute) // frozen: nothing sweeps
+		if n := ms.Len(); n != 100 {
+			t.Fatalf("%d entries held before any call, want the 100 expired ones", n)
+		}
+		_, _ = c.Has(ctx, "0")
+		if n := ms.Len(); n != 0 {
+			t.Errorf("%d entries held after the first call past the interval, want none", n)
 		}
 	})
 }
