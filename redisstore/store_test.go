@@ -186,6 +186,7 @@ func TestParseURL(t *testing.T) {
 		single   bool
 		db       int
 		user     string
+		flush    time.Duration
 		wantFail bool
 	}{
 		{url: "redis://127.0.0.1:6379", addrs: 1},
@@ -193,6 +194,9 @@ func TestParseURL(t *testing.T) {
 		{url: "redis://a:7000?addr=b:7001&addr=c:7002", addrs: 3},
 		{url: "redis://a:7000?cluster=false", addrs: 1, single: true},
 		{url: "redis://a:7000?cluster=maybe", wantFail: true},
+		{url: "redis://a:7000?max_flush_delay=20us", addrs: 1, flush: 20 * time.Microsecond},
+		{url: "redis://a:7000?max_flush_delay=soon", wantFail: true},
+		{url: "redis://a:7000?max_flush_delay=2s", wantFail: true},
 		{url: "memcached://a", wantFail: true},
 		{url: "redis://user:se cret@%zz", wantFail: true},
 	} {
@@ -206,7 +210,7 @@ func TestParseURL(t *testing.T) {
 			continue
 		}
 		if err != nil || len(opt.InitAddress) != tc.addrs || (opt.TLSConfig != nil) != tc.tls || opt.ForceSingleClient != tc.single ||
-			opt.SelectDB != tc.db || opt.Username != tc.user || !opt.DisableCache {
+			opt.SelectDB != tc.db || opt.Username != tc.user || !opt.DisableCache || opt.MaxFlushDelay != tc.flush {
 			t.Errorf("ParseURL(%q) = %+v, %v", tc.url, opt, err)
 		}
 	}

@@ -43,6 +43,28 @@ func (s *server) caches() []impl {
 			},
 		},
 		{
+			name: "cachekit-flush", wire: s.rueidisFlushWire, keys: s.keys["cachekit"],
+			get: s.cachekitFlushView.Get,
+			set: func(ctx context.Context, key, val string) error { return s.cachekitFlushView.Set(ctx, key, val, 0) },
+			getMany: func(ctx context.Context, keys []string) (int, error) {
+				found, err := s.cachekitFlushView.GetMany(ctx, keys)
+				return len(found), err
+			},
+		},
+		{
+			name: "rueidis-flush", wire: s.rueidisFlushWire, keys: s.keys["raw"],
+			get: func(ctx context.Context, key string) (string, error) {
+				return s.rueidisFlush.Do(ctx, s.rueidisFlush.B().Get().Key(key).Build()).ToString()
+			},
+			set: func(ctx context.Context, key, val string) error {
+				return s.rueidisFlush.Do(ctx, s.rueidisFlush.B().Set().Key(key).Value(val).PxMilliseconds(ttl.Milliseconds()).Build()).Error()
+			},
+			getMany: func(ctx context.Context, keys []string) (int, error) {
+				found, err := rueidis.MGet(s.rueidisFlush, ctx, keys)
+				return len(found), err
+			},
+		},
+		{
 			name: "gocache", wire: s.goredisWire, keys: s.keys["gocache"],
 			get: func(ctx context.Context, key string) (string, error) { return s.gocache.Get(ctx, key) },
 			set: func(ctx context.Context, key, val string) error { return s.gocache.Set(ctx, key, val) },

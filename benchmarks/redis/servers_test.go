@@ -48,14 +48,23 @@ func TestMain(m *testing.M) {
 
 // server is one Redis deployment with a client of each library connected to it, and the keys
 // each library wrote there.
+// flushDelay is the MaxFlushDelay of the "-flush" impls: redisstore's max_flush_delay=20us.
+const flushDelay = 20 * time.Microsecond
+
 type server struct {
 	name    string
 	cluster bool
 
 	rueidis     rueidis.Client
 	rueidisWire *wire
-	goredis     goredis.UniversalClient
-	goredisWire *wire
+	// rueidisFlush is the same client with MaxFlushDelay (redisstore's max_flush_delay), and
+	// cachekitFlushView a view over it: the throughput setting beside the default.
+	rueidisFlush      rueidis.Client
+	rueidisFlushWire  *wire
+	cachekitFlush     *cachekit.Cache
+	cachekitFlushView *cachekit.View[string]
+	goredis           goredis.UniversalClient
+	goredisWire       *wire
 
 	cachekit     *cachekit.Cache
 	cachekitView *cachekit.View[string]
@@ -110,7 +119,7 @@ func dial(name, url string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{name: name, cluster: name == "cluster", rueidisWire: &wire{}, goredisWire: &wire{}, keys: map[string][]string{}}
+	s := &server{name: name, cluster: name == "cluster", rueidisWire: &wire{}, rueidisFlushWire: &wire{}, goredisWire: &wire{}, keys: map[string][]string{}}
 	opt.DisableCache = true
 	opt.Dialer.Timeout = 2 * time.Second
 	opt.DialCtxFn = func(ctx context.Context, addr string, d *net.Dialer, tc *tls.Config) (net.Conn, error) {
@@ -125,6 +134,19 @@ func dial(name, url string) (*server, error) {
 	}
 	s.rueidis, err = rueidis.NewClient(opt)
 	if err != nil {
+		return nil, err
+	}
+	flushOpt := opt
+	flushOpt.MaxFlushDelay = flushDelay
+	flushOpt.DialCtxFn = func(ctx context.Context, addr string, d *net.Dialer, _ *tls.Config) (net.Conn, error) {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return s.rueidisFlushWire.wrap(c), nil
+	}
+	if s.rueidisFlush, err = rueidis.NewClient(flushOpt); err != nil {
+		s.rueidis.Close()
 		return nil, err
 	}
 	if s.cluster && s.rueidis.Mode() != rueidis.ClientModeCluster {
@@ -164,6 +186,16 @@ func dial(name, url string) (*server, error) {
 		return nil, err
 	}
 	s.cachekitView = cachekit.Typed[string](s.cachekit, "", ttl)
+	flushStore, err := redisstore.New(s.rueidisFlush, redisstore.Options{})
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	if s.cachekitFlush, err = cachekit.New(flushStore, cachekit.Options{Prefix: run + "/cachekit/"}); err != nil {
+		s.close()
+		return nil, err
+	}
+	s.cachekitFlushView = cachekit.Typed[string](s.cachekitFlush, "", ttl)
 	s.gocache = gocache.New[string](gocacheredis.NewRedis(s.goredis, gocachestore.WithExpiration(ttl)))
 	s.rediscache = rediscache.New(&rediscache.Options{Redis: s.goredis})
 	return s, nil
@@ -230,6 +262,10 @@ func (s *server) close() {
 	if s.cachekit != nil {
 		_ = s.cachekit.Close() // closes the store, not the rueidis client passed to it
 	}
+	if s.cachekitFlush != nil {
+		_ = s.cachekitFlush.Close()
+	}
+	s.rueidisFlush.Close()
 	if s.goredis != nil {
 		_ = s.goredis.Close()
 	}
