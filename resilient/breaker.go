@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,16 +68,8 @@ type Breaker struct {
 	skippedReads, skippedWrites, refused, stateChanges atomic.Uint64
 
 	// Keys whose writes were skipped or failed, so that the backend may still hold the value
-	// they replaced: invalidated by a goroutine of the breaker's own once the backend answers
-	// again, and read as misses until then.
-	hasStale atomic.Bool // stale or cleaning holds something: the fast path's check
-	mu       sync.Mutex
-	stale    pending
-	cleaning pending // the batch being invalidated now
-	settling bool    // the goroutine runs
-	settled  sync.WaitGroup
-	closing  context.Context // done on Close: the goroutine's context
-	stop     context.CancelFunc
+	// they replaced: invalidated once the backend answers again, read as misses until then.
+	stale *staleSet
 }
 
 var (
@@ -114,7 +105,10 @@ func New(next backend.Store, opts Options) (*Breaker, error) {
 		opts.Logger = slog.Default()
 	}
 	b := &Breaker{next: next, o: opts}
-	b.closing, b.stop = context.WithCancel(context.Background())
+	b.stale = newStaleSet(opts.MaxTracked, func() bool { return !b.isOpen() }, b.invalidate, func(err error) {
+		opts.Logger.Warn("cachekit: invalidating the keys of skipped writes failed; they read as misses until a retry succeeds",
+			"breaker", opts.Name, "error", err)
+	})
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        opts.Name,
 		MaxRequests: max(opts.HalfOpenProbes, 1),
@@ -202,95 +196,37 @@ func (b *Breaker) wrote(ctx context.Context, o outcome, err error, prefix string
 	if o == notRun || o == ran && (err == nil || errors.Is(b.judge(ctx, err), errExcluded) && ctx.Err() == nil) {
 		return // done, or never begun, or refused input: nothing was replaced
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if prefix != "" {
-		b.stale.addPrefix(prefix)
+	b.stale.add(prefix, keys...) // the next read starts the invalidation
+}
+
+// invalidate runs one batch of the stale keys' invalidation: a Delete through the breaker,
+// within OpTimeout, or a Clear with a scan's budget.
+func (b *Breaker) invalidate(ctx context.Context, batch pending) (n int, err error) {
+	if len(batch.keys) == 0 {
+		return batch.invalidate(ctx, b.next)
 	}
-	b.stale.add(b.o.MaxTracked, keys...)
-	b.hasStale.Store(true) // the next read starts the invalidation
+	_, err = b.call(ctx, invalidate, func(ctx context.Context) error {
+		n, err = batch.invalidate(ctx, b.next)
+		return err
+	})
+	return n, err
 }
 
 // staleRead reports whether key's value in the backend may be older than a write the
-// breaker skipped, and starts the invalidation when the backend answers.
+// breaker skipped, counting it as a skipped read.
 func (b *Breaker) staleRead(key string) bool {
-	if !b.hasStale.Load() {
-		return false
+	if b.stale.covers(key) {
+		b.skippedReads.Add(1)
+		return true
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.kick()
-	return b.stale.covers(key) || b.cleaning.covers(key)
-}
-
-// kick starts the goroutine that invalidates the stale keys, unless it runs, there is
-// nothing to do or the breaker is open. b.mu is held.
-func (b *Breaker) kick() {
-	if b.settling || b.stale.empty() || b.isOpen() || b.closing.Err() != nil {
-		return
-	}
-	b.settling = true
-	b.settled.Add(1)
-	go b.settle()
-}
-
-// settle invalidates the stale keys in the backend, a batch at a time, each Delete through
-// the breaker within OpTimeout; it stops at the first failure, leaving the rest for a later
-// kick. It runs on its own goroutine, so that no caller waits for it.
-func (b *Breaker) settle() {
-	defer b.settled.Done()
-	for {
-		b.mu.Lock()
-		if b.stale.empty() || b.isOpen() || b.closing.Err() != nil {
-			b.settling = false
-			b.mu.Unlock()
-			return
-		}
-		b.cleaning = b.stale.takeBatch()
-		batch := b.cleaning
-		b.mu.Unlock()
-		var err error
-		if len(batch.keys) > 0 {
-			_, err = b.call(b.closing, invalidate, func(ctx context.Context) error {
-				_, err := batch.invalidate(ctx, b.next)
-				return err
-			})
-		} else {
-			_, err = batch.invalidate(b.closing, b.next) // a scan: its own budget, not OpTimeout
-		}
-		b.mu.Lock()
-		b.cleaning = pending{}
-		if err != nil {
-			b.stale.merge(batch, b.o.MaxTracked)
-			b.settling = false
-		}
-		b.hasStale.Store(!b.stale.empty())
-		b.mu.Unlock()
-		if err != nil {
-			b.o.Logger.Warn("cachekit: invalidating the keys of skipped writes failed; they read as misses until a retry succeeds",
-				"breaker", b.o.Name, "error", err)
-			return
-		}
-	}
+	return false
 }
 
 // fresh returns the keys whose reads may go to the backend: all of them, unless writes to
 // some were skipped.
 func (b *Breaker) fresh(keys []string) []string {
-	if !b.hasStale.Load() {
-		return keys
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.kick()
-	ok := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if b.stale.covers(k) || b.cleaning.covers(k) {
-			b.skippedReads.Add(1)
-			continue
-		}
-		ok = append(ok, k)
-	}
+	ok, stale := b.stale.fresh(keys)
+	b.skippedReads.Add(uint64(stale))
 	return ok
 }
 
@@ -300,7 +236,6 @@ func (b *Breaker) Get(ctx context.Context, key string) (v []byte, err error) {
 		return nil, err
 	}
 	if b.staleRead(key) {
-		b.skippedReads.Add(1)
 		return nil, ErrSkipped
 	}
 	o, err := b.call(ctx, read, func(ctx context.Context) error {
@@ -356,7 +291,6 @@ func (b *Breaker) Has(ctx context.Context, key string) (ok bool, err error) {
 		return false, err
 	}
 	if b.staleRead(key) {
-		b.skippedReads.Add(1)
 		return false, nil
 	}
 	o, err := b.call(ctx, read, func(ctx context.Context) error {
@@ -375,7 +309,6 @@ func (b *Breaker) TTL(ctx context.Context, key string) (ttl time.Duration, err e
 		return 0, err
 	}
 	if b.staleRead(key) {
-		b.skippedReads.Add(1)
 		return 0, ErrSkipped
 	}
 	_, err = b.call(ctx, read, func(ctx context.Context) error {
@@ -462,8 +395,7 @@ func (b *Breaker) Clear(ctx context.Context, prefix string) (n int, err error) {
 
 // Close stops the invalidation goroutine and closes the Store behind the breaker.
 func (b *Breaker) Close() error {
-	b.stop()
-	b.settled.Wait()
+	b.stale.close()
 	return b.next.Close()
 }
 
@@ -489,18 +421,13 @@ type Status struct {
 // Status reports the breaker's state.
 func (b *Breaker) Status() Status { return Status{Breaker: b.cb.State().String()} }
 
-func (b *Breaker) staleSize() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.stale.size() + b.cleaning.size()
-}
-
 // Stats returns the breaker's state and counters.
 func (b *Breaker) Stats() Stats {
+	left, _ := b.stale.size()
 	return Stats{
 		State:                b.cb.State().String(),
 		SkippedReads:         b.skippedReads.Load(),
-		Stale:                b.staleSize(),
+		Stale:                left,
 		SkippedWrites:        b.skippedWrites.Load(),
 		RefusedInvalidations: b.refused.Load(),
 		StateChanges:         b.stateChanges.Load(),

@@ -46,21 +46,17 @@ type Fallback struct {
 	probe    *monitor.Checker
 	o        FallbackOptions
 
-	hasStale atomic.Bool // stale or cleaning holds something: the fast path's check
+	// The keys changed during an outage once traffic is back: invalidated on both stores,
+	// read as misses until then.
+	stale *staleSet
 
 	mu         sync.Mutex
-	onFallback bool    // traffic is on the fallback
-	returning  bool    // a call is checking the primary's health, to give traffic back
-	changed    pending // keys changed on the fallback during this outage
-	stale      pending // keys to invalidate on both stores; they read as misses
-	cleaning   pending // the batch being invalidated now
-	settling   bool    // the invalidation goroutine runs
-	settled    sync.WaitGroup
-	closing    context.Context // done on Close: the goroutine's context
-	stop       context.CancelFunc
+	onFallback bool        // traffic is on the fallback
+	away       atomic.Bool // onFallback, for the stale set, which may not take mu
+	returning  bool        // a call is checking the primary's health, to give traffic back
+	changed    pending     // keys changed on the fallback during this outage
 	movedOut   uint64
 	movedBack  uint64
-	invalid    uint64 // keys invalidated on the way back
 }
 
 var (
@@ -82,7 +78,10 @@ func NewFallback(primary *Breaker, fallback backend.Store, opts FallbackOptions)
 	// The Fallback logs the outcome of its own checks: the Checker's logger stays quiet.
 	probe := monitor.NewChecker(primary, monitor.Options{Prefix: opts.ProbePrefix, Retries: -1, Logger: slog.New(slog.DiscardHandler)})
 	f := &Fallback{primary: primary, fallback: fallback, probe: probe, o: opts}
-	f.closing, f.stop = context.WithCancel(context.Background())
+	ready := func() bool { return !f.away.Load() && !primary.isOpen() }
+	f.stale = newStaleSet(opts.MaxTracked, ready, f.invalidate, func(err error) {
+		opts.Logger.Warn("cachekit: the keys changed during the outage are not all invalidated yet; they read as misses meanwhile", "error", err)
+	})
 	return f, nil
 }
 
@@ -95,6 +94,7 @@ func (f *Fallback) enter(ctx context.Context, write bool, keys []string) (backen
 	switch {
 	case open && !f.onFallback:
 		f.onFallback, f.changed = true, pending{}
+		f.away.Store(true)
 		f.movedOut++
 		f.o.Logger.Warn("cachekit: the primary store is down; traffic goes to the fallback")
 	case !open && f.onFallback && !f.returning:
@@ -111,14 +111,13 @@ func (f *Fallback) enter(ctx context.Context, write bool, keys []string) (backen
 			break // the check's own failure opened it again, or another call already moved
 		}
 		// From now on the outage's keys read as misses until they are invalidated on both.
+		f.stale.merge(f.changed.take())
 		f.onFallback = false
-		f.stale.merge(f.changed.take(), f.o.MaxTracked)
-		f.hasStale.Store(!f.stale.empty())
+		f.away.Store(false)
 		f.movedBack++
 		f.o.Logger.Info("cachekit: the primary store is back; traffic returns to it")
 	}
 	if !f.onFallback {
-		f.kick()
 		return f.primary, false
 	}
 	if write {
@@ -133,89 +132,27 @@ func (f *Fallback) enter(ctx context.Context, write bool, keys []string) (backen
 func (f *Fallback) leave(keys []string, prefix string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	into := &f.changed
 	if !f.onFallback {
-		into = &f.stale
-		f.hasStale.Store(true)
-		defer f.kick()
-	}
-	if prefix != "" {
-		into.addPrefix(prefix)
-	}
-	into.add(f.o.MaxTracked, keys...)
-}
-
-// kick starts the goroutine that invalidates the stale keys on both stores, unless it runs,
-// there is nothing to do, or traffic is on the fallback. f.mu is held.
-func (f *Fallback) kick() {
-	if f.settling || f.stale.empty() || f.onFallback || f.closing.Err() != nil {
+		f.stale.add(prefix, keys...)
 		return
 	}
-	f.settling = true
-	f.settled.Add(1)
-	go f.settle()
+	if prefix != "" {
+		f.changed.addPrefix(prefix)
+	}
+	f.changed.add(f.o.MaxTracked, keys...)
 }
 
-// settle invalidates the stale keys on both stores, a batch at a time — on the primary
-// through its breaker, within its OpTimeout — and stops at the first failure, leaving the
-// rest for a later kick. It runs on its own goroutine, so that no caller waits for it.
-func (f *Fallback) settle() {
-	defer f.settled.Done()
-	for {
-		f.mu.Lock()
-		if f.stale.empty() || f.onFallback || f.closing.Err() != nil {
-			f.settling = false
-			f.mu.Unlock()
-			return
-		}
-		f.cleaning = f.stale.takeBatch()
-		batch := f.cleaning
-		f.mu.Unlock()
-		n, err := batch.invalidate(f.closing, f.primary)
-		if err == nil {
-			ctx, cancel := context.WithTimeout(f.closing, f.primary.o.OpTimeout+clearTimeout)
-			_, err = batch.invalidate(ctx, f.fallback)
-			cancel()
-		}
-		f.mu.Lock()
-		f.cleaning = pending{}
-		if err != nil {
-			f.stale.merge(batch, f.o.MaxTracked)
-			f.settling = false
-		} else {
-			f.invalid += uint64(n)
-		}
-		f.hasStale.Store(!f.stale.empty())
-		f.mu.Unlock()
-		if err != nil {
-			f.o.Logger.Warn("cachekit: the keys changed during the outage are not all invalidated yet; they read as misses meanwhile", "error", err)
-			return
-		}
+// invalidate runs one batch of the invalidation on both stores: on the primary through its
+// breaker, within its OpTimeout; then on the fallback.
+func (f *Fallback) invalidate(ctx context.Context, batch pending) (int, error) {
+	n, err := batch.invalidate(ctx, f.primary)
+	if err != nil {
+		return 0, err
 	}
-}
-
-// staleKey reports whether key may be stale on either store, and so reads as a miss.
-func (f *Fallback) staleKey(key string) bool {
-	if !f.hasStale.Load() {
-		return false
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.stale.covers(key) || f.cleaning.covers(key)
-}
-
-// fresh returns the keys that may be read.
-func (f *Fallback) fresh(keys []string) []string {
-	if !f.hasStale.Load() {
-		return keys
-	}
-	var ok []string
-	for _, k := range keys {
-		if !f.staleKey(k) {
-			ok = append(ok, k)
-		}
-	}
-	return ok
+	ctx, cancel := context.WithTimeout(ctx, f.primary.o.OpTimeout+clearTimeout)
+	defer cancel()
+	_, err = batch.invalidate(ctx, f.fallback)
+	return n, err
 }
 
 // route returns the store a read goes to now.
@@ -236,7 +173,7 @@ func (f *Fallback) written(ctx context.Context, keys []string, fn func(backend.S
 // Get implements backend.Store.
 func (f *Fallback) Get(ctx context.Context, key string) ([]byte, error) {
 	s := f.route(ctx)
-	if f.staleKey(key) {
+	if f.stale.covers(key) {
 		return nil, ErrSkipped
 	}
 	return s.Get(ctx, key)
@@ -248,7 +185,7 @@ func (f *Fallback) GetMany(ctx context.Context, keys []string) (map[string][]byt
 	if err := backend.CheckKeys(keys); err != nil {
 		return nil, err
 	}
-	if keys = f.fresh(keys); len(keys) == 0 {
+	if keys, _ = f.stale.fresh(keys); len(keys) == 0 {
 		return map[string][]byte{}, backend.ContextErr(ctx)
 	}
 	return s.GetMany(ctx, keys)
@@ -260,7 +197,7 @@ func (f *Fallback) GetEntries(ctx context.Context, keys []string) ([]backend.Ent
 	if err := backend.CheckKeys(keys); err != nil {
 		return nil, err
 	}
-	if keys = f.fresh(keys); len(keys) == 0 {
+	if keys, _ = f.stale.fresh(keys); len(keys) == 0 {
 		return nil, backend.ContextErr(ctx)
 	}
 	return backend.ReadEntries(ctx, s, keys)
@@ -269,7 +206,7 @@ func (f *Fallback) GetEntries(ctx context.Context, keys []string) ([]backend.Ent
 // Has implements backend.Store.
 func (f *Fallback) Has(ctx context.Context, key string) (bool, error) {
 	s := f.route(ctx)
-	if f.staleKey(key) {
+	if f.stale.covers(key) {
 		return false, backend.CheckKey(key)
 	}
 	return s.Has(ctx, key)
@@ -278,7 +215,7 @@ func (f *Fallback) Has(ctx context.Context, key string) (bool, error) {
 // TTL implements backend.Store.
 func (f *Fallback) TTL(ctx context.Context, key string) (time.Duration, error) {
 	s := f.route(ctx)
-	if f.staleKey(key) {
+	if f.stale.covers(key) {
 		return 0, ErrSkipped
 	}
 	return s.TTL(ctx, key)
@@ -340,8 +277,7 @@ func (f *Fallback) Clear(ctx context.Context, prefix string) (int, error) {
 
 // Close stops the invalidation goroutine and closes both stores.
 func (f *Fallback) Close() error {
-	f.stop()
-	f.settled.Wait()
+	f.stale.close()
 	return errors.Join(f.primary.Close(), f.fallback.Close())
 }
 
@@ -356,11 +292,12 @@ type FallbackStats struct {
 
 // Stats returns where traffic is and has been.
 func (f *Fallback) Stats() FallbackStats {
+	left, done := f.stale.size()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return FallbackStats{
 		OnFallback: f.onFallback, MovedOut: f.movedOut, MovedBack: f.movedBack,
-		Invalidated: f.invalid, Stale: !f.stale.empty() || !f.cleaning.empty(),
+		Invalidated: done, Stale: left > 0,
 	}
 }
 

@@ -3,6 +3,8 @@ package resilient
 import (
 	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cachekit/cachekit/backend"
@@ -174,4 +176,136 @@ func commonPrefix(a, b string) string {
 		i++
 	}
 	return strings.ToValidUTF8(a[:i], "")
+}
+
+// staleSet is the keys whose values a store may hold stale: read as misses until a
+// goroutine of the set's own has invalidated them, a batch at a time, whenever ready says
+// it may. Create it with newStaleSet; close stops the goroutine.
+type staleSet struct {
+	limit  int
+	ready  func() bool                                 // whether invalidation may run now; called with mu held
+	run    func(context.Context, pending) (int, error) // invalidates one batch
+	failed func(error)                                 // told when a batch fails
+
+	any      atomic.Bool // stale or cleaning holds something: the fast path's check
+	mu       sync.Mutex
+	stale    pending
+	cleaning pending // the batch being invalidated now
+	settling bool    // the goroutine runs
+	done     uint64  // keys invalidated
+	wg       sync.WaitGroup
+	ctx      context.Context // done on close: the goroutine's context
+	stop     context.CancelFunc
+}
+
+func newStaleSet(limit int, ready func() bool, run func(context.Context, pending) (int, error), failed func(error)) *staleSet {
+	s := &staleSet{limit: limit, ready: ready, run: run, failed: failed}
+	s.ctx, s.stop = context.WithCancel(context.Background())
+	return s
+}
+
+// add records keys, and a cleared prefix when prefix is not empty.
+func (s *staleSet) add(prefix string, keys ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prefix != "" {
+		s.stale.addPrefix(prefix)
+	}
+	s.stale.add(s.limit, keys...)
+	s.any.Store(!s.stale.empty())
+}
+
+// merge records what p holds.
+func (s *staleSet) merge(p pending) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stale.merge(p, s.limit)
+	s.any.Store(!s.stale.empty())
+}
+
+// covers reports whether key's value may be stale, and starts the invalidation if it may run.
+func (s *staleSet) covers(key string) bool {
+	if !s.any.Load() {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kick()
+	return s.stale.covers(key) || s.cleaning.covers(key)
+}
+
+// fresh returns the keys whose values are not stale, and how many were.
+func (s *staleSet) fresh(keys []string) (ok []string, stale int) {
+	if !s.any.Load() {
+		return keys, 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kick()
+	ok = make([]string, 0, len(keys))
+	for _, k := range keys {
+		if s.stale.covers(k) || s.cleaning.covers(k) {
+			stale++
+			continue
+		}
+		ok = append(ok, k)
+	}
+	return ok, stale
+}
+
+// kick starts the goroutine, unless it runs, there is nothing to do, or it may not run now.
+// s.mu is held.
+func (s *staleSet) kick() {
+	if s.settling || s.stale.empty() || s.ctx.Err() != nil || !s.ready() {
+		return
+	}
+	s.settling = true
+	s.wg.Add(1)
+	go s.settle()
+}
+
+// settle invalidates the stale keys a batch at a time, and stops at the first failure,
+// leaving the rest for a later kick. It runs on its own goroutine, so that no caller waits.
+func (s *staleSet) settle() {
+	defer s.wg.Done()
+	for {
+		s.mu.Lock()
+		if s.stale.empty() || s.ctx.Err() != nil || !s.ready() {
+			s.settling = false
+			s.mu.Unlock()
+			return
+		}
+		s.cleaning = s.stale.takeBatch()
+		batch := s.cleaning
+		s.mu.Unlock()
+		n, err := s.run(s.ctx, batch)
+		s.mu.Lock()
+		s.cleaning = pending{}
+		if err != nil {
+			s.stale.merge(batch, s.limit)
+			s.settling = false
+		} else {
+			s.done += uint64(n)
+		}
+		s.any.Store(!s.stale.empty())
+		s.mu.Unlock()
+		if err != nil {
+			s.failed(err)
+			return
+		}
+	}
+}
+
+// size returns how many keys and prefixes are still to invalidate, and how many keys have
+// been.
+func (s *staleSet) size() (left int, done uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stale.size() + s.cleaning.size(), s.done
+}
+
+// close stops the goroutine and waits for it.
+func (s *staleSet) close() {
+	s.stop()
+	s.wg.Wait()
 }
