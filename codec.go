@@ -32,7 +32,7 @@ func (jsonCodec) Marshal(v any) ([]byte, error) {
 
 func (jsonCodec) Unmarshal(data []byte, v any) error {
 	if p, ok := v.(*string); ok && len(data) >= 2 && data[0] == '"' && data[len(data)-1] == '"' {
-		if inner := data[1 : len(data)-1]; plain(string(inner)) {
+		if inner := data[1 : len(data)-1]; plain(inner) {
 			*p = string(inner)
 			return nil
 		}
@@ -43,7 +43,7 @@ func (jsonCodec) Unmarshal(data []byte, v any) error {
 // plain reports whether encoding/json writes s between quotes as it is: valid UTF-8 with no
 // quote, backslash or control character, none of the <, > and & it escapes for HTML, and
 // neither U+2028 nor U+2029.
-func plain(s string) bool {
+func plain[T string | []byte](s T) bool {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c < 0x20, c == '"', c == '\\', c == '<', c == '>', c == '&':
@@ -52,5 +52,11 @@ func plain(s string) bool {
 			return false // U+2028, U+2029
 		}
 	}
-	return utf8.ValidString(s)
+	switch s := any(s).(type) {
+	case []byte:
+		return utf8.Valid(s)
+	case string:
+		return utf8.ValidString(s)
+	}
+	return false
 }
