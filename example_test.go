@@ -3,10 +3,13 @@ package cachekit_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/memstore"
+	"github.com/cachekit/cachekit/monitor"
+	"github.com/cachekit/cachekit/resilient"
 )
 
 type GeoInfo struct {
@@ -102,4 +105,28 @@ func ExampleCache_SetStore() {
 	has, _ := geoCache.Has(context.Background(), "1.1.1.1")
 	fmt.Println(has)
 	// Output: false
+}
+
+// A Redis cache that fails open, falls back to DynamoDB, checks its health and writes
+// CloudWatch metrics, as Default() builds it from CACHE_STORAGE_TYPE=redis and
+// CACHE_FALLBACK_STORAGE_TYPE=dynamodb; here over memory stores, so that it runs anywhere.
+func ExampleOptions_monitoring() {
+	primary, _ := memstore.New(memstore.Options{})  // redisstore.Open(url, redisstore.Options{})
+	fallback, _ := memstore.New(memstore.Options{}) // dynamostore.New(client, dynamostore.Options{Table: "my-service"})
+	guarded, _ := resilient.New(primary, resilient.Options{})
+	both, _ := resilient.NewFallback(guarded, fallback, resilient.FallbackOptions{})
+	cache, _ := cachekit.New(both, cachekit.Options{
+		Health:  &monitor.Options{},                                                                           // a probe every minute
+		Metrics: &monitor.EMFOptions{Writer: io.Discard, Dimensions: map[string]string{"Service": "geo-api"}}, // stdout by default
+	})
+	defer cache.Close()
+
+	ctx := context.Background()
+	_ = cache.Set(ctx, "greeting", "hello", time.Minute)
+	var s string
+	_ = cache.Get(ctx, "greeting", &s)
+	_ = cache.Flush() // at the end of a Lambda invocation
+	st := cache.Counters()
+	fmt.Println(s, st.Hits, st.Breaker, st.Active)
+	// Output: hello 1 closed primary
 }
