@@ -55,7 +55,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 		return found, nil
 	}
 	// MGET answers a repeated key twice, and the map keeps it once: no need to fold first.
-	res, err := rueidis.MGet(c, ctx, keys)
+	res, err := mget(ctx, c, keys)
 	if err != nil {
 		return nil, wrap("MGET", err)
 	}
@@ -157,7 +157,7 @@ func checkEntry(key string, value []byte, ttl time.Duration) error {
 }
 
 // set builds the SET of one entry: with PX, or in clock mode PXAT from the Options.Clock.
-func (s *Store) set(c rueidis.Client, key string, value []byte, ttl time.Duration) rueidis.Completed {
+func (s *Store) set(c Client, key string, value []byte, ttl time.Duration) rueidis.Completed {
 	set := c.B().Set().Key(key).Value(rueidis.BinaryString(value))
 	if s.o.Clock != nil {
 		return set.PxatMillisecondsTimestamp(s.expireAt(ttl)).Build()
@@ -216,7 +216,7 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 }
 
 // unlink removes keys, pipelined per node, and returns how many were there.
-func (s *Store) unlink(ctx context.Context, c rueidis.Client, keys []string) (int, error) {
+func (s *Store) unlink(ctx context.Context, c Client, keys []string) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
@@ -323,7 +323,7 @@ func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 
 // expiredByClock reports which of keys have expired by the Options.Clock, or nothing without
 // one. Missing keys count as expired.
-func (s *Store) expiredByClock(ctx context.Context, c rueidis.Client, keys []string) (map[string]bool, error) {
+func (s *Store) expiredByClock(ctx context.Context, c Client, keys []string) (map[string]bool, error) {
 	if s.o.Clock == nil || len(keys) == 0 {
 		return nil, nil
 	}
@@ -346,7 +346,7 @@ func (s *Store) expiredByClock(ctx context.Context, c rueidis.Client, keys []str
 }
 
 // dropExpired removes from found the entries the Options.Clock has expired.
-func (s *Store) dropExpired(ctx context.Context, c rueidis.Client, found map[string][]byte) error {
+func (s *Store) dropExpired(ctx context.Context, c Client, found map[string][]byte) error {
 	if s.o.Clock == nil || len(found) == 0 {
 		return nil
 	}

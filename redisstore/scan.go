@@ -3,8 +3,6 @@ package redisstore
 import (
 	"context"
 
-	"github.com/redis/rueidis"
-
 	"github.com/cachekit/cachekit/backend"
 )
 
@@ -46,7 +44,7 @@ func (s *Store) Clear(ctx context.Context, prefix string) (int, error) {
 
 // scan hands page every page of keys under prefix, master by master. Replicas are skipped:
 // they hold the same keys as their masters.
-func (s *Store) scan(ctx context.Context, c rueidis.Client, prefix string, page func([]string) error) error {
+func (s *Store) scan(ctx context.Context, c Client, prefix string, page func([]string) error) error {
 	pattern := escapeGlob(prefix) + "*"
 	for _, node := range c.Nodes() {
 		role, err := node.Do(ctx, node.B().Role().Build()).ToArray()

@@ -27,15 +27,29 @@ type Options struct {
 	Clock backend.Clock
 }
 
+// Client is what a Store needs of a Redis client. A rueidis.Client has it, configured as
+// the caller likes (the store never turns on its client-side cache, DoCache).
+type Client interface {
+	B() rueidis.Builder
+	Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult
+	DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult
+	// Nodes returns a client per node, for the SCANs of Count and Clear on every master.
+	Nodes() map[string]rueidis.Client
+	// Mode tells a cluster, whose batches go by hash slot, from a single server.
+	Mode() rueidis.ClientMode
+}
+
+var _ Client = rueidis.Client(nil)
+
 // Store is a backend.Store on a Redis server or cluster. Create it with New or Open; it is
 // safe for concurrent use.
 type Store struct {
 	o      Options
 	closed atomic.Bool
 
-	client  atomic.Pointer[rueidis.Client] // nil until the first call connects
-	connect func() (rueidis.Client, error) // builds the client on first use
-	owned   bool                           // Close closes the client
+	client  atomic.Pointer[Client]         // nil until the first call connects
+	connect func() (rueidis.Client, error) // Open's: builds the client on first use
+	owned   rueidis.Client                 // the client Open built, which Close closes
 
 	mu      sync.Mutex // guards dialing, and orders connecting with closing
 	dialing *dial      // the connection attempt under way, if any
@@ -51,7 +65,7 @@ type dial struct {
 var _ backend.Store = (*Store)(nil)
 
 // New returns a Store on a client the caller configured and keeps: Close leaves it open.
-func New(client rueidis.Client, opts Options) (*Store, error) {
+func New(client Client, opts Options) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: nil client")
 	}
@@ -68,8 +82,7 @@ func Open(url string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return &Store{
-		o:     opts.withDefaults(),
-		owned: true,
+		o: opts.withDefaults(),
 		connect: func() (rueidis.Client, error) {
 			return rueidis.NewClient(copt)
 		},
@@ -84,7 +97,7 @@ func (o Options) withDefaults() Options {
 }
 
 // use returns the client for one call, connecting on the first, or why there is none.
-func (s *Store) use(ctx context.Context) (rueidis.Client, error) {
+func (s *Store) use(ctx context.Context) (Client, error) {
 	if s.closed.Load() {
 		return nil, backend.ErrClosed
 	}
@@ -129,7 +142,9 @@ func (s *Store) dial(d *dial) {
 	case s.closed.Load():
 		c.Close()
 	default:
-		s.client.Store(&c)
+		s.owned = c
+		var cl Client = c
+		s.client.Store(&cl)
 	}
 	close(d.done)
 }
@@ -151,8 +166,11 @@ func (s *Store) Close() error {
 	if d != nil {
 		<-d.done // an attempt under way ends within its dial timeout
 	}
-	if c := s.client.Load(); s.owned && c != nil {
-		(*c).Close()
+	s.mu.Lock()
+	owned := s.owned
+	s.mu.Unlock()
+	if owned != nil {
+		owned.Close()
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -265,4 +266,38 @@ func TestFirstCallHonoursItsContext(t *testing.T) {
 		t.Errorf("Get while the first connection hangs: %v, want the caller's deadline", err)
 	}
 	s.Close()
+}
+
+// TestNewTakesAnythingWithTheClientMethods: the store asks only for its small Client
+// interface, so a wrapper around a configured client, with nothing else, serves.
+func TestNewTakesAnythingWithTheClientMethods(t *testing.T) {
+	for name, tc := range map[string]struct {
+		url     string
+		cluster bool
+	}{"standalone": {testenv.RedisURL(), false}, "cluster": {testenv.RedisClusterURL(), true}} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			type only struct{ redisstore.Client }
+			s, err := redisstore.New(only{testenv.Redis(t, tc.url, tc.cluster)}, redisstore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			prefix := testenv.Name("CACHE#small") + ":"
+			var keys []string
+			for i := range 50 {
+				k := fmt.Sprintf("%s%d", prefix, i)
+				keys = append(keys, k)
+				if err := s.Set(ctx, k, []byte(`1`), time.Minute); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if found, err := s.GetMany(ctx, keys); err != nil || len(found) != 50 {
+				t.Errorf("GetMany of 50 keys over many slots = %d found, %v", len(found), err)
+			}
+			if n, err := s.Clear(ctx, prefix); err != nil || n != 50 {
+				t.Errorf("Clear = %d, %v; want 50", n, err)
+			}
+		})
+	}
 }
