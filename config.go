@@ -185,36 +185,49 @@ func ConfigFromLookup(lookup func(name string) (string, bool)) (Config, error) {
 		OnDemand:         get(EnvLambdaFunctionName) != "",
 	}
 	var errs []error
-	positive := func(name string, dst *time.Duration) {
+	// positive reads a positive duration (seconds or a Go duration) into dst.
+	positive := func(name string, dst *time.Duration, example string) {
 		if v := get(name); v != "" {
 			if d, err := ParseDuration(v); err != nil || d <= 0 {
-				errs = append(errs, envError(name, v, "want a positive duration such as 500ms or 10s"))
+				errs = append(errs, envError(name, v, "want a positive duration such as "+example))
 			} else {
 				*dst = d
 			}
 		}
 	}
-	positive(EnvL1TTL, &cfg.L1TTL)
-	if v := get(EnvL1MaxSize); v != "" {
-		if n, err := strconv.Atoi(v); err != nil || n <= 0 {
-			errs = append(errs, envError(EnvL1MaxSize, v, "want a positive whole number"))
-		} else {
-			cfg.L1MaxSize = n
+	// interval reads a duration where 0 means none, which dst holds as -1.
+	interval := func(name string, dst *time.Duration) {
+		if v := get(name); v != "" {
+			switch d, err := ParseDuration(v); {
+			case err != nil || d < 0:
+				errs = append(errs, envError(name, v, "want a duration such as 1m, or 0 for none"))
+			case d == 0:
+				*dst = -1
+			default:
+				*dst = d
+			}
 		}
 	}
-	positive(EnvOpTimeout, &cfg.OpTimeout)
-	positive(EnvBreakerOpenTimeout, &cfg.BreakerOpenTimeout)
-	positive(EnvMetricsInterval, &cfg.MetricsInterval)
-	if v := get(EnvHealthCheckInterval); v != "" {
-		switch d, err := ParseDuration(v); {
-		case err != nil || d < 0:
-			errs = append(errs, envError(EnvHealthCheckInterval, v, "want a duration such as 1m, or 0 for none"))
-		case d == 0:
-			cfg.HealthCheckInterval = -1
-		default:
-			cfg.HealthCheckInterval = d
+	// count reads a positive whole number into dst.
+	count := func(name string, dst *int) {
+		if v := get(name); v != "" {
+			if n, err := strconv.Atoi(v); err != nil || n <= 0 {
+				errs = append(errs, envError(name, v, "want a positive whole number"))
+			} else {
+				*dst = n
+			}
 		}
 	}
+	positive(EnvDefaultTTL, &cfg.DefaultTTL, "5m or 300")
+	count(EnvMemoryMaxSize, &cfg.MemoryMaxSize)
+	interval(EnvMemoryCleanupInterval, &cfg.MemoryCleanupInterval)
+	count(EnvL1MaxSize, &cfg.L1MaxSize)
+	positive(EnvL1TTL, &cfg.L1TTL, "500ms or 10s")
+	positive(EnvOpTimeout, &cfg.OpTimeout, "500ms or 10s")
+	positive(EnvBreakerOpenTimeout, &cfg.BreakerOpenTimeout, "500ms or 10s")
+	count(EnvBreakerFailures, &cfg.BreakerFailures)
+	interval(EnvHealthCheckInterval, &cfg.HealthCheckInterval)
+	positive(EnvMetricsInterval, &cfg.MetricsInterval, "500ms or 10s")
 	if v := get(EnvBreaker); v != "" {
 		switch strings.ToLower(v) {
 		case "on", "true", "1":
@@ -222,37 +235,6 @@ func ConfigFromLookup(lookup func(name string) (string, bool)) (Config, error) {
 			cfg.DisableBreaker = true
 		default:
 			errs = append(errs, envError(EnvBreaker, v, "want on or off"))
-		}
-	}
-	if v := get(EnvBreakerFailures); v != "" {
-		if n, err := strconv.Atoi(v); err != nil || n <= 0 {
-			errs = append(errs, envError(EnvBreakerFailures, v, "want a positive whole number"))
-		} else {
-			cfg.BreakerFailures = n
-		}
-	}
-	if v := get(EnvDefaultTTL); v != "" {
-		if d, err := ParseDuration(v); err != nil || d <= 0 {
-			errs = append(errs, envError(EnvDefaultTTL, v, "want a positive duration such as 5m or 300"))
-		} else {
-			cfg.DefaultTTL = d
-		}
-	}
-	if v := get(EnvMemoryMaxSize); v != "" {
-		if n, err := strconv.Atoi(v); err != nil || n <= 0 {
-			errs = append(errs, envError(EnvMemoryMaxSize, v, "want a positive whole number"))
-		} else {
-			cfg.MemoryMaxSize = n
-		}
-	}
-	if v := get(EnvMemoryCleanupInterval); v != "" {
-		switch d, err := ParseDuration(v); {
-		case err != nil || d < 0:
-			errs = append(errs, envError(EnvMemoryCleanupInterval, v, "want a duration such as 1m, or 0 for none"))
-		case d == 0:
-			cfg.MemoryCleanupInterval = -1
-		default:
-			cfg.MemoryCleanupInterval = d
 		}
 	}
 	if v := get(EnvDynamoDBConsistent); v != "" {
