@@ -48,6 +48,7 @@ type faulty struct {
 	mode  atomic.Int32 // healthy, failing or hanging
 	calls atomic.Int32
 	gate  atomic.Pointer[chan struct{}] // when set, Delete waits for it to close
+	rtt   time.Duration                 // each healthy call's round trip, on the clock
 }
 
 const (
@@ -66,6 +67,13 @@ func (f *faulty) fault(ctx context.Context) error {
 	case hanging:
 		<-ctx.Done()
 		return ctx.Err()
+	}
+	if f.rtt > 0 {
+		select {
+		case <-time.After(f.rtt):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	return nil
 }

@@ -16,12 +16,12 @@ import (
 // slowClear is a remote whose Clear takes longer than OpTimeout, as a SCAN of a big
 // keyspace does.
 type slowClear struct {
-	*remote
+	*faulty
 	clearTook time.Duration
 }
 
 func (s *slowClear) Clear(ctx context.Context, prefix string) (int, error) {
-	if err := s.trip(ctx); err != nil {
+	if err := s.fault(ctx); err != nil {
 		return 0, err
 	}
 	select {
@@ -37,18 +37,18 @@ func (s *slowClear) Clear(ctx context.Context, prefix string) (int, error) {
 func TestRefusedClearSettlesThoughSlowerThanOpTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		p := &slowClear{remote: newRemote(t, time.Millisecond), clearTook: 300 * time.Millisecond}
+		p := &slowClear{faulty: newRemote(t, time.Millisecond), clearTook: 300 * time.Millisecond}
 		b, _ := resilient.New(p, resilient.Options{FailureThreshold: 3, OpenTimeout: time.Second, OpTimeout: 100 * time.Millisecond, Logger: quiet})
 		defer b.Close()
 		_ = b.Set(ctx, "CACHE#geo:1", []byte(`1`), time.Hour)
-		p.down.Store(true)
+		p.mode.Store(failing)
 		for range 3 {
 			_, _ = b.Get(ctx, "CACHE#x")
 		}
 		if _, err := b.Clear(ctx, "CACHE#geo:"); !errors.Is(err, resilient.ErrOpen) {
 			t.Fatalf("Clear while open: %v", err)
 		}
-		p.down.Store(false)
+		p.mode.Store(healthy)
 		for range 20 {
 			time.Sleep(time.Second + time.Millisecond)
 			_ = b.Set(ctx, "CACHE#geo:2", []byte(`2`), time.Hour)
@@ -68,14 +68,14 @@ func TestManyStaleKeysSettleInBatches(t *testing.T) {
 		p := newRemote(t, 30*time.Millisecond)
 		b, _ := resilient.New(p, resilient.Options{FailureThreshold: 3, OpenTimeout: time.Second, OpTimeout: 100 * time.Millisecond, Logger: quiet})
 		defer b.Close()
-		p.down.Store(true)
+		p.mode.Store(failing)
 		for range 3 {
 			_, _ = b.Get(ctx, "CACHE#x")
 		}
 		for i := range 5000 {
 			_ = b.Set(ctx, fmt.Sprintf("CACHE#k:%d", i), []byte(`1`), time.Hour) // skipped
 		}
-		p.down.Store(false)
+		p.mode.Store(healthy)
 		for range 20 {
 			time.Sleep(time.Second + time.Millisecond)
 			_ = b.Set(ctx, "CACHE#k:1", []byte(`2`), time.Hour)
@@ -95,13 +95,13 @@ func TestStaleKeysOfUnrelatedNamespacesNeverCoverEverything(t *testing.T) {
 		p := newRemote(t, time.Millisecond)
 		b, _ := resilient.New(p, resilient.Options{FailureThreshold: 3, OpenTimeout: time.Second, OpTimeout: 100 * time.Millisecond, Logger: quiet})
 		defer b.Close()
-		p.down.Store(true)
+		p.mode.Store(failing)
 		for range 3 {
 			_, _ = b.Get(ctx, "a:x")
 		}
 		_, _ = b.Clear(ctx, "a:")                     // refused, tracked as a prefix
 		_ = b.Set(ctx, "b:1", []byte(`1`), time.Hour) // skipped: common prefix is now ""
-		p.down.Store(false)
+		p.mode.Store(healthy)
 		time.Sleep(time.Second + time.Millisecond)
 		_ = b.Set(ctx, "c:unrelated", []byte(`1`), time.Hour)
 		for range 10 {

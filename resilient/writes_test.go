@@ -2,16 +2,13 @@ package resilient_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/cachekit/cachekit"
-	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/memstore"
 	"github.com/cachekit/cachekit/resilient"
 )
@@ -19,56 +16,15 @@ import (
 // Behaviours the fault matrix (faults_test.go) ran into on real backends, pinned down on
 // the bubble's clock. All three failed at c3f094f.
 
-// remote is a memstore that answers after a round trip, or fails at once while down: a
-// backend on the network, as far as the breaker and the fallback can tell.
-type remote struct {
-	backend.Store
-	rtt  time.Duration
-	down atomic.Bool
-}
-
-var errUnreachable = errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
-
-func (r *remote) trip(ctx context.Context) error {
-	if r.down.Load() {
-		return errUnreachable
-	}
-	select {
-	case <-time.After(r.rtt):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (r *remote) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := r.trip(ctx); err != nil {
-		return nil, err
-	}
-	return r.Store.Get(ctx, key)
-}
-
-func (r *remote) Set(ctx context.Context, key string, v []byte, ttl time.Duration) error {
-	if err := r.trip(ctx); err != nil {
-		return err
-	}
-	return r.Store.Set(ctx, key, v, ttl)
-}
-
-func (r *remote) Delete(ctx context.Context, keys ...string) error {
-	if err := r.trip(ctx); err != nil {
-		return err
-	}
-	return r.Store.Delete(ctx, keys...)
-}
-
-func newRemote(t *testing.T, rtt time.Duration) *remote {
+// newRemote is a faulty store that answers after a round trip, as a backend on the network
+// does, as far as the breaker and the fallback can tell.
+func newRemote(t *testing.T, rtt time.Duration) *faulty {
 	t.Helper()
 	ms, err := memstore.New(memstore.Options{CleanupInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &remote{Store: ms, rtt: rtt}
+	return &faulty{Store: ms, rtt: rtt}
 }
 
 // TestSkippedSetIsNotReadStale: a Set that the open breaker skips still reports success, so
@@ -92,7 +48,7 @@ func TestSkippedSetIsNotReadStale(t *testing.T) {
 		if err := v.Set(ctx, "profile:1", "old", 0); err != nil {
 			t.Fatal(err)
 		}
-		p.down.Store(true)
+		p.mode.Store(failing)
 		for range 3 {
 			_, _ = v.Get(ctx, "profile:1")
 		}
@@ -102,7 +58,7 @@ func TestSkippedSetIsNotReadStale(t *testing.T) {
 		if err := v.Set(ctx, "profile:1", "new", 0); err != nil {
 			return // the caller was told the write did not happen: nothing stale follows
 		}
-		p.down.Store(false)
+		p.mode.Store(healthy)
 		time.Sleep(time.Second + time.Millisecond) // past OpenTimeout
 		if got, err := v.Get(ctx, "profile:1"); err == nil && got == "old" {
 			t.Errorf(`Get after Set("new") succeeded while the breaker was open = %q: the value that Set replaced`, got)
@@ -134,11 +90,11 @@ func TestHalfOpenSkippedSetIsNotReadStale(t *testing.T) {
 		if err := fo.Set(ctx, "CACHE#k", []byte(`"old"`), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		p.down.Store(true)
+		p.mode.Store(failing)
 		for range 3 {
 			_, _ = fo.Get(ctx, "CACHE#other")
 		}
-		p.down.Store(false)
+		p.mode.Store(healthy)
 		time.Sleep(time.Second + time.Millisecond) // no call until the breaker is half-open
 		if st := fo.Stats(); st.OnFallback {
 			t.Fatalf("traffic is on the fallback (%+v): no call came while the breaker was open", st)
@@ -185,7 +141,7 @@ func TestFailbackUnderSteadyWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer fo.Close()
-		p.down.Store(true)
+		p.mode.Store(failing)
 		for range 4 {
 			_, _ = fo.Get(ctx, "CACHE#k")
 		}
@@ -208,7 +164,7 @@ func TestFailbackUnderSteadyWrites(t *testing.T) {
 				}
 			})
 		}
-		p.down.Store(false)
+		p.mode.Store(healthy)
 		time.Sleep(time.Second + time.Millisecond) // past OpenTimeout: the primary is healthy
 		deadline := time.Now().Add(10 * time.Second)
 		for fo.Stats().OnFallback && time.Now().Before(deadline) {
