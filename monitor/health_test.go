@@ -216,3 +216,31 @@ func TestRealBackends(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckCutShortByTheCallerIsNotRecorded: a check that fails because the caller's
+// context ended says nothing of the backend: it is returned, but neither recorded, counted
+// nor logged as a failure.
+func TestCheckCutShortByTheCallerIsNotRecorded(t *testing.T) {
+	s := newSick(t)
+	var out logs
+	c := monitor.NewChecker(s, monitor.Options{Logger: slog.New(slog.NewTextHandler(&out, nil))})
+	if res := c.Check(context.Background()); res.Status != monitor.Healthy {
+		t.Fatalf("first check: %+v", res)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.failing.Store(true)
+	res := c.Check(ctx)
+	if res.Status != monitor.Unhealthy || !strings.HasPrefix(res.LastError, "inconclusive: ") {
+		t.Errorf("check with the caller's context done = %+v, want an inconclusive failure", res)
+	}
+	if last := c.Last(); last.Status != monitor.Healthy || last.ConsecutiveFailures != 0 {
+		t.Errorf("Last after the cut-short check = %+v, want the healthy one before it", last)
+	}
+	if checks, failures := c.Counts(); checks != 1 || failures != 0 {
+		t.Errorf("Counts = %d checks, %d failures; want 1 and 0", checks, failures)
+	}
+	if strings.Contains(out.String(), "health check failed") {
+		t.Errorf("a cut-short check was logged as a failure:\n%s", out.String())
+	}
+}
