@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/memstore"
 )
 
@@ -257,4 +260,98 @@ func TestGetOrLoadPassesOnALoaderPanic(t *testing.T) {
 	}()
 	_, _ = v.GetOrLoad(context.Background(), "k", func(context.Context, string) (int, error) { panic("boom") })
 	t.Error("GetOrLoad returned after its loader panicked")
+}
+
+// slowReads is a store whose reads look at the data at once and answer 30ms later, as a
+// remote backend's do: a write that lands meanwhile is not in the answer.
+type slowReads struct{ cachekit.Store }
+
+func (s slowReads) Get(ctx context.Context, key string) ([]byte, error) {
+	v, err := s.Store.Get(ctx, key)
+	time.Sleep(30 * time.Millisecond)
+	return v, err
+}
+
+// TestGetOrLoadOnceWhenAReadStraddlesALoad: caller A misses at 0ms and loads from 30ms to
+// 50ms; caller B reads at 35ms, misses (A has not stored yet), and reaches the load at 65ms,
+// after A's load has ended. B must take A's value, not load it again.
+func TestGetOrLoadOnceWhenAReadStraddlesALoad(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ms, _ := memstore.New(memstore.Options{})
+		c, _ := cachekit.New(slowReads{ms}, cachekit.Options{})
+		defer c.Close()
+		v := cachekit.Typed[string](c, "", 0)
+		var loads atomic.Int32
+		load := func(ctx context.Context, key string) (string, error) {
+			loads.Add(1)
+			time.Sleep(20 * time.Millisecond)
+			return "value of " + key, nil
+		}
+		results := make(chan result, 2)
+		get := func() {
+			s, err := v.GetOrLoad(context.Background(), "k", load)
+			if s != "value of k" {
+				err = fmt.Errorf("got %q, %v", s, err)
+			}
+			results <- result{err: err}
+		}
+		go get()
+		time.Sleep(35 * time.Millisecond)
+		go get()
+		for range 2 {
+			if r := <-results; r.err != nil {
+				t.Error(r.err)
+			}
+		}
+		if n := loads.Load(); n != 1 {
+			t.Errorf("the loader ran %d times, want once", n)
+		}
+	})
+}
+
+// TestGetOrLoadOncePerKeyOnRealBackends: 32 goroutines read 30 keys in different orders
+// through GetOrLoad, with loads that take a few milliseconds; every key is loaded once.
+func TestGetOrLoadOncePerKeyOnRealBackends(t *testing.T) {
+	for name, open := range realStores() {
+		t.Run(name, func(t *testing.T) {
+			c, err := cachekit.New(open(t), cachekit.Options{Prefix: testenv.Name("CACHE#once") + ":"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				_, _ = c.Clear(context.Background())
+				_ = c.Close()
+			})
+			const goroutines, keys, rounds = 32, 30, 3
+			for round := range rounds {
+				v := cachekit.Typed[int](c, fmt.Sprintf("r%d:", round), 0)
+				var loads [keys]atomic.Int32
+				load := func(ctx context.Context, key string) (int, error) {
+					var i int
+					fmt.Sscan(key, &i)
+					loads[i].Add(1)
+					time.Sleep(time.Duration(1+i%5) * time.Millisecond) // the source's latency
+					return i, nil
+				}
+				var wg sync.WaitGroup
+				for g := range goroutines {
+					wg.Go(func() {
+						for j := range keys {
+							i := (j*7 + g) % keys // each goroutine its own order
+							got, err := v.GetOrLoad(context.Background(), strconv.Itoa(i), load)
+							if err != nil || got != i {
+								t.Errorf("GetOrLoad(%d) = %d, %v", i, got, err)
+							}
+						}
+					})
+				}
+				wg.Wait()
+				for i := range loads {
+					if n := loads[i].Load(); n != 1 {
+						t.Errorf("round %d: key %d loaded %d times, want once", round, i, n)
+					}
+				}
+			}
+		})
+	}
 }

@@ -109,6 +109,7 @@ func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V,
 	if load == nil {
 		return val, fmt.Errorf("%w: GetOrLoad with a nil loader", ErrConfig)
 	}
+	mark := v.c.core.flight.mark(v.c.prefix, key)
 	data, err := v.c.getRaw(ctx, key)
 	if err == nil {
 		if v.c.decode(data, &val) == nil {
@@ -117,8 +118,16 @@ func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V,
 	} else if !mayLoad(ctx, err) {
 		return val, err
 	}
+	missed := errors.Is(err, ErrNotFound)
 	full := v.c.prefix + key
-	data, err = v.c.core.flight.do(ctx, v.c.core.closing, full, func(lctx context.Context) ([]byte, error) {
+	data, err = v.c.core.flight.do(ctx, v.c.core.closing, full, mark, func(lctx context.Context, reread bool) ([]byte, error) {
+		if reread && missed {
+			// Another load of this shard ended after our read began: when it was this key's,
+			// its value is stored now, and loading it again would break "once per key".
+			if data, err := v.c.getRaw(lctx, key); err == nil && v.c.core.codec.Unmarshal(data, new(V)) == nil {
+				return data, nil
+			}
+		}
 		loaded, err := load(lctx, key)
 		if err != nil {
 			v.c.count(&counters{loads: 1, loadErrors: 1}, nil)
