@@ -8,6 +8,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -232,13 +233,23 @@ func (c *Cache) Health() (monitor.Result, bool) {
 	return r, !r.CheckedAt.IsZero()
 }
 
-// checkPrefix holds a prefix to the key rules, leaving room for a key of at least one byte.
+// PrefixSeparators are the bytes a Cache's or a view's whole prefix may end with. Ending with
+// one keeps namespaces apart: with "a:" and "ab:" no key of one can start with the other, while
+// "a" and "ab" would see, and clear, each other's entries. A prefix can still nest inside
+// another by design: "CACHE#" is the parent of its views' "CACHE#geo:".
+const PrefixSeparators = ":#/|"
+
+// checkPrefix holds a prefix to the key rules, leaving room for a key of at least one byte,
+// and to ending with one of PrefixSeparators.
 func checkPrefix(prefix string) error {
 	if err := backend.CheckPrefix(prefix); err != nil {
 		return err
 	}
 	if len(prefix) >= MaxKeyLen {
 		return fmt.Errorf("%w: a prefix of %d bytes leaves no room for a key", ErrInvalidKey, len(prefix))
+	}
+	if !strings.ContainsRune(PrefixSeparators, rune(prefix[len(prefix)-1])) {
+		return fmt.Errorf("%w: a prefix must end with one of %q, so that no other prefix's keys start with it", ErrInvalidKey, PrefixSeparators)
 	}
 	return nil
 }

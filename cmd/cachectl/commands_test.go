@@ -173,6 +173,7 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown backend", []string{"--backend", "nope", "stats"}, `"nope"`},
 		{"redis without a URL", []string{"stats", "--backend", "redis"}, "needs a URL"},
 		{"invalid prefix", []string{"--prefix", "\xff", "get", "k"}, "invalid"},
+		{"prefix without a separator", []string{"--prefix", "CACHE#geo", "stats"}, "must end with one of"},
 		{"zipf of 1", []string{"bench", "--zipf", "1"}, "--zipf"},
 		{"zipf under 1", []string{"bench", "--zipf", "0.5"}, "--zipf"},
 		{"zipf not a number", []string{"bench", "--zipf", "x"}, "--zipf"},
