@@ -27,8 +27,9 @@ const (
 type Options struct {
 	// Prefix is put before every key on the way to the Store and taken off on the way back,
 	// so that caches with different prefixes can share one Store, and a DynamoDB table with
-	// business data. Zero means DefaultPrefix. It must be valid UTF-8 and leave room for a key
-	// within MaxKeyLen.
+	// business data. Zero means DefaultPrefix. It must be valid UTF-8, leave room for a key
+	// within MaxKeyLen and end with one of PrefixSeparators. A Cache whose prefix starts
+	// another's (CACHE# and CACHE#geo:) is that one's parent: it counts and clears its entries.
 	Prefix string
 	// TTL is the lifetime of an entry written with a zero TTL. Zero means DefaultTTL.
 	TTL time.Duration

@@ -16,7 +16,8 @@ type View[V any] struct {
 }
 
 // Typed returns a view of c for values of type V, with keys under c's prefix followed by
-// prefix (which may be empty) and ttl as the TTL of writes that give none (zero means c's).
+// prefix (empty, or ending with one of PrefixSeparators, as "geo:") and ttl as the TTL of
+// writes that give none (zero means c's). c counts and clears the view's entries with its own.
 //
 // Typed does no I/O and cannot fail, so that views can be package-level variables; an invalid
 // prefix or ttl makes every call of the view report the error.
@@ -95,7 +96,9 @@ type Loader[V any] func(ctx context.Context, key string) (V, error)
 // the view's TTL and returns it.
 //
 // However many goroutines of the process ask for the same key at once, load runs once and
-// they all get its value. Each caller waits only as long as its own context allows: one that
+// they all get its value; a caller whose read missed while another caller's load of the key
+// was storing its value reads again rather than loading again (the Store must let a read see
+// a finished write: DynamoDB needs ConsistentRead for that). Each caller waits only as long as its own context allows: one that
 // gives up returns its context's error at once, while the load goes on for the others; the
 // load's context is cancelled only when no caller is left, or the Cache is closed. A load
 // error is returned to every waiting caller and is not cached.
