@@ -119,7 +119,7 @@ func New(store Store, opts Options) (*Cache, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
-	if err := checkPrefix(opts.Prefix); err != nil {
+	if err := CheckPrefix(opts.Prefix); err != nil {
 		return nil, fmt.Errorf("%w: Options.Prefix: %w", ErrConfig, err)
 	}
 	if opts.TTL == 0 {
@@ -240,9 +240,10 @@ func (c *Cache) Health() (monitor.Result, bool) {
 // another by design: "CACHE#" is the parent of its views' "CACHE#geo:".
 const PrefixSeparators = ":#/|"
 
-// checkPrefix holds a prefix to the key rules, leaving room for a key of at least one byte,
-// and to ending with one of PrefixSeparators.
-func checkPrefix(prefix string) error {
+// CheckPrefix reports whether prefix may be the whole prefix of a Cache or a view: the key
+// rules of CheckKey, room left for a key of at least one byte, and a last byte among
+// PrefixSeparators. Its errors wrap ErrInvalidKey.
+func CheckPrefix(prefix string) error {
 	if err := backend.CheckPrefix(prefix); err != nil {
 		return err
 	}
@@ -255,8 +256,10 @@ func checkPrefix(prefix string) error {
 	return nil
 }
 
-// broken returns a Cache whose every call reports err.
-func broken(err error) *Cache {
+// Invalid returns a Cache whose every call, and every call of the views made from it, reports
+// err, and whose Close does nothing: what a package-level Cache gets from a configuration it
+// cannot use (see cacheenv.Default), so that declaring views never fails.
+func Invalid(err error) *Cache {
 	return &Cache{core: &core{}, err: err}
 }
 

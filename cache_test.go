@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cacheenv"
 	"github.com/cachekit/cachekit/cachetest"
 	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/memstore"
@@ -19,7 +20,7 @@ import (
 
 func TestMain(m *testing.M) {
 	// The process-wide Cache lives as long as the process; close it before looking for leaks.
-	testenv.VerifyNoLeaks(m, func() { _ = cachekit.Default().Close() })
+	testenv.VerifyNoLeaks(m, func() { _ = cacheenv.Default().Close() })
 }
 
 // newCache returns a Cache over a fresh memstore that reads clock, closed when the test ends.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cacheenv"
 	"github.com/cachekit/cachekit/memstore"
 	"github.com/cachekit/cachekit/monitor"
 	"github.com/cachekit/cachekit/resilient"
@@ -18,7 +19,7 @@ type GeoInfo struct {
 }
 
 // Built on first use from the CACHE_* environment variables; no I/O happens here.
-var geoCache = cachekit.Typed[GeoInfo](cachekit.Default(), "geo:", 24*time.Hour)
+var geoCache = cachekit.Typed[GeoInfo](cacheenv.Default(), "geo:", 24*time.Hour)
 
 // lookupGeo stands for the slow source of truth, such as a geolocation API.
 func lookupGeo(ctx context.Context, ip string) (GeoInfo, error) {
@@ -94,12 +95,12 @@ func ExampleView_Expire() {
 // Tests swap the process-wide cache's Store for a fresh in-memory one.
 func ExampleCache_SetStore() {
 	fresh, _ := memstore.New(memstore.Options{})
-	old, err := cachekit.Default().SetStore(fresh)
+	old, err := cacheenv.Default().SetStore(fresh)
 	if err != nil {
 		panic(err)
 	}
 	defer func() {
-		cachekit.Default().SetStore(old)
+		cacheenv.Default().SetStore(old)
 		fresh.Close()
 	}()
 	has, _ := geoCache.Has(context.Background(), "1.1.1.1")

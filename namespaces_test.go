@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cacheenv"
 	"github.com/cachekit/cachekit/internal/testenv"
 )
 
@@ -19,7 +20,7 @@ func TestPrefixesEndWithASeparator(t *testing.T) {
 		if _, err := cachekit.New(quiet(t), cachekit.Options{Prefix: p}); !errors.Is(err, cachekit.ErrInvalidKey) || !errors.Is(err, cachekit.ErrConfig) {
 			t.Errorf("New with prefix %q: %v; want ErrInvalidKey and ErrConfig", p, err)
 		}
-		cfg := cachekit.Config{StorageType: "memory", KeyPrefix: p}
+		cfg := cacheenv.Config{StorageType: "memory", KeyPrefix: p}
 		if err := cfg.Validate(); !errors.Is(err, cachekit.ErrInvalidKey) {
 			t.Errorf("Config with key prefix %q: %v; want ErrInvalidKey", p, err)
 		}

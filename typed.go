@@ -32,7 +32,7 @@ func Typed[V any](c *Cache, prefix string, ttl time.Duration) *View[V] {
 	case ttl > 0:
 		sub.ttl = ttl
 	}
-	if err := checkPrefix(sub.prefix); err != nil {
+	if err := CheckPrefix(sub.prefix); err != nil {
 		sub.err = fmt.Errorf("%w: Typed prefix: %w", ErrConfig, err)
 	}
 	return &View[V]{c: sub}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cacheenv"
 )
 
 // usageError reports a command line that cachectl cannot run: exit code 2.
@@ -85,7 +85,7 @@ func isFlag(arg string) bool {
 // parseTTL reads a positive duration as CACHE_DEFAULT_TTL does: a Go duration ("90s",
 // "24h") or a whole number of seconds ("300"), up to cachekit.MaxTTL.
 func parseTTL(s string) (time.Duration, error) {
-	d, err := cachekit.ParseDuration(s)
+	d, err := cacheenv.ParseDuration(s)
 	if err == nil && d <= 0 {
 		err = fmt.Errorf("%v is not positive", d)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cacheenv"
 	"github.com/cachekit/cachekit/memstore"
 )
 
@@ -47,7 +48,7 @@ type benchOptions struct {
 	concurrency int
 }
 
-func benchFlags(fs *flag.FlagSet, o *options, cfg *cachekit.Config) {
+func benchFlags(fs *flag.FlagSet, o *options, cfg *cacheenv.Config) {
 	o.bench = benchOptions{
 		duration:    5 * time.Second,
 		keys:        100_000,
@@ -73,7 +74,7 @@ func benchFlags(fs *flag.FlagSet, o *options, cfg *cachekit.Config) {
 }
 
 // validate reports the first flag of o, or of cfg, that bench cannot run with.
-func (o benchOptions) validate(cfg cachekit.Config) error {
+func (o benchOptions) validate(cfg cacheenv.Config) error {
 	switch {
 	case o.keys < 1:
 		return usagef("--keys %d: want at least 1", o.keys)
@@ -212,7 +213,7 @@ func runBench(ctx context.Context, inv *invocation) error {
 		ReadRatio: o.readRatio, Zipf: o.zipf, Concurrency: o.concurrency,
 		TTLSeconds: inv.cfg.DefaultTTL.Seconds(),
 	}
-	if res.Backend == cachekit.StorageMemory {
+	if res.Backend == cacheenv.StorageMemory {
 		res.Config.MaxSize = inv.cfg.MemoryMaxSize
 	}
 	// The run's context may be done (Ctrl-C); the summary still needs the counts.
@@ -407,7 +408,7 @@ func (r *benchResult) write(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if r.Backend != cachekit.StorageMemory {
+	if r.Backend != cacheenv.StorageMemory {
 		_, err = fmt.Fprintf(w, "\nbench keys are under %q; remove them with: cachectl clear --prefix '%s' --yes\n", r.Prefix, r.Prefix)
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cacheenv"
 )
 
 // command is one cachectl command.
@@ -23,7 +24,7 @@ type command struct {
 	minArgs  int
 	maxArgs  int // -1: any number
 	// flags defines the command's own flags on fs, bound to o or to cfg, with their defaults.
-	flags func(fs *flag.FlagSet, o *options, cfg *cachekit.Config)
+	flags func(fs *flag.FlagSet, o *options, cfg *cacheenv.Config)
 	run   func(ctx context.Context, inv *invocation) error
 }
 
@@ -37,7 +38,7 @@ type options struct {
 // globalFlags defines the flags every command takes on fs, bound to cfg, whose fields hold the
 // environment's values as defaults, and to jsonOut. Each backend's settings are bound to its
 // Config field.
-func globalFlags(fs *flag.FlagSet, cfg *cachekit.Config, jsonOut *bool) {
+func globalFlags(fs *flag.FlagSet, cfg *cacheenv.Config, jsonOut *bool) {
 	fs.StringVar(&cfg.StorageType, "backend", cfg.StorageType,
 		"the backend `NAME`: memory, dynamodb or redis; from $CACHE_STORAGE_TYPE")
 	fs.StringVar(&cfg.KeyPrefix, "prefix", cfg.KeyPrefix,
@@ -123,7 +124,7 @@ var commands = []*command{
 		name: "clear", synopsis: "--yes", minArgs: 0, maxArgs: 0,
 		summary: "delete every entry under the prefix, and nothing else",
 		details: "Refuses (exit 2) without --yes. On a remote backend it scans every key under the prefix.",
-		flags: func(fs *flag.FlagSet, o *options, _ *cachekit.Config) {
+		flags: func(fs *flag.FlagSet, o *options, _ *cacheenv.Config) {
 			fs.BoolVar(&o.yes, "yes", false, "confirm that every entry under the prefix may go")
 		},
 		run: runClear,
@@ -133,7 +134,7 @@ var commands = []*command{
 		summary: "probe the backend: write, read back, compare and delete a key, timing each step",
 		details: "The probe key lives under the prefix with a 30s TTL, so a failed delete leaves nothing for long.\n" +
 			"Exit 0 when healthy, 1 when not.",
-		flags: func(fs *flag.FlagSet, o *options, _ *cachekit.Config) {
+		flags: func(fs *flag.FlagSet, o *options, _ *cacheenv.Config) {
 			o.healthTimeout = 5 * time.Second
 			fs.Var(positiveDuration{&o.healthTimeout}, "timeout", "give up on the probe after `D`")
 		},
@@ -189,7 +190,7 @@ func runSet(ctx context.Context, inv *invocation) error {
 	if err := inv.view().Set(ctx, key, value, 0); err != nil {
 		return err
 	}
-	if inv.cfg.Backend() == cachekit.StorageMemory {
+	if inv.cfg.Backend() == cacheenv.StorageMemory {
 		fmt.Fprintln(inv.stderr, "cachectl: note: the memory backend lives in this process only; the entry is gone when it exits")
 	}
 	if inv.json {

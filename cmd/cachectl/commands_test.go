@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cacheenv"
 )
 
 // TestCommands runs a sequence of commands against one Store, each step seeing what the
@@ -226,8 +227,8 @@ func TestBackendErrors(t *testing.T) {
 
 func TestEnvironment(t *testing.T) {
 	t.Run("defaults come from the environment", func(t *testing.T) {
-		t.Setenv(cachekit.EnvKeyPrefix, "app#")
-		t.Setenv(cachekit.EnvDefaultTTL, "600")
+		t.Setenv(cacheenv.VarKeyPrefix, "app#")
+		t.Setenv(cacheenv.VarDefaultTTL, "600")
 		s := newSession(t)
 		s.run("set", "k", "1").check(t, nil, 0)
 		r := s.run("ttl", "k", "--prefix", "app#")
@@ -241,9 +242,9 @@ func TestEnvironment(t *testing.T) {
 		}
 	})
 	t.Run("flags override the environment", func(t *testing.T) {
-		t.Setenv(cachekit.EnvStorageType, "memory")
-		t.Setenv(cachekit.EnvKeyPrefix, "app#")
-		t.Setenv(cachekit.EnvDefaultTTL, "600")
+		t.Setenv(cacheenv.VarStorageType, "memory")
+		t.Setenv(cacheenv.VarKeyPrefix, "app#")
+		t.Setenv(cacheenv.VarDefaultTTL, "600")
 		s := newSession(t)
 		s.run("set", "k", "1", "--prefix", "other#", "--ttl", "5m").check(t, nil, 0)
 		s.run("get", "k").check(t, nil, exitMiss)
@@ -256,18 +257,18 @@ func TestEnvironment(t *testing.T) {
 		runArgs(t, "--backend", " MEMORY ", "get", "k").check(t, nil, exitMiss)
 	})
 	t.Run("an invalid environment is a configuration error", func(t *testing.T) {
-		t.Setenv(cachekit.EnvDefaultTTL, "bogus")
+		t.Setenv(cacheenv.VarDefaultTTL, "bogus")
 		r := runArgs(t, "stats")
 		r.check(t, nil, exitUsage)
-		if !strings.Contains(r.stderr, cachekit.EnvDefaultTTL) {
+		if !strings.Contains(r.stderr, cacheenv.VarDefaultTTL) {
 			t.Errorf("stderr %q does not name the variable", r.stderr)
 		}
 		runArgs(t, "help").check(t, nil, exitOK) // help still works
-		// cachekit.ConfigFromEnv returns no Config beside its error, so a flag cannot rescue it.
+		// cacheenv.Load returns no Config beside its error, so a flag cannot rescue it.
 		runArgs(t, "stats", "--ttl", "5m").check(t, nil, exitUsage)
 	})
 	t.Run("bench takes its size from the environment", func(t *testing.T) {
-		t.Setenv(cachekit.EnvMemoryMaxSize, "1234")
+		t.Setenv(cacheenv.VarMemoryMaxSize, "1234")
 		r := runArgs(t, "help", "bench")
 		if !strings.Contains(r.stdout, "(default 1234)") {
 			t.Errorf("help bench:\n%s", r.stdout)

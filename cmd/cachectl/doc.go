@@ -1,7 +1,7 @@
 // Command cachectl reads, writes and exercises a cachekit cache from the command line: the
 // tool for the people who run services built on cachekit.
 //
-// It builds its cache as cachekit.Default does, from the CACHE_* environment variables, which
+// It builds its cache as cacheenv.Default does, from the CACHE_* environment variables, which
 // flags override:
 //
 //	cachectl [--backend NAME] [--prefix PREFIX] [--ttl D] [--json] COMMAND [ARGS]

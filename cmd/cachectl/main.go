@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cacheenv"
 )
 
 func main() {
@@ -35,7 +36,7 @@ const (
 )
 
 // run runs the cachectl command line args, writing to stdout and stderr, and returns the exit
-// code. It reads the environment only through cachekit.ConfigFromEnv.
+// code. It reads the environment only through cacheenv.Load.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return newCLI(stdout, stderr).run(ctx, args)
 }
@@ -44,7 +45,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type cli struct {
 	stdout, stderr io.Writer
 	// open builds the Cache a command uses; tests put in one that shares a Store across runs.
-	open func(cachekit.Config) (*cachekit.Cache, error)
+	open func(cacheenv.Config) (*cachekit.Cache, error)
 	// tty says that stderr is a terminal, where bench's progress line rewrites itself.
 	tty bool
 	// progressEvery is how often bench reports progress.
@@ -55,7 +56,7 @@ func newCLI(stdout, stderr io.Writer) *cli {
 	return &cli{
 		stdout:        stdout,
 		stderr:        stderr,
-		open:          cachekit.Open,
+		open:          cacheenv.Open,
 		tty:           isTerminal(stderr),
 		progressEvery: time.Second,
 	}
@@ -64,7 +65,7 @@ func newCLI(stdout, stderr io.Writer) *cli {
 // invocation is what one command sees: its configuration, flags, arguments and Cache.
 type invocation struct {
 	*cli
-	cfg   cachekit.Config
+	cfg   cacheenv.Config
 	json  bool
 	opts  options
 	args  []string
@@ -73,7 +74,7 @@ type invocation struct {
 
 func (c *cli) run(ctx context.Context, args []string) int {
 	// An invalid environment is reported only once a command needs it, so help still works.
-	cfg, envErr := cachekit.ConfigFromEnv()
+	cfg, envErr := cacheenv.Load()
 
 	// The first pass only finds the command's name, and whether help is asked for.
 	p, err := parseArgs(flagShapes(), args)
@@ -142,10 +143,10 @@ func (c *cli) run(ctx context.Context, args []string) int {
 // and so the flags that apply, are known.
 func flagShapes() *flag.FlagSet {
 	typed := flag.NewFlagSet("cachectl", flag.ContinueOnError)
-	globalFlags(typed, new(cachekit.Config), new(bool))
+	globalFlags(typed, new(cacheenv.Config), new(bool))
 	for _, cmd := range commands {
 		if cmd.flags != nil {
-			cmd.flags(typed, new(options), new(cachekit.Config))
+			cmd.flags(typed, new(options), new(cacheenv.Config))
 		}
 	}
 	shapes := flag.NewFlagSet("cachectl", flag.ContinueOnError)
@@ -164,7 +165,7 @@ func (anyValue) Set(string) error   { return nil }
 func (v anyValue) IsBoolFlag() bool { return v.isBool }
 
 // help runs "cachectl help [COMMAND]".
-func (c *cli) help(cfg cachekit.Config, args []string) int {
+func (c *cli) help(cfg cacheenv.Config, args []string) int {
 	switch len(args) {
 	case 0:
 		writeUsage(c.stdout, cfg)
@@ -234,7 +235,7 @@ func exitCode(err error) int {
 
 // withDefaults fills the Config fields whose zero means a library default with that default,
 // so that help and output show the values in force.
-func withDefaults(cfg cachekit.Config) cachekit.Config {
+func withDefaults(cfg cacheenv.Config) cacheenv.Config {
 	if cfg.KeyPrefix == "" {
 		cfg.KeyPrefix = cachekit.DefaultPrefix
 	}

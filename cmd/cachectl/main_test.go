@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cacheenv"
 	"github.com/cachekit/cachekit/cachetest"
 	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/memstore"
@@ -61,9 +62,9 @@ func (s *session) runContext(ctx context.Context, args ...string) result {
 	s.t.Helper()
 	var out, errOut bytes.Buffer
 	c := newCLI(&out, &errOut)
-	c.open = func(cfg cachekit.Config) (*cachekit.Cache, error) {
+	c.open = func(cfg cacheenv.Config) (*cachekit.Cache, error) {
 		// Open checks the Config as a real run would; the Cache then uses the session's Store.
-		checked, err := cachekit.Open(cfg)
+		checked, err := cacheenv.Open(cfg)
 		if err != nil {
 			return nil, err
 		}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cacheenv"
 	"github.com/cachekit/cachekit/dynamostore"
 )
 
@@ -13,7 +13,7 @@ func runTable(ctx context.Context, inv *invocation) error {
 	if inv.args[0] != "create" {
 		return usagef("unknown table command %q; want: cachectl table create", inv.args[0])
 	}
-	if inv.cfg.Backend() != cachekit.StorageDynamoDB {
+	if inv.cfg.Backend() != cacheenv.StorageDynamoDB {
 		return usagef("table create is for the dynamodb backend; give --table NAME or set CACHE_TABLE_NAME")
 	}
 	client, closeIdle, err := dynamostore.NewClient(ctx, inv.cfg.DynamoDBEndpoint)

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cacheenv"
 )
 
 const usageIntro = `cachectl reads, writes and exercises a cachekit cache from the command line.
@@ -33,25 +34,25 @@ const exitCodes = `Exit codes:
 
 // envVars are the environment variables cachekit reads, as help lists them.
 var envVars = [...]struct{ name, doc string }{
-	{cachekit.EnvStorageType, "the backend: memory, dynamodb or redis"},
-	{cachekit.EnvKeyPrefix, "the key prefix (default " + cachekit.DefaultPrefix + ")"},
-	{cachekit.EnvDefaultTTL, "the TTL of writes: a duration (90s, 24h) or seconds (default " + cachekit.DefaultTTL.String() + ")"},
-	{cachekit.EnvMemoryMaxSize, "memory: the most entries the store holds"},
-	{cachekit.EnvMemoryCleanupInterval, "memory: how often expired entries are swept; 0 for never"},
-	{cachekit.EnvTableName, "dynamodb: the table; set alone, it selects the dynamodb backend"},
-	{cachekit.EnvDynamoDBEndpoint, "dynamodb: another endpoint, such as DynamoDB Local's (AWS_ENDPOINT_URL_DYNAMODB works too)"},
-	{cachekit.EnvDynamoDBPartitionKey, "dynamodb: the partition key attribute (default PK)"},
-	{cachekit.EnvDynamoDBSortKey, "dynamodb: the sort key attribute of a single-table design"},
-	{cachekit.EnvDynamoDBSortKeyValue, "dynamodb: the constant cache items carry in the sort key"},
-	{cachekit.EnvDynamoDBConsistent, "dynamodb: true for strongly consistent reads"},
+	{cacheenv.VarStorageType, "the backend: memory, dynamodb or redis"},
+	{cacheenv.VarKeyPrefix, "the key prefix (default " + cachekit.DefaultPrefix + ")"},
+	{cacheenv.VarDefaultTTL, "the TTL of writes: a duration (90s, 24h) or seconds (default " + cachekit.DefaultTTL.String() + ")"},
+	{cacheenv.VarMemoryMaxSize, "memory: the most entries the store holds"},
+	{cacheenv.VarMemoryCleanupInterval, "memory: how often expired entries are swept; 0 for never"},
+	{cacheenv.VarTableName, "dynamodb: the table; set alone, it selects the dynamodb backend"},
+	{cacheenv.VarDynamoDBEndpoint, "dynamodb: another endpoint, such as DynamoDB Local's (AWS_ENDPOINT_URL_DYNAMODB works too)"},
+	{cacheenv.VarDynamoDBPartitionKey, "dynamodb: the partition key attribute (default PK)"},
+	{cacheenv.VarDynamoDBSortKey, "dynamodb: the sort key attribute of a single-table design"},
+	{cacheenv.VarDynamoDBSortKeyValue, "dynamodb: the constant cache items carry in the sort key"},
+	{cacheenv.VarDynamoDBConsistent, "dynamodb: true for strongly consistent reads"},
 	{"AWS_REGION, AWS_PROFILE, ...", "dynamodb: the AWS SDK's own configuration and credentials"},
-	{cachekit.EnvRedisURL, "redis: the server or cluster URL; rediss:// for TLS"},
-	{cachekit.EnvFallbackStorageType, "a second backend to use while the first is down, behind a circuit breaker"},
+	{cacheenv.VarRedisURL, "redis: the server or cluster URL; rediss:// for TLS"},
+	{cacheenv.VarFallbackStorageType, "a second backend to use while the first is down, behind a circuit breaker"},
 }
 
 // writeUsage writes cachectl's help, with the flag defaults that cfg, the environment's
 // Config, gives.
-func writeUsage(w io.Writer, cfg cachekit.Config) {
+func writeUsage(w io.Writer, cfg cacheenv.Config) {
 	fmt.Fprint(w, usageIntro)
 	fmt.Fprintln(w, "\nCommands:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -78,7 +79,7 @@ func writeUsage(w io.Writer, cfg cachekit.Config) {
 }
 
 // writeCommandUsage writes the help of one command.
-func writeCommandUsage(w io.Writer, cmd *command, cfg cachekit.Config) {
+func writeCommandUsage(w io.Writer, cmd *command, cfg cacheenv.Config) {
 	fmt.Fprintf(w, "Usage:\n  cachectl %s [flags]\n\n%s.\n\n", strings.TrimSpace(cmd.name+" "+cmd.synopsis),
 		strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
 	if cmd.details != "" {
@@ -96,7 +97,7 @@ func writeCommandUsage(w io.Writer, cmd *command, cfg cachekit.Config) {
 }
 
 // globalFlagSet returns the global flags with the defaults cfg gives.
-func globalFlagSet(cfg cachekit.Config) *flag.FlagSet {
+func globalFlagSet(cfg cacheenv.Config) *flag.FlagSet {
 	fs := flag.NewFlagSet("cachectl", flag.ContinueOnError)
 	cfg = withDefaults(cfg)
 	cfg.StorageType = cfg.Backend()

@@ -24,14 +24,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cacheenv"
 	"github.com/cachekit/cachekit/dynamostore"
 	"github.com/cachekit/cachekit/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
 	// This test binary holds the package too, and so the process-wide cache that geo made.
-	testenv.VerifyNoLeaks(m, func() { cachekit.Default().Close() })
+	testenv.VerifyNoLeaks(m, func() { cacheenv.Default().Close() })
 }
 
 // TestUnderEmulator runs the function as Lambda would, under AWS's Runtime Interface

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cacheenv"
 )
 
 // Request is the invocation's event.
@@ -49,11 +50,11 @@ type Response struct {
 // geo is built on first use from the CACHE_* environment variables, with no network I/O, so
 // it can be declared here: the cache outlives invocations while the execution environment
 // is warm, and its clients' connections are reused.
-var geo = cachekit.Typed[Location](cachekit.Default(), "geo:", 24*time.Hour)
+var geo = cachekit.Typed[Location](cacheenv.Default(), "geo:", 24*time.Hour)
 
 func handle(ctx context.Context, req Request) (Response, error) {
 	// Lambda freezes the process between invocations: write this invocation's metrics now.
-	defer cachekit.Default().Flush()
+	defer cacheenv.Default().Flush()
 
 	addr, err := netip.ParseAddr(req.IP)
 	if err != nil {

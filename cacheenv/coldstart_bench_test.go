@@ -1,10 +1,10 @@
-package cachekit_test
+package cacheenv_test
 
 import (
 	"path/filepath"
 	"testing"
 
-	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cacheenv"
 )
 
 // BenchmarkColdStartOpen measures what the first call of Default costs a Lambda function's
@@ -46,11 +46,11 @@ func BenchmarkColdStartOpen(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				cfg, err := cachekit.ConfigFromEnv()
+				cfg, err := cacheenv.Load()
 				if err != nil {
 					b.Fatal(err)
 				}
-				c, err := cachekit.Open(cfg)
+				c, err := cacheenv.Open(cfg)
 				if err != nil {
 					b.Fatal(err)
 				}

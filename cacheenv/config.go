@@ -1,4 +1,10 @@
-package cachekit
+// Package cacheenv builds a cachekit.Cache from the CACHE_* environment variables: Default,
+// the process-wide Cache a Lambda function declares its views on, and Load and Open for
+// programs (such as cachectl) that want the Config in hand. It is the one package that reads
+// the environment and the one that imports every backend, so that the backend can change
+// with a variable and no code change; a program that builds its Store itself (cachekit.New
+// over memstore, dynamostore or redisstore) does not import it and links only that backend.
+package cacheenv
 
 import (
 	"cmp"
@@ -11,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/dynamostore"
 	"github.com/cachekit/cachekit/memstore"
 	"github.com/cachekit/cachekit/monitor"
@@ -27,7 +34,7 @@ const (
 )
 
 // Config says which backend to build and how, in the terms of the CACHE_* environment
-// variables that ConfigFromEnv reads, each named on its field. The zero value means every
+// variables that Load reads, each named on its field. The zero value means every
 // documented default: an in-memory cache.
 type Config struct {
 	// StorageType is the backend: StorageMemory, StorageDynamoDB or StorageRedis.
@@ -35,9 +42,9 @@ type Config struct {
 	// else StorageMemory.
 	// Environment: CACHE_STORAGE_TYPE.
 	StorageType string
-	// KeyPrefix is Options.Prefix. Empty means DefaultPrefix. Environment: CACHE_KEY_PREFIX.
+	// KeyPrefix is cachekit.Options.Prefix. Empty means cachekit.DefaultPrefix. Environment: CACHE_KEY_PREFIX.
 	KeyPrefix string
-	// DefaultTTL is Options.TTL. Zero means DefaultTTL. Environment: CACHE_DEFAULT_TTL, a Go
+	// DefaultTTL is cachekit.Options.TTL. Zero means cachekit.DefaultTTL. Environment: CACHE_DEFAULT_TTL, a Go
 	// duration ("90s", "24h") or a whole number of seconds ("300").
 	DefaultTTL time.Duration
 	// MemoryMaxSize is memstore's MaxSize. Zero means its default.
@@ -96,12 +103,12 @@ type Config struct {
 	// again; zero means resilient.DefaultOpenTimeout. Environment: CACHE_BREAKER_OPEN_TIMEOUT.
 	BreakerOpenTimeout time.Duration
 
-	// HealthCheckInterval is how often the Cache checks a remote backend's health with a
+	// HealthCheckInterval is how often the cachekit.Cache checks a remote backend's health with a
 	// probe key: zero means monitor.DefaultInterval, a negative value no checks. The memory
 	// backend is never checked. Environment: CACHE_HEALTH_CHECK_INTERVAL, a duration, where
 	// "0" turns the checks off.
 	HealthCheckInterval time.Duration
-	// Metrics is "emf" to write the Cache's statistics as CloudWatch Embedded Metric Format
+	// Metrics is "emf" to write the cachekit.Cache's statistics as CloudWatch Embedded Metric Format
 	// lines on standard output, or empty for none. Environment: CACHE_METRICS.
 	Metrics string
 	// MetricsNamespace is the CloudWatch namespace; empty means "cachekit".
@@ -114,75 +121,75 @@ type Config struct {
 	// AWS_LAMBDA_FUNCTION_NAME.
 	ServiceName string
 	// OnDemand runs health checks and metric flushes inside cache calls, when due, instead
-	// of on goroutines of the Cache's own: what AWS Lambda needs, where goroutines freeze
-	// between invocations. ConfigFromEnv sets it when AWS_LAMBDA_FUNCTION_NAME is set.
+	// of on goroutines of the cachekit.Cache's own: what AWS Lambda needs, where goroutines freeze
+	// between invocations. Load sets it when AWS_LAMBDA_FUNCTION_NAME is set.
 	OnDemand bool
 }
 
 // MetricsEMF is the value of Config.Metrics (CACHE_METRICS) that turns metrics on.
 const MetricsEMF = "emf"
 
-// The environment variables ConfigFromEnv reads.
+// The environment variables Load reads.
 const (
-	EnvStorageType           = "CACHE_STORAGE_TYPE"
-	EnvKeyPrefix             = "CACHE_KEY_PREFIX"
-	EnvDefaultTTL            = "CACHE_DEFAULT_TTL"
-	EnvMemoryMaxSize         = "CACHE_MEMORY_MAX_SIZE"
-	EnvMemoryCleanupInterval = "CACHE_MEMORY_CLEANUP_INTERVAL"
-	EnvTableName             = "CACHE_TABLE_NAME"
-	EnvDynamoDBEndpoint      = "CACHE_DYNAMODB_ENDPOINT"
-	EnvDynamoDBPartitionKey  = "CACHE_DYNAMODB_PARTITION_KEY"
-	EnvDynamoDBSortKey       = "CACHE_DYNAMODB_SORT_KEY"
-	EnvDynamoDBSortKeyValue  = "CACHE_DYNAMODB_SORT_KEY_VALUE"
-	EnvDynamoDBConsistent    = "CACHE_DYNAMODB_CONSISTENT_READ"
-	EnvRedisURL              = "CACHE_REDIS_URL"
-	EnvFallbackStorageType   = "CACHE_FALLBACK_STORAGE_TYPE"
-	EnvL1MaxSize             = "CACHE_L1_MAX_SIZE"
-	EnvL1TTL                 = "CACHE_L1_TTL"
-	EnvBreaker               = "CACHE_BREAKER"
-	EnvOpTimeout             = "CACHE_OP_TIMEOUT"
-	EnvBreakerFailures       = "CACHE_BREAKER_FAILURES"
-	EnvBreakerOpenTimeout    = "CACHE_BREAKER_OPEN_TIMEOUT"
-	EnvHealthCheckInterval   = "CACHE_HEALTH_CHECK_INTERVAL"
-	EnvMetrics               = "CACHE_METRICS"
-	EnvMetricsNamespace      = "CACHE_METRICS_NAMESPACE"
-	EnvMetricsInterval       = "CACHE_METRICS_INTERVAL"
-	EnvServiceName           = "CACHE_SERVICE_NAME"
-	// EnvLambdaFunctionName is set by AWS Lambda in every function's environment.
-	EnvLambdaFunctionName = "AWS_LAMBDA_FUNCTION_NAME"
+	VarStorageType           = "CACHE_STORAGE_TYPE"
+	VarKeyPrefix             = "CACHE_KEY_PREFIX"
+	VarDefaultTTL            = "CACHE_DEFAULT_TTL"
+	VarMemoryMaxSize         = "CACHE_MEMORY_MAX_SIZE"
+	VarMemoryCleanupInterval = "CACHE_MEMORY_CLEANUP_INTERVAL"
+	VarTableName             = "CACHE_TABLE_NAME"
+	VarDynamoDBEndpoint      = "CACHE_DYNAMODB_ENDPOINT"
+	VarDynamoDBPartitionKey  = "CACHE_DYNAMODB_PARTITION_KEY"
+	VarDynamoDBSortKey       = "CACHE_DYNAMODB_SORT_KEY"
+	VarDynamoDBSortKeyValue  = "CACHE_DYNAMODB_SORT_KEY_VALUE"
+	VarDynamoDBConsistent    = "CACHE_DYNAMODB_CONSISTENT_READ"
+	VarRedisURL              = "CACHE_REDIS_URL"
+	VarFallbackStorageType   = "CACHE_FALLBACK_STORAGE_TYPE"
+	VarL1MaxSize             = "CACHE_L1_MAX_SIZE"
+	VarL1TTL                 = "CACHE_L1_TTL"
+	VarBreaker               = "CACHE_BREAKER"
+	VarOpTimeout             = "CACHE_OP_TIMEOUT"
+	VarBreakerFailures       = "CACHE_BREAKER_FAILURES"
+	VarBreakerOpenTimeout    = "CACHE_BREAKER_OPEN_TIMEOUT"
+	VarHealthCheckInterval   = "CACHE_HEALTH_CHECK_INTERVAL"
+	VarMetrics               = "CACHE_METRICS"
+	VarMetricsNamespace      = "CACHE_METRICS_NAMESPACE"
+	VarMetricsInterval       = "CACHE_METRICS_INTERVAL"
+	VarServiceName           = "CACHE_SERVICE_NAME"
+	// VarLambdaFunctionName is set by AWS Lambda in every function's environment.
+	VarLambdaFunctionName = "AWS_LAMBDA_FUNCTION_NAME"
 )
 
-// ConfigFromEnv reads a Config from the process's CACHE_* environment variables and validates
+// Load reads a Config from the process's CACHE_* environment variables and validates
 // it. An unset or empty variable means the field's default; a value that cannot be used is an
-// error wrapping ErrConfig that names the variable, never a silent fallback. With the error
+// error wrapping cachekit.ErrConfig that names the variable, never a silent fallback. With the error
 // comes every valid value read, the invalid ones left zero, so that a command line can still
 // override the variables.
-func ConfigFromEnv() (Config, error) {
-	return ConfigFromLookup(os.LookupEnv)
+func Load() (Config, error) {
+	return LoadFrom(os.LookupEnv)
 }
 
-// ConfigFromLookup is ConfigFromEnv over any source of variables, such as a test's map.
-func ConfigFromLookup(lookup func(name string) (string, bool)) (Config, error) {
+// LoadFrom is Load over any source of variables, such as a test's map.
+func LoadFrom(lookup func(name string) (string, bool)) (Config, error) {
 	get := func(name string) string {
 		v, _ := lookup(name)
 		return strings.TrimSpace(v)
 	}
 	cfg := Config{
-		StorageType: strings.ToLower(get(EnvStorageType)),
-		KeyPrefix:   get(EnvKeyPrefix),
-		TableName:   get(EnvTableName),
+		StorageType: strings.ToLower(get(VarStorageType)),
+		KeyPrefix:   get(VarKeyPrefix),
+		TableName:   get(VarTableName),
 
-		DynamoDBEndpoint:     get(EnvDynamoDBEndpoint),
-		DynamoDBPartitionKey: get(EnvDynamoDBPartitionKey),
-		DynamoDBSortKey:      get(EnvDynamoDBSortKey),
-		DynamoDBSortKeyValue: get(EnvDynamoDBSortKeyValue),
-		RedisURL:             get(EnvRedisURL),
-		FallbackStorageType:  strings.ToLower(get(EnvFallbackStorageType)),
+		DynamoDBEndpoint:     get(VarDynamoDBEndpoint),
+		DynamoDBPartitionKey: get(VarDynamoDBPartitionKey),
+		DynamoDBSortKey:      get(VarDynamoDBSortKey),
+		DynamoDBSortKeyValue: get(VarDynamoDBSortKeyValue),
+		RedisURL:             get(VarRedisURL),
+		FallbackStorageType:  strings.ToLower(get(VarFallbackStorageType)),
 
-		Metrics:          strings.ToLower(get(EnvMetrics)),
-		MetricsNamespace: get(EnvMetricsNamespace),
-		ServiceName:      cmp.Or(get(EnvServiceName), get(EnvLambdaFunctionName)),
-		OnDemand:         get(EnvLambdaFunctionName) != "",
+		Metrics:          strings.ToLower(get(VarMetrics)),
+		MetricsNamespace: get(VarMetricsNamespace),
+		ServiceName:      cmp.Or(get(VarServiceName), get(VarLambdaFunctionName)),
+		OnDemand:         get(VarLambdaFunctionName) != "",
 	}
 	var errs []error
 	// positive reads a positive duration (seconds or a Go duration) into dst.
@@ -218,28 +225,28 @@ func ConfigFromLookup(lookup func(name string) (string, bool)) (Config, error) {
 			}
 		}
 	}
-	positive(EnvDefaultTTL, &cfg.DefaultTTL, "5m or 300")
-	count(EnvMemoryMaxSize, &cfg.MemoryMaxSize)
-	interval(EnvMemoryCleanupInterval, &cfg.MemoryCleanupInterval)
-	count(EnvL1MaxSize, &cfg.L1MaxSize)
-	positive(EnvL1TTL, &cfg.L1TTL, "500ms or 10s")
-	positive(EnvOpTimeout, &cfg.OpTimeout, "500ms or 10s")
-	positive(EnvBreakerOpenTimeout, &cfg.BreakerOpenTimeout, "500ms or 10s")
-	count(EnvBreakerFailures, &cfg.BreakerFailures)
-	interval(EnvHealthCheckInterval, &cfg.HealthCheckInterval)
-	positive(EnvMetricsInterval, &cfg.MetricsInterval, "500ms or 10s")
-	if v := get(EnvBreaker); v != "" {
+	positive(VarDefaultTTL, &cfg.DefaultTTL, "5m or 300")
+	count(VarMemoryMaxSize, &cfg.MemoryMaxSize)
+	interval(VarMemoryCleanupInterval, &cfg.MemoryCleanupInterval)
+	count(VarL1MaxSize, &cfg.L1MaxSize)
+	positive(VarL1TTL, &cfg.L1TTL, "500ms or 10s")
+	positive(VarOpTimeout, &cfg.OpTimeout, "500ms or 10s")
+	positive(VarBreakerOpenTimeout, &cfg.BreakerOpenTimeout, "500ms or 10s")
+	count(VarBreakerFailures, &cfg.BreakerFailures)
+	interval(VarHealthCheckInterval, &cfg.HealthCheckInterval)
+	positive(VarMetricsInterval, &cfg.MetricsInterval, "500ms or 10s")
+	if v := get(VarBreaker); v != "" {
 		switch strings.ToLower(v) {
 		case "on", "true", "1":
 		case "off", "false", "0":
 			cfg.DisableBreaker = true
 		default:
-			errs = append(errs, envError(EnvBreaker, v, "want on or off"))
+			errs = append(errs, envError(VarBreaker, v, "want on or off"))
 		}
 	}
-	if v := get(EnvDynamoDBConsistent); v != "" {
+	if v := get(VarDynamoDBConsistent); v != "" {
 		if b, err := strconv.ParseBool(v); err != nil {
-			errs = append(errs, envError(EnvDynamoDBConsistent, v, "want true or false"))
+			errs = append(errs, envError(VarDynamoDBConsistent, v, "want true or false"))
 		} else {
 			cfg.DynamoDBConsistentRead = b
 		}
@@ -251,16 +258,16 @@ func ConfigFromLookup(lookup func(name string) (string, bool)) (Config, error) {
 }
 
 func envError(name, value, want string) error {
-	return fmt.Errorf("%w: %s=%q: %s", ErrConfig, name, value, want)
+	return fmt.Errorf("%w: %s=%q: %s", cachekit.ErrConfig, name, value, want)
 }
 
 // ParseDuration reads a duration as the CACHE_* variables give them: a Go duration ("90s",
-// "24h") or a whole number of seconds ("300"), at most MaxTTL either way.
+// "24h") or a whole number of seconds ("300"), at most cachekit.MaxTTL either way.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n > int64(MaxTTL/time.Second) || n < -int64(MaxTTL/time.Second) {
-			return 0, fmt.Errorf("%d seconds is beyond MaxTTL (%v)", n, MaxTTL)
+		if n > int64(cachekit.MaxTTL/time.Second) || n < -int64(cachekit.MaxTTL/time.Second) {
+			return 0, fmt.Errorf("%d seconds is beyond MaxTTL (%v)", n, cachekit.MaxTTL)
 		}
 		return time.Duration(n) * time.Second, nil
 	}
@@ -268,8 +275,8 @@ func ParseDuration(s string) (time.Duration, error) {
 	if err != nil {
 		return 0, errors.New("want a duration such as 90s, 5m or 24h, or a whole number of seconds")
 	}
-	if d > MaxTTL || d < -MaxTTL {
-		return 0, fmt.Errorf("%v is beyond MaxTTL (%v)", d, MaxTTL)
+	if d > cachekit.MaxTTL || d < -cachekit.MaxTTL {
+		return 0, fmt.Errorf("%v is beyond MaxTTL (%v)", d, cachekit.MaxTTL)
 	}
 	return d, nil
 }
@@ -289,92 +296,92 @@ func (cfg Config) Backend() string {
 	return StorageMemory
 }
 
-// Validate reports a Config that Open could not use. Its errors wrap ErrConfig and name both
+// Validate reports a Config that Open could not use. Its errors wrap cachekit.ErrConfig and name both
 // the field and its environment variable.
 func (cfg Config) Validate() error {
 	if f := cfg.FallbackStorageType; f != "" {
 		if f == cfg.Backend() {
-			return fmt.Errorf("%w: fallback storage type %q (%s) is the storage type itself", ErrConfig, f, EnvFallbackStorageType)
+			return fmt.Errorf("%w: fallback storage type %q (%s) is the storage type itself", cachekit.ErrConfig, f, VarFallbackStorageType)
 		}
 		if cfg.Backend() == StorageMemory {
-			return fmt.Errorf("%w: a fallback (%s) goes behind a remote backend, not memory", ErrConfig, EnvFallbackStorageType)
+			return fmt.Errorf("%w: a fallback (%s) goes behind a remote backend, not memory", cachekit.ErrConfig, VarFallbackStorageType)
 		}
 		fallback := cfg
 		fallback.StorageType, fallback.FallbackStorageType = f, ""
 		fallback.L1MaxSize, fallback.L1TTL = 0, 0 // the L1 goes in front of both
 		if err := fallback.Validate(); err != nil {
-			return fmt.Errorf("%w (the fallback, %s)", err, EnvFallbackStorageType)
+			return fmt.Errorf("%w (the fallback, %s)", err, VarFallbackStorageType)
 		}
 	}
 	switch t := cfg.Backend(); t {
 	case StorageMemory:
 	case StorageDynamoDB:
 		if cfg.TableName == "" {
-			return fmt.Errorf("%w: storage type %q (%s) needs a table name (%s)", ErrConfig, t, EnvStorageType, EnvTableName)
+			return fmt.Errorf("%w: storage type %q (%s) needs a table name (%s)", cachekit.ErrConfig, t, VarStorageType, VarTableName)
 		}
 		if (cfg.DynamoDBSortKey == "") != (cfg.DynamoDBSortKeyValue == "") {
-			return fmt.Errorf("%w: %s and %s go together", ErrConfig, EnvDynamoDBSortKey, EnvDynamoDBSortKeyValue)
+			return fmt.Errorf("%w: %s and %s go together", cachekit.ErrConfig, VarDynamoDBSortKey, VarDynamoDBSortKeyValue)
 		}
 	case StorageRedis:
 		if cfg.RedisURL == "" {
-			return fmt.Errorf("%w: storage type %q (%s) needs a URL (%s)", ErrConfig, t, EnvStorageType, EnvRedisURL)
+			return fmt.Errorf("%w: storage type %q (%s) needs a URL (%s)", cachekit.ErrConfig, t, VarStorageType, VarRedisURL)
 		}
 		if _, err := redisstore.ParseURL(cfg.RedisURL); err != nil {
-			return fmt.Errorf("%w: %s: %w", ErrConfig, EnvRedisURL, err)
+			return fmt.Errorf("%w: %s: %w", cachekit.ErrConfig, VarRedisURL, err)
 		}
 	default:
-		return fmt.Errorf("%w: storage type %q (%s): want %s, %s or %s", ErrConfig, t, EnvStorageType,
+		return fmt.Errorf("%w: storage type %q (%s): want %s, %s or %s", cachekit.ErrConfig, t, VarStorageType,
 			StorageMemory, StorageDynamoDB, StorageRedis)
 	}
 	if cfg.KeyPrefix != "" {
-		if err := checkPrefix(cfg.KeyPrefix); err != nil {
-			return fmt.Errorf("%w: key prefix (%s): %w", ErrConfig, EnvKeyPrefix, err)
+		if err := cachekit.CheckPrefix(cfg.KeyPrefix); err != nil {
+			return fmt.Errorf("%w: key prefix (%s): %w", cachekit.ErrConfig, VarKeyPrefix, err)
 		}
 	}
-	if cfg.DefaultTTL < 0 || cfg.DefaultTTL > MaxTTL {
-		return fmt.Errorf("%w: default TTL %v (%s): want a positive duration up to %v", ErrConfig, cfg.DefaultTTL, EnvDefaultTTL, MaxTTL)
+	if cfg.DefaultTTL < 0 || cfg.DefaultTTL > cachekit.MaxTTL {
+		return fmt.Errorf("%w: default TTL %v (%s): want a positive duration up to %v", cachekit.ErrConfig, cfg.DefaultTTL, VarDefaultTTL, cachekit.MaxTTL)
 	}
 	if cfg.MemoryMaxSize < 0 {
-		return fmt.Errorf("%w: memory max size %d (%s): want a positive whole number", ErrConfig, cfg.MemoryMaxSize, EnvMemoryMaxSize)
+		return fmt.Errorf("%w: memory max size %d (%s): want a positive whole number", cachekit.ErrConfig, cfg.MemoryMaxSize, VarMemoryMaxSize)
 	}
 	if cfg.L1MaxSize < 0 || cfg.L1TTL < 0 {
-		return fmt.Errorf("%w: negative L1 setting (%s, %s)", ErrConfig, EnvL1MaxSize, EnvL1TTL)
+		return fmt.Errorf("%w: negative L1 setting (%s, %s)", cachekit.ErrConfig, VarL1MaxSize, VarL1TTL)
 	}
 	if cfg.tiered() && cfg.Backend() == StorageMemory {
-		return fmt.Errorf("%w: an L1 (%s, %s) goes in front of a remote backend, not memory", ErrConfig, EnvL1MaxSize, EnvL1TTL)
+		return fmt.Errorf("%w: an L1 (%s, %s) goes in front of a remote backend, not memory", cachekit.ErrConfig, VarL1MaxSize, VarL1TTL)
 	}
 	if cfg.DisableBreaker && cfg.FallbackStorageType != "" {
-		return fmt.Errorf("%w: a fallback (%s) needs the circuit breaker (%s)", ErrConfig, EnvFallbackStorageType, EnvBreaker)
+		return fmt.Errorf("%w: a fallback (%s) needs the circuit breaker (%s)", cachekit.ErrConfig, VarFallbackStorageType, VarBreaker)
 	}
 	if cfg.OpTimeout < 0 || cfg.BreakerOpenTimeout < 0 || cfg.BreakerFailures < 0 || cfg.MetricsInterval < 0 {
-		return fmt.Errorf("%w: negative breaker or metrics setting (%s, %s, %s, %s)", ErrConfig,
-			EnvOpTimeout, EnvBreakerOpenTimeout, EnvBreakerFailures, EnvMetricsInterval)
+		return fmt.Errorf("%w: negative breaker or metrics setting (%s, %s, %s, %s)", cachekit.ErrConfig,
+			VarOpTimeout, VarBreakerOpenTimeout, VarBreakerFailures, VarMetricsInterval)
 	}
 	if m := cfg.Metrics; m != "" && m != MetricsEMF && m != "none" {
-		return fmt.Errorf("%w: metrics %q (%s): want %s or none", ErrConfig, m, EnvMetrics, MetricsEMF)
+		return fmt.Errorf("%w: metrics %q (%s): want %s or none", cachekit.ErrConfig, m, VarMetrics, MetricsEMF)
 	}
 	return nil
 }
 
-// Open builds the Store that cfg names and a Cache over it: a remote backend behind a
+// Open builds the cachekit.Store that cfg names and a cachekit.Cache over it: a remote backend behind a
 // circuit breaker (unless DisableBreaker), with a fallback when FallbackStorageType names
 // one, health checks of a remote backend and metrics as cfg asks. It does no network I/O: a
 // DynamoDB client reads its configuration (region, credentials chain) and sends its first
-// request on the Cache's first call, and a Redis client connects then.
-func Open(cfg Config) (*Cache, error) {
+// request on the cachekit.Cache's first call, and a Redis client connects then.
+func Open(cfg Config) (*cachekit.Cache, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	s, err := openStore(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %w", cachekit.ErrConfig, err)
 	}
-	return New(s, cfg.options())
+	return cachekit.New(s, cfg.options())
 }
 
-// options returns the Cache options cfg describes.
-func (cfg Config) options() Options {
-	opts := Options{Prefix: cfg.KeyPrefix, TTL: cfg.DefaultTTL, Background: !cfg.OnDemand}
+// options returns the cachekit.Cache options cfg describes.
+func (cfg Config) options() cachekit.Options {
+	opts := cachekit.Options{Prefix: cfg.KeyPrefix, TTL: cfg.DefaultTTL, Background: !cfg.OnDemand}
 	if cfg.OnDemand && (cfg.Backend() == StorageMemory || cfg.tiered()) && cfg.MemoryCleanupInterval >= 0 {
 		opts.CleanupInterval = cmp.Or(cfg.MemoryCleanupInterval, memstore.DefaultCleanupInterval)
 	}
@@ -397,9 +404,9 @@ func (cfg Config) options() Options {
 // tiered reports whether the Config asks for an L1 in front of the backend.
 func (cfg Config) tiered() bool { return cfg.L1MaxSize > 0 || cfg.L1TTL > 0 }
 
-// openStore builds the Store cfg describes: the backend, behind its breaker and with its
+// openStore builds the cachekit.Store cfg describes: the backend, behind its breaker and with its
 // fallback, and an L1 in front of it all, so that L1 keeps serving while L2 is down.
-func openStore(cfg Config) (Store, error) {
+func openStore(cfg Config) (cachekit.Store, error) {
 	s, err := openRemote(cfg)
 	if err != nil || !cfg.tiered() {
 		return s, err
@@ -412,7 +419,7 @@ func openStore(cfg Config) (Store, error) {
 	return t, nil
 }
 
-func openRemote(cfg Config) (Store, error) {
+func openRemote(cfg Config) (cachekit.Store, error) {
 	primary, err := openBackend(cfg)
 	if err != nil || cfg.DisableBreaker || cfg.Backend() == StorageMemory {
 		return primary, err
@@ -433,12 +440,12 @@ func openRemote(cfg Config) (Store, error) {
 		primary.Close()
 		return nil, err
 	}
-	prefix := cmp.Or(cfg.KeyPrefix, DefaultPrefix)
+	prefix := cmp.Or(cfg.KeyPrefix, cachekit.DefaultPrefix)
 	return resilient.NewFallback(guarded, fallback, resilient.FallbackOptions{ProbePrefix: prefix + "health:"})
 }
 
 // openBackend builds the one backend cfg.Backend names.
-func openBackend(cfg Config) (Store, error) {
+func openBackend(cfg Config) (cachekit.Store, error) {
 	switch cfg.Backend() {
 	case StorageRedis:
 		return redisstore.Open(cfg.RedisURL, redisstore.Options{})
@@ -448,12 +455,12 @@ func openBackend(cfg Config) (Store, error) {
 			return nil, err
 		}
 		opts := cfg.DynamoDBOptions()
-		opts.OnClose = closeIdle // the Cache owns the client it built
+		opts.OnClose = closeIdle // the cachekit.Cache owns the client it built
 		return dynamostore.New(client, opts)
 	default:
 		every := cfg.MemoryCleanupInterval
 		if cfg.OnDemand {
-			every = -1 // no goroutine to freeze: calls sweep on demand (Options.CleanupInterval)
+			every = -1 // no goroutine to freeze: calls sweep on demand (cachekit.Options.CleanupInterval)
 		}
 		return memstore.New(memstore.Options{MaxSize: cfg.MemoryMaxSize, CleanupInterval: every})
 	}
@@ -470,24 +477,24 @@ func (cfg Config) DynamoDBOptions() dynamostore.Options {
 	}
 }
 
-var defaultCache = sync.OnceValue(func() *Cache {
-	cfg, err := ConfigFromEnv()
+var defaultCache = sync.OnceValue(func() *cachekit.Cache {
+	cfg, err := Load()
 	if err != nil {
-		return broken(err)
+		return cachekit.Invalid(err)
 	}
 	c, err := Open(cfg)
 	if err != nil {
-		return broken(err)
+		return cachekit.Invalid(err)
 	}
 	return c
 })
 
-// Default returns the process-wide Cache, built on the first call from the CACHE_* environment
+// Default returns the process-wide cachekit.Cache, built on the first call from the CACHE_* environment
 // variables (see Config) and the same on every later call. Building it does no network I/O.
 //
-// When the environment is invalid, Default still returns a Cache, so that it can initialise
+// When the environment is invalid, Default still returns a cachekit.Cache, so that it can initialise
 // package-level variables, and every call of it, and of the views made from it, reports the
-// error, which names the variable. Use SetStore to swap its Store at run time, as tests do.
-func Default() *Cache {
+// error, which names the variable. Use SetStore to swap its cachekit.Store at run time, as tests do.
+func Default() *cachekit.Cache {
 	return defaultCache()
 }

@@ -1,4 +1,4 @@
-package cachekit_test
+package cacheenv_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cacheenv"
 	"github.com/cachekit/cachekit/dynamostore"
 	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/memstore"
@@ -31,20 +32,20 @@ func TestConfigFromLookup(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
-		want cachekit.Config
+		want cacheenv.Config
 	}{
-		{"nothing set", nil, cachekit.Config{}},
+		{"nothing set", nil, cacheenv.Config{}},
 		{"memory in full", map[string]string{
 			"CACHE_STORAGE_TYPE":            " Memory ",
 			"CACHE_KEY_PREFIX":              "CACHE#svc:",
 			"CACHE_DEFAULT_TTL":             "24h",
 			"CACHE_MEMORY_MAX_SIZE":         "500",
 			"CACHE_MEMORY_CLEANUP_INTERVAL": "30s",
-		}, cachekit.Config{StorageType: "memory", KeyPrefix: "CACHE#svc:", DefaultTTL: 24 * time.Hour, MemoryMaxSize: 500, MemoryCleanupInterval: 30 * time.Second}},
+		}, cacheenv.Config{StorageType: "memory", KeyPrefix: "CACHE#svc:", DefaultTTL: 24 * time.Hour, MemoryMaxSize: 500, MemoryCleanupInterval: 30 * time.Second}},
 		{"seconds as plain numbers", map[string]string{"CACHE_DEFAULT_TTL": "300", "CACHE_MEMORY_CLEANUP_INTERVAL": "60"},
-			cachekit.Config{DefaultTTL: 5 * time.Minute, MemoryCleanupInterval: time.Minute}},
-		{"no clean-up goroutine", map[string]string{"CACHE_MEMORY_CLEANUP_INTERVAL": "0"}, cachekit.Config{MemoryCleanupInterval: -1}},
-		{"empty means unset", map[string]string{"CACHE_STORAGE_TYPE": "", "CACHE_DEFAULT_TTL": " "}, cachekit.Config{}},
+			cacheenv.Config{DefaultTTL: 5 * time.Minute, MemoryCleanupInterval: time.Minute}},
+		{"no clean-up goroutine", map[string]string{"CACHE_MEMORY_CLEANUP_INTERVAL": "0"}, cacheenv.Config{MemoryCleanupInterval: -1}},
+		{"empty means unset", map[string]string{"CACHE_STORAGE_TYPE": "", "CACHE_DEFAULT_TTL": " "}, cacheenv.Config{}},
 		{"resilience and metrics", map[string]string{
 			"CACHE_OP_TIMEOUT":            "250ms",
 			"CACHE_BREAKER_FAILURES":      "3",
@@ -54,18 +55,18 @@ func TestConfigFromLookup(t *testing.T) {
 			"CACHE_METRICS_NAMESPACE":     "shop",
 			"CACHE_METRICS_INTERVAL":      "10s",
 			"AWS_LAMBDA_FUNCTION_NAME":    "geo-fn",
-		}, cachekit.Config{OpTimeout: 250 * time.Millisecond, BreakerFailures: 3, BreakerOpenTimeout: 30 * time.Second,
+		}, cacheenv.Config{OpTimeout: 250 * time.Millisecond, BreakerFailures: 3, BreakerOpenTimeout: 30 * time.Second,
 			HealthCheckInterval: 5 * time.Minute, Metrics: "emf", MetricsNamespace: "shop", MetricsInterval: 10 * time.Second,
 			ServiceName: "geo-fn", OnDemand: true}},
 		{"the service name wins over the function's", map[string]string{"CACHE_SERVICE_NAME": "geo", "AWS_LAMBDA_FUNCTION_NAME": "geo-fn-prod"},
-			cachekit.Config{ServiceName: "geo", OnDemand: true}},
+			cacheenv.Config{ServiceName: "geo", OnDemand: true}},
 		{"no breaker, no health checks", map[string]string{"CACHE_BREAKER": "off", "CACHE_HEALTH_CHECK_INTERVAL": "0"},
-			cachekit.Config{DisableBreaker: true, HealthCheckInterval: -1}},
+			cacheenv.Config{DisableBreaker: true, HealthCheckInterval: -1}},
 		{"an L1 in front of DynamoDB", map[string]string{"CACHE_TABLE_NAME": "t", "CACHE_L1_MAX_SIZE": "500", "CACHE_L1_TTL": "5s"},
-			cachekit.Config{TableName: "t", L1MaxSize: 500, L1TTL: 5 * time.Second}},
+			cacheenv.Config{TableName: "t", L1MaxSize: 500, L1TTL: 5 * time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := cachekit.ConfigFromLookup(lookup(tc.env))
+			got, err := cacheenv.LoadFrom(lookup(tc.env))
 			if err != nil || got != tc.want {
 				t.Errorf("ConfigFromLookup = %+v, %v\nwant %+v", got, err, tc.want)
 			}
@@ -90,13 +91,13 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"CACHE_L1_MAX_SIZE":             {"CACHE_TABLE_NAME": "t", "CACHE_L1_MAX_SIZE": "many"},
 		"CACHE_L1_TTL":                  {"CACHE_L1_TTL": "5s"}, // in front of memory
 	} {
-		_, err := cachekit.ConfigFromLookup(lookup(env))
+		_, err := cacheenv.LoadFrom(lookup(env))
 		if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), name) {
 			t.Errorf("%v: error %v, want ErrConfig naming %s", env, err, name)
 		}
 	}
 	for _, tc := range []struct{ name, value string }{{"CACHE_DEFAULT_TTL", "0"}, {"CACHE_DEFAULT_TTL", "-1"}, {"CACHE_DEFAULT_TTL", "99999999999999"}, {"CACHE_MEMORY_MAX_SIZE", "0"}, {"CACHE_MEMORY_MAX_SIZE", "1e3"}} {
-		if _, err := cachekit.ConfigFromLookup(lookup(map[string]string{tc.name: tc.value})); !errors.Is(err, cachekit.ErrConfig) {
+		if _, err := cacheenv.LoadFrom(lookup(map[string]string{tc.name: tc.value})); !errors.Is(err, cachekit.ErrConfig) {
 			t.Errorf("%s=%q: %v, want ErrConfig", tc.name, tc.value, err)
 		}
 	}
@@ -105,43 +106,43 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 // TestDefaultStorageFollowsTheTable checks the seed design's default: DynamoDB when a table is
 // configured, memory otherwise.
 func TestDefaultStorageFollowsTheTable(t *testing.T) {
-	cfg, err := cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_TABLE_NAME": "orders"}))
-	if err != nil || cfg.Backend() != cachekit.StorageDynamoDB {
+	cfg, err := cacheenv.LoadFrom(lookup(map[string]string{"CACHE_TABLE_NAME": "orders"}))
+	if err != nil || cfg.Backend() != cacheenv.StorageDynamoDB {
 		t.Errorf("a table and no storage type: backend %q, %v; want dynamodb", cfg.Backend(), err)
 	}
-	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_STORAGE_TYPE": "dynamodb"}))
+	_, err = cacheenv.LoadFrom(lookup(map[string]string{"CACHE_STORAGE_TYPE": "dynamodb"}))
 	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_TABLE_NAME") {
 		t.Errorf("dynamodb without a table: %v, want ErrConfig naming CACHE_TABLE_NAME", err)
 	}
-	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_STORAGE_TYPE": "redis"}))
+	_, err = cacheenv.LoadFrom(lookup(map[string]string{"CACHE_STORAGE_TYPE": "redis"}))
 	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_REDIS_URL") {
 		t.Errorf("redis without a URL: %v, want ErrConfig naming CACHE_REDIS_URL", err)
 	}
-	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_STORAGE_TYPE": "redis", "CACHE_REDIS_URL": "redis://u:hunter2@h:1?cluster=maybe"}))
+	_, err = cacheenv.LoadFrom(lookup(map[string]string{"CACHE_STORAGE_TYPE": "redis", "CACHE_REDIS_URL": "redis://u:hunter2@h:1?cluster=maybe"}))
 	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_REDIS_URL") || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("a bad CACHE_REDIS_URL: %v, want ErrConfig naming it, without the password", err)
 	}
-	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_STORAGE_TYPE": "redis", "CACHE_REDIS_URL": "redis://h:1", "CACHE_FALLBACK_STORAGE_TYPE": "dynamodb"}))
+	_, err = cacheenv.LoadFrom(lookup(map[string]string{"CACHE_STORAGE_TYPE": "redis", "CACHE_REDIS_URL": "redis://h:1", "CACHE_FALLBACK_STORAGE_TYPE": "dynamodb"}))
 	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_TABLE_NAME") || !strings.Contains(err.Error(), "CACHE_FALLBACK_STORAGE_TYPE") {
 		t.Errorf("a dynamodb fallback without a table: %v, want ErrConfig naming both variables", err)
 	}
-	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_FALLBACK_STORAGE_TYPE": "redis", "CACHE_REDIS_URL": "redis://h:1", "CACHE_STORAGE_TYPE": "memory"}))
+	_, err = cacheenv.LoadFrom(lookup(map[string]string{"CACHE_FALLBACK_STORAGE_TYPE": "redis", "CACHE_REDIS_URL": "redis://h:1", "CACHE_STORAGE_TYPE": "memory"}))
 	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_FALLBACK_STORAGE_TYPE") {
 		t.Errorf("a fallback behind memory: %v, want ErrConfig naming CACHE_FALLBACK_STORAGE_TYPE", err)
 	}
-	if _, err := cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_STORAGE_TYPE": "redis", "CACHE_REDIS_URL": "redis://h:1",
+	if _, err := cacheenv.LoadFrom(lookup(map[string]string{"CACHE_STORAGE_TYPE": "redis", "CACHE_REDIS_URL": "redis://h:1",
 		"CACHE_FALLBACK_STORAGE_TYPE": "memory", "CACHE_L1_MAX_SIZE": "100"})); err != nil {
 		t.Errorf("an L1 in front of Redis with a memory fallback: %v, want it accepted", err)
 	}
-	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_FALLBACK_STORAGE_TYPE": "memory"}))
+	_, err = cacheenv.LoadFrom(lookup(map[string]string{"CACHE_FALLBACK_STORAGE_TYPE": "memory"}))
 	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_FALLBACK_STORAGE_TYPE") {
 		t.Errorf("a fallback of the same type: %v, want ErrConfig naming CACHE_FALLBACK_STORAGE_TYPE", err)
 	}
-	_, err = cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_TABLE_NAME": "t", "CACHE_DYNAMODB_SORT_KEY": "SK"}))
+	_, err = cacheenv.LoadFrom(lookup(map[string]string{"CACHE_TABLE_NAME": "t", "CACHE_DYNAMODB_SORT_KEY": "SK"}))
 	if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_DYNAMODB_SORT_KEY_VALUE") {
 		t.Errorf("a sort key without its value: %v, want ErrConfig naming CACHE_DYNAMODB_SORT_KEY_VALUE", err)
 	}
-	c, err := cachekit.Open(cachekit.Config{})
+	c, err := cacheenv.Open(cacheenv.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,22 +153,22 @@ func TestDefaultStorageFollowsTheTable(t *testing.T) {
 }
 
 func TestConfigDynamoDB(t *testing.T) {
-	cfg, err := cachekit.ConfigFromLookup(lookup(map[string]string{
+	cfg, err := cacheenv.LoadFrom(lookup(map[string]string{
 		"CACHE_STORAGE_TYPE": "dynamodb", "CACHE_TABLE_NAME": "app", "CACHE_DYNAMODB_ENDPOINT": "http://127.0.0.1:8000",
 		"CACHE_DYNAMODB_PARTITION_KEY": "pk", "CACHE_DYNAMODB_SORT_KEY": "sk", "CACHE_DYNAMODB_SORT_KEY_VALUE": "CACHE",
 		"CACHE_DYNAMODB_CONSISTENT_READ": "true",
 	}))
-	want := cachekit.Config{StorageType: "dynamodb", TableName: "app", DynamoDBEndpoint: "http://127.0.0.1:8000",
+	want := cacheenv.Config{StorageType: "dynamodb", TableName: "app", DynamoDBEndpoint: "http://127.0.0.1:8000",
 		DynamoDBPartitionKey: "pk", DynamoDBSortKey: "sk", DynamoDBSortKeyValue: "CACHE", DynamoDBConsistentRead: true}
 	if err != nil || cfg != want {
 		t.Errorf("ConfigFromLookup = %+v, %v\nwant %+v", cfg, err, want)
 	}
-	if _, err := cachekit.ConfigFromLookup(lookup(map[string]string{"CACHE_DYNAMODB_CONSISTENT_READ": "sometimes"})); !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_DYNAMODB_CONSISTENT_READ") {
+	if _, err := cacheenv.LoadFrom(lookup(map[string]string{"CACHE_DYNAMODB_CONSISTENT_READ": "sometimes"})); !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_DYNAMODB_CONSISTENT_READ") {
 		t.Errorf("a bad CACHE_DYNAMODB_CONSISTENT_READ: %v", err)
 	}
 }
 
-func FuzzConfigFromLookup(f *testing.F) {
+func FuzzLoadFrom(f *testing.F) {
 	f.Add("memory", "CACHE#", "5m", "100", "1m")
 	f.Add("redis", "", "300", "-1", "0")
 	f.Add("", "\xff", "1h30m", "99999999999999999999", "1e9")
@@ -176,14 +177,14 @@ func FuzzConfigFromLookup(f *testing.F) {
 			"CACHE_STORAGE_TYPE": storage, "CACHE_KEY_PREFIX": prefix, "CACHE_DEFAULT_TTL": ttl,
 			"CACHE_MEMORY_MAX_SIZE": size, "CACHE_MEMORY_CLEANUP_INTERVAL": interval,
 		}
-		cfg, err := cachekit.ConfigFromLookup(lookup(env))
+		cfg, err := cacheenv.LoadFrom(lookup(env))
 		if err != nil {
 			if !errors.Is(err, cachekit.ErrConfig) || !strings.Contains(err.Error(), "CACHE_") {
 				t.Fatalf("error %v does not wrap ErrConfig and name a variable", err)
 			}
 			return
 		}
-		c, err := cachekit.Open(cfg)
+		c, err := cacheenv.Open(cfg)
 		if err != nil {
 			t.Fatalf("Open refused a Config that ConfigFromLookup accepted: %+v: %v", cfg, err)
 		}
@@ -248,8 +249,8 @@ func TestDefault(t *testing.T) {
 
 func defaultScenario(t *testing.T, scenario string) {
 	ctx := context.Background()
-	c := cachekit.Default()
-	if cachekit.Default() != c {
+	c := cacheenv.Default()
+	if cacheenv.Default() != c {
 		t.Fatal("Default returned two different Caches")
 	}
 	geo := cachekit.Typed[string](c, "geo:", 0)

@@ -1,0 +1,61 @@
+package cachekit_test
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestImportGraph holds the packages to their layers: the root links no backend and no SDK,
+// the stores build on the contract alone, and only cacheenv (the environment's wiring, on
+// top) and the commands and examples import every backend.
+func TestImportGraph(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{
+			"github.com/aws/", "github.com/redis/", "github.com/maypok86/otter",
+			"github.com/cachekit/cachekit/memstore", "github.com/cachekit/cachekit/dynamostore",
+			"github.com/cachekit/cachekit/redisstore", "github.com/cachekit/cachekit/tiered",
+			"github.com/cachekit/cachekit/cacheenv",
+		} {
+			if strings.HasPrefix(dep, banned) {
+				t.Errorf("the root package links %s: a program on one backend would pay for it", dep)
+			}
+		}
+	}
+
+	out, err = exec.Command("go", "list", "-f", "{{.ImportPath}}:{{join .Imports \" \"}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	const mod = "github.com/cachekit/cachekit"
+	// What each library package may import of the module; a package not listed may import
+	// anything (commands, examples, test kits).
+	allowed := map[string][]string{
+		"backend":     {},
+		"memstore":    {"backend"},
+		"dynamostore": {"backend"},
+		"redisstore":  {"backend"},
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(line, ":")
+		rel := strings.TrimPrefix(strings.TrimPrefix(pkg, mod), "/")
+		may, ruled := allowed[rel]
+		if !ruled {
+			continue
+		}
+		for _, imp := range strings.Fields(imports) {
+			dep, ours := strings.CutPrefix(imp, mod+"/")
+			if !ours || strings.HasPrefix(dep, "internal/") {
+				continue
+			}
+			if !slices.Contains(may, dep) {
+				t.Errorf("%s imports %s; it may import only %v of the module", rel, dep, may)
+			}
+		}
+	}
+}
