@@ -170,95 +170,21 @@ func Load() (Config, error) {
 
 // LoadFrom is Load over any source of variables, such as a test's map.
 func LoadFrom(lookup func(name string) (string, bool)) (Config, error) {
-	get := func(name string) string {
-		v, _ := lookup(name)
-		return strings.TrimSpace(v)
-	}
-	cfg := Config{
-		StorageType: strings.ToLower(get(VarStorageType)),
-		KeyPrefix:   get(VarKeyPrefix),
-		TableName:   get(VarTableName),
-
-		DynamoDBEndpoint:     get(VarDynamoDBEndpoint),
-		DynamoDBPartitionKey: get(VarDynamoDBPartitionKey),
-		DynamoDBSortKey:      get(VarDynamoDBSortKey),
-		DynamoDBSortKeyValue: get(VarDynamoDBSortKeyValue),
-		RedisURL:             get(VarRedisURL),
-		FallbackStorageType:  strings.ToLower(get(VarFallbackStorageType)),
-
-		Metrics:          strings.ToLower(get(VarMetrics)),
-		MetricsNamespace: get(VarMetricsNamespace),
-		ServiceName:      cmp.Or(get(VarServiceName), get(VarLambdaFunctionName)),
-		OnDemand:         get(VarLambdaFunctionName) != "",
-	}
+	var cfg Config
 	var errs []error
-	// positive reads a positive duration (seconds or a Go duration) into dst.
-	positive := func(name string, dst *time.Duration, example string) {
-		if v := get(name); v != "" {
-			if d, err := ParseDuration(v); err != nil || d <= 0 {
-				errs = append(errs, envError(name, v, "want a positive duration such as "+example))
-			} else {
-				*dst = d
-			}
+	for _, v := range variables {
+		value, _ := lookup(v.Name)
+		if value = strings.TrimSpace(value); value == "" {
+			continue
 		}
-	}
-	// interval reads a duration where 0 means none, which dst holds as -1.
-	interval := func(name string, dst *time.Duration) {
-		if v := get(name); v != "" {
-			switch d, err := ParseDuration(v); {
-			case err != nil || d < 0:
-				errs = append(errs, envError(name, v, "want a duration such as 1m, or 0 for none"))
-			case d == 0:
-				*dst = -1
-			default:
-				*dst = d
-			}
-		}
-	}
-	// count reads a positive whole number into dst.
-	count := func(name string, dst *int) {
-		if v := get(name); v != "" {
-			if n, err := strconv.Atoi(v); err != nil || n <= 0 {
-				errs = append(errs, envError(name, v, "want a positive whole number"))
-			} else {
-				*dst = n
-			}
-		}
-	}
-	positive(VarDefaultTTL, &cfg.DefaultTTL, "5m or 300")
-	count(VarMemoryMaxSize, &cfg.MemoryMaxSize)
-	interval(VarMemoryCleanupInterval, &cfg.MemoryCleanupInterval)
-	count(VarL1MaxSize, &cfg.L1MaxSize)
-	positive(VarL1TTL, &cfg.L1TTL, "500ms or 10s")
-	positive(VarOpTimeout, &cfg.OpTimeout, "500ms or 10s")
-	positive(VarBreakerOpenTimeout, &cfg.BreakerOpenTimeout, "500ms or 10s")
-	count(VarBreakerFailures, &cfg.BreakerFailures)
-	interval(VarHealthCheckInterval, &cfg.HealthCheckInterval)
-	positive(VarMetricsInterval, &cfg.MetricsInterval, "500ms or 10s")
-	if v := get(VarBreaker); v != "" {
-		switch strings.ToLower(v) {
-		case "on", "true", "1":
-		case "off", "false", "0":
-			cfg.DisableBreaker = true
-		default:
-			errs = append(errs, envError(VarBreaker, v, "want on or off"))
-		}
-	}
-	if v := get(VarDynamoDBConsistent); v != "" {
-		if b, err := strconv.ParseBool(v); err != nil {
-			errs = append(errs, envError(VarDynamoDBConsistent, v, "want true or false"))
-		} else {
-			cfg.DynamoDBConsistentRead = b
+		if err := v.set(&cfg, value); err != nil {
+			errs = append(errs, envError(v.Name, value, err))
 		}
 	}
 	if len(errs) > 0 {
 		return cfg, errors.Join(errs...)
 	}
 	return cfg, cfg.Validate()
-}
-
-func envError(name, value, want string) error {
-	return fmt.Errorf("%w: %s=%q: %s", cachekit.ErrConfig, name, value, want)
 }
 
 // ParseDuration reads a duration as the CACHE_* variables give them: a Go duration ("90s",

@@ -290,9 +290,9 @@ func TestHelp(t *testing.T) {
 				t.Errorf("cachectl %q does not list %s", args, cmd.name)
 			}
 		}
-		for _, v := range envVars {
-			if !strings.Contains(r.stdout, v.name) {
-				t.Errorf("cachectl %q does not list %s", args, v.name)
+		for _, v := range cacheenv.Variables() {
+			if !strings.Contains(r.stdout, "\n  "+v.Name+" ") {
+				t.Errorf("cachectl %q does not list %s", args, v.Name)
 			}
 		}
 		for _, code := range []string{"0  ", "1  ", "2  ", "3  "} {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/cacheenv"
 )
 
@@ -32,24 +31,6 @@ const exitCodes = `Exit codes:
   3  the backend failed
 `
 
-// envVars are the environment variables cachekit reads, as help lists them.
-var envVars = [...]struct{ name, doc string }{
-	{cacheenv.VarStorageType, "the backend: memory, dynamodb or redis"},
-	{cacheenv.VarKeyPrefix, "the key prefix (default " + cachekit.DefaultPrefix + ")"},
-	{cacheenv.VarDefaultTTL, "the TTL of writes: a duration (90s, 24h) or seconds (default " + cachekit.DefaultTTL.String() + ")"},
-	{cacheenv.VarMemoryMaxSize, "memory: the most entries the store holds"},
-	{cacheenv.VarMemoryCleanupInterval, "memory: how often expired entries are swept; 0 for never"},
-	{cacheenv.VarTableName, "dynamodb: the table; set alone, it selects the dynamodb backend"},
-	{cacheenv.VarDynamoDBEndpoint, "dynamodb: another endpoint, such as DynamoDB Local's (AWS_ENDPOINT_URL_DYNAMODB works too)"},
-	{cacheenv.VarDynamoDBPartitionKey, "dynamodb: the partition key attribute (default PK)"},
-	{cacheenv.VarDynamoDBSortKey, "dynamodb: the sort key attribute of a single-table design"},
-	{cacheenv.VarDynamoDBSortKeyValue, "dynamodb: the constant cache items carry in the sort key"},
-	{cacheenv.VarDynamoDBConsistent, "dynamodb: true for strongly consistent reads"},
-	{"AWS_REGION, AWS_PROFILE, ...", "dynamodb: the AWS SDK's own configuration and credentials"},
-	{cacheenv.VarRedisURL, "redis: the server or cluster URL; rediss:// for TLS"},
-	{cacheenv.VarFallbackStorageType, "a second backend to use while the first is down, behind a circuit breaker"},
-}
-
 // writeUsage writes cachectl's help, with the flag defaults that cfg, the environment's
 // Config, gives.
 func writeUsage(w io.Writer, cfg cacheenv.Config) {
@@ -67,9 +48,10 @@ func writeUsage(w io.Writer, cfg cacheenv.Config) {
 
 	fmt.Fprintln(w, "\nEnvironment:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, v := range envVars {
-		fmt.Fprintf(tw, "  %s\t%s\n", v.name, v.doc)
+	for _, v := range cacheenv.Variables() {
+		fmt.Fprintf(tw, "  %s\t%s (default: %s)\n", v.Name, plain(v.Doc), plain(v.Default))
 	}
+	fmt.Fprintf(tw, "  AWS_REGION, AWS_PROFILE, ...\tdynamodb: the AWS SDK's own configuration and credentials\n")
 	tw.Flush()
 
 	fmt.Fprintln(w)
@@ -123,3 +105,6 @@ func writeFlags(w io.Writer, fs *flag.FlagSet) {
 	})
 	tw.Flush()
 }
+
+// plain drops the Markdown code marks of the variables' docs, for a terminal.
+func plain(s string) string { return strings.ReplaceAll(s, "`", "") }
