@@ -53,6 +53,9 @@ type Store struct {
 
 	mu      sync.Mutex // guards dialing, and orders connecting with closing
 	dialing *dial      // the connection attempt under way, if any
+
+	parts    atomic.Pointer[slotParts] // a cluster's slot ranges, once learned (Partition)
+	learning atomic.Bool               // a call is learning them
 }
 
 // dial is one connection attempt, which every caller that needs the client waits for as long
@@ -105,6 +108,9 @@ func (s *Store) use(ctx context.Context) (Client, error) {
 		return nil, err
 	}
 	if c := s.client.Load(); c != nil {
+		if s.parts.Load() == nil {
+			s.learnSlots(ctx, *c)
+		}
 		return *c, nil
 	}
 	s.mu.Lock()
@@ -124,6 +130,7 @@ func (s *Store) use(ctx context.Context) (Client, error) {
 		return nil, fmt.Errorf("redisstore: connecting: %w", d.err)
 	}
 	if c := s.client.Load(); c != nil {
+		s.learnSlots(ctx, *c)
 		return *c, nil
 	}
 	return nil, backend.ErrClosed
