@@ -1,0 +1,162 @@
+package resilient_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/internal/testenv"
+	"github.com/cachekit/cachekit/resilient"
+)
+
+// TestClusterMasterKilled kills one of three masters of a cluster of the test's own under a
+// steady read load through the default composition (cachekit.Open: redisstore behind the
+// breaker, health checks on): the keys of the two other masters stay served while the
+// killed master's are skipped, and every key reads its value again after the failover.
+func TestClusterMasterKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster of its own; skipped with -short")
+	}
+	nodes := testenv.StartCluster(t)
+	url := fmt.Sprintf("redis://127.0.0.1:%d?addr=127.0.0.1:%d&addr=127.0.0.1:%d", nodes[0].Port, nodes[1].Port, nodes[2].Port)
+	c, err := cachekit.Open(cachekit.Config{StorageType: cachekit.StorageRedis, RedisURL: url, KeyPrefix: "CACHE#cluster:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	const n = 600
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = strconv.Itoa(i)
+		if err := c.Set(ctx, keys[i], i, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	victim := -1
+	for i, node := range nodes {
+		if node.IsMaster() {
+			victim = i
+			break
+		}
+	}
+	if victim < 0 {
+		t.Fatal("no master found")
+	}
+	// The victim's keys, as the victim itself lists them.
+	out, err := testenv.RedisCLI("-p", strconv.Itoa(nodes[victim].Port), "keys", "CACHE#cluster:*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	onVictim := map[string]bool{}
+	for _, k := range strings.Fields(out) {
+		onVictim[strings.TrimPrefix(k, "CACHE#cluster:")] = true
+	}
+	if len(onVictim) == 0 || len(onVictim) == n {
+		t.Fatalf("the victim holds %d of %d keys; want some, not all", len(onVictim), n)
+	}
+
+	// The load: every read is sorted by what it got; a wrong value fails the test.
+	type tally struct{ served, skipped, failed atomic.Int64 }
+	var before, during, after tally
+	var phase atomic.Pointer[tally]
+	phase.Store(&before)
+	// Reads are numbered in the order they end: the first read of the other masters' keys
+	// served after a read of the victim's was skipped, and the last skipped read of the
+	// victim's keys.
+	var seq, victimSkips, healthySkipped, lastVictimSkip atomic.Int64
+	var firstHealthyAfterSkip atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 2))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := rng.IntN(n)
+				var got int
+				err := c.Get(ctx, keys[i], &got)
+				s := seq.Add(1)
+				p := phase.Load()
+				switch {
+				case err == nil && got != i:
+					t.Errorf("key %d read %d", i, got)
+				case err == nil:
+					p.served.Add(1)
+					if !onVictim[keys[i]] && p == &during && victimSkips.Load() > 0 {
+						firstHealthyAfterSkip.CompareAndSwap(0, s)
+					}
+				case errors.Is(err, resilient.ErrSkipped):
+					p.skipped.Add(1)
+					if onVictim[keys[i]] {
+						victimSkips.Add(1)
+						lastVictimSkip.Store(s)
+					} else if p == &during {
+						healthySkipped.Add(1)
+					}
+				default:
+					p.failed.Add(1)
+				}
+			}
+		})
+	}
+
+	testenv.WaitFor(t, "reads before the kill", 30*time.Second, func() bool { return before.served.Load() > 100 })
+	killed := time.Now()
+	phase.Store(&during)
+	nodes[victim].Kill()
+
+	// The outage ends when every key reads its value through the cache: the failover is done
+	// and the victim's circuit has closed again.
+	var recovered time.Duration
+	testenv.WaitFor(t, "every key to read its value again after the failover", 90*time.Second, func() bool {
+		var got map[string]int
+		if err := c.GetMany(ctx, keys, &got); err != nil || len(got) != n {
+			return false
+		}
+		recovered = time.Since(killed)
+		return true
+	})
+	phase.Store(&after)
+	testenv.WaitFor(t, "reads after the failover", 30*time.Second, func() bool { return after.served.Load() > 100 })
+	close(stop)
+	wg.Wait()
+
+	share := func(p *tally) string {
+		all := p.served.Load() + p.skipped.Load() + p.failed.Load()
+		return fmt.Sprintf("%d reads: %.1f%% served, %.1f%% skipped, %.1f%% failed", all,
+			100*float64(p.served.Load())/float64(max(all, 1)), 100*float64(p.skipped.Load())/float64(max(all, 1)),
+			100*float64(p.failed.Load())/float64(max(all, 1)))
+	}
+	t.Logf("the killed master held %d of %d keys (%.1f%%); every key read its value again %v after the kill",
+		len(onVictim), n, 100*float64(len(onVictim))/n, recovered.Round(time.Millisecond))
+	t.Logf("before the kill: %s", share(&before))
+	t.Logf("during the outage: %s; reads of the other masters' keys skipped: %d", share(&during), healthySkipped.Load())
+	t.Logf("after the failover: %s", share(&after))
+
+	// With one circuit for the whole cluster, every read is skipped while the victim's keys
+	// are: none of the other masters' keys would be served between two skipped reads of the
+	// victim's.
+	if victimSkips.Load() == 0 {
+		t.Fatal("no read of the killed master's keys was skipped: its circuit never opened")
+	}
+	if first := firstHealthyAfterSkip.Load(); first == 0 || first > lastVictimSkip.Load() {
+		t.Errorf("no read of the other masters' keys was served while the killed master's were skipped")
+	}
+	if after.skipped.Load() != 0 || after.failed.Load() != 0 {
+		t.Errorf("after the failover: %s; want every read served", share(&after))
+	}
+}
