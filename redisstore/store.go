@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,6 +88,9 @@ func Open(url string, opts Options) (*Store, error) {
 	return &Store{
 		o: opts.withDefaults(),
 		connect: func() (rueidis.Client, error) {
+			if err := reach(copt); err != nil {
+				return nil, err
+			}
 			return rueidis.NewClient(copt)
 		},
 	}, nil
@@ -154,6 +158,25 @@ func (s *Store) dial(d *dial) {
 		s.client.Store(&cl)
 	}
 	close(d.done)
+}
+
+// reach dials the seed addresses until one accepts a connection, and reports why none did.
+// A rueidis client that fails to connect leaves a delayed topology refresh running for up
+// to a second on a goroutine that nothing can stop or wait for; a server nobody listens on,
+// the common failure, never gets that far.
+func reach(opt rueidis.ClientOption) error {
+	d := opt.Dialer
+	if d.Timeout == 0 {
+		d.Timeout = rueidis.DefaultDialTimeout
+	}
+	var err error
+	for _, addr := range opt.InitAddress {
+		var c net.Conn
+		if c, err = d.Dial("tcp", addr); err == nil {
+			return c.Close()
+		}
+	}
+	return err
 }
 
 // wrap names the command in err.
