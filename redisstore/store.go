@@ -79,7 +79,9 @@ func New(client Client, opts Options) (*Store, error) {
 }
 
 // Open returns a Store that connects, on its first call, to the server or cluster url names
-// (see ParseURL); Close closes that connection. Open itself sends nothing.
+// (see ParseURL); Close closes that connection. Open itself sends nothing. A connection
+// attempt first dials the seed addresses and fails, building no client, when none accepts a
+// connection.
 func Open(url string, opts Options) (*Store, error) {
 	copt, err := ParseURL(url)
 	if err != nil {

@@ -16,7 +16,8 @@ import (
 )
 
 // ErrOpen reports an invalidation (Delete, Expire, Clear) or a count refused because the
-// breaker is open: it did not happen. Once the backend answers again the breaker deletes
+// breaker is open (on a partitioned Store, the circuit of the key's partition, or of any
+// partition for Count and Clear): it did not happen, for those keys. Once the backend answers again the breaker deletes
 // the keys (a refused Expire included) or clears the prefix, and reads them as misses until
 // then.
 var ErrOpen = errors.New("cachekit: circuit breaker open")
@@ -60,8 +61,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Breaker is a backend.Store in front of another, behind a circuit breaker that fails open.
-// Create it with New; it is safe for concurrent use.
+// Breaker is a backend.Store in front of another, behind a circuit breaker that fails open:
+// one circuit for the whole Store, and one per partition when the Store is a
+// backend.Partitioner. Create it with New; it is safe for concurrent use.
 type Breaker struct {
 	next backend.Store
 	cb   *circuit // the whole Store's
@@ -496,7 +498,7 @@ type Status struct {
 	Active  string // primary or fallback, for a Fallback; empty for a Breaker
 }
 
-// Status reports the breaker's state.
+// Status reports the breaker's state: on a partitioned Store, the worst of its circuits'.
 func (b *Breaker) Status() Status { return Status{Breaker: b.worstState().String()} }
 
 // Stats returns the breaker's state and counters.
