@@ -69,6 +69,17 @@ type ExpiryReader interface {
 	GetEntries(ctx context.Context, keys []string) ([]Entry, error)
 }
 
+// Partitioner is an optional interface of a Store whose keys live on parts that fail apart,
+// such as the masters of a Redis cluster: a decorator that judges the Store's health, as a
+// circuit breaker does, judges each part on its own, so that one part's outage leaves the
+// other parts' keys served.
+type Partitioner interface {
+	// Partition names the part that holds key. It is cheap and never blocks; the names are
+	// few (one per part) and stay the same across a failover within a part. The empty
+	// string stands for the whole Store, for a key whose part is not known yet.
+	Partition(key string) string
+}
+
 // ReadEntries returns s's unexpired entries for keys with the time each has left: in one
 // request when s is an ExpiryReader, else with GetMany and a TTL call per entry found.
 func ReadEntries(ctx context.Context, s Store, keys []string) ([]Entry, error) {

@@ -16,51 +16,13 @@ import (
 	"github.com/cachekit/cachekit/redisstore"
 )
 
-// startCluster starts a cluster of its own: three masters with a replica each, on free ports,
-// with the node timeout of the shared test cluster. It returns the nodes' servers.
-func startCluster(t *testing.T) []*testenv.RedisServer {
-	t.Helper()
-	dir := t.TempDir()
-	var nodes []*testenv.RedisServer
-	var addrs []string
-	for range 6 {
-		s := testenv.StartRedis(t, dir, 0, "--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
-			"--cluster-require-full-coverage", "no", "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
-			"--cluster-config-file", fmt.Sprintf("%s/nodes-%d.conf", dir, len(nodes)))
-		nodes = append(nodes, s)
-		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(s.Port))
-	}
-	for _, n := range nodes {
-		testenv.WaitFor(t, "a cluster node", 10*time.Second, func() bool {
-			out, _ := testenv.RedisCLI("-p", strconv.Itoa(n.Port), "ping")
-			return out == "PONG"
-		})
-	}
-	if out, err := testenv.RedisCLI(append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "1", "--cluster-yes")...); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	testenv.WaitFor(t, "the cluster to cover every slot with replicas in sync", 60*time.Second, func() bool {
-		for _, n := range nodes {
-			p := strconv.Itoa(n.Port)
-			info, _ := testenv.RedisCLI("-p", p, "cluster", "info")
-			repl, _ := testenv.RedisCLI("-p", p, "info", "replication")
-			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_ok:16384") ||
-				strings.Contains(repl, "role:slave") && !strings.Contains(repl, "master_link_status:up") {
-				return false
-			}
-		}
-		return true
-	})
-	return nodes
-}
-
 // TestFailover kills a cluster master while goroutines read and write, and reports how long
 // until every slot serves again; no call may outlive its context deadline.
 func TestFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster of its own; skipped with -short")
 	}
-	nodes := startCluster(t)
+	nodes := testenv.StartCluster(t)
 	url := fmt.Sprintf("redis://127.0.0.1:%d?addr=127.0.0.1:%d&addr=127.0.0.1:%d", nodes[0].Port, nodes[1].Port, nodes[2].Port)
 	s, err := redisstore.Open(url, redisstore.Options{})
 	if err != nil {

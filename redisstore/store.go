@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,9 @@ type Store struct {
 
 	mu      sync.Mutex // guards dialing, and orders connecting with closing
 	dialing *dial      // the connection attempt under way, if any
+
+	parts    atomic.Pointer[slotParts] // a cluster's slot ranges, once learned (Partition)
+	learning atomic.Bool               // a call is learning them
 }
 
 // dial is one connection attempt, which every caller that needs the client waits for as long
@@ -75,7 +79,9 @@ func New(client Client, opts Options) (*Store, error) {
 }
 
 // Open returns a Store that connects, on its first call, to the server or cluster url names
-// (see ParseURL); Close closes that connection. Open itself sends nothing.
+// (see ParseURL); Close closes that connection. Open itself sends nothing. A connection
+// attempt first dials the seed addresses and fails, building no client, when none accepts a
+// connection.
 func Open(url string, opts Options) (*Store, error) {
 	copt, err := ParseURL(url)
 	if err != nil {
@@ -84,6 +90,9 @@ func Open(url string, opts Options) (*Store, error) {
 	return &Store{
 		o: opts.withDefaults(),
 		connect: func() (rueidis.Client, error) {
+			if err := reach(copt); err != nil {
+				return nil, err
+			}
 			return rueidis.NewClient(copt)
 		},
 	}, nil
@@ -105,6 +114,9 @@ func (s *Store) use(ctx context.Context) (Client, error) {
 		return nil, err
 	}
 	if c := s.client.Load(); c != nil {
+		if s.parts.Load() == nil {
+			s.learnSlots(ctx, *c)
+		}
 		return *c, nil
 	}
 	s.mu.Lock()
@@ -124,6 +136,7 @@ func (s *Store) use(ctx context.Context) (Client, error) {
 		return nil, fmt.Errorf("redisstore: connecting: %w", d.err)
 	}
 	if c := s.client.Load(); c != nil {
+		s.learnSlots(ctx, *c)
 		return *c, nil
 	}
 	return nil, backend.ErrClosed
@@ -147,6 +160,25 @@ func (s *Store) dial(d *dial) {
 		s.client.Store(&cl)
 	}
 	close(d.done)
+}
+
+// reach dials the seed addresses until one accepts a connection, and reports why none did.
+// A rueidis client that fails to connect leaves a delayed topology refresh running for up
+// to a second on a goroutine that nothing can stop or wait for; a server nobody listens on,
+// the common failure, never gets that far.
+func reach(opt rueidis.ClientOption) error {
+	d := opt.Dialer
+	if d.Timeout == 0 {
+		d.Timeout = rueidis.DefaultDialTimeout
+	}
+	var err error
+	for _, addr := range opt.InitAddress {
+		var c net.Conn
+		if c, err = d.Dial("tcp", addr); err == nil {
+			return c.Close()
+		}
+	}
+	return err
 }
 
 // wrap names the command in err.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,7 +16,8 @@ import (
 )
 
 // ErrOpen reports an invalidation (Delete, Expire, Clear) or a count refused because the
-// breaker is open: it did not happen. Once the backend answers again the breaker deletes
+// breaker is open (on a partitioned Store, the circuit of the key's partition, or of any
+// partition for Count and Clear): it did not happen, for those keys. Once the backend answers again the breaker deletes
 // the keys (a refused Expire included) or clears the prefix, and reads them as misses until
 // then.
 var ErrOpen = errors.New("cachekit: circuit breaker open")
@@ -58,12 +61,15 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Breaker is a backend.Store in front of another, behind a circuit breaker that fails open.
-// Create it with New; it is safe for concurrent use.
+// Breaker is a backend.Store in front of another, behind a circuit breaker that fails open:
+// one circuit for the whole Store, and one per partition when the Store is a
+// backend.Partitioner. Create it with New; it is safe for concurrent use.
 type Breaker struct {
 	next backend.Store
-	cb   *gobreaker.TwoStepCircuitBreaker[struct{}]
+	cb   *circuit // the whole Store's
 	o    Options
+
+	parts partitions // one circuit per partition, on a backend.Partitioner
 
 	skippedReads, skippedWrites, refused, stateChanges atomic.Uint64
 
@@ -109,8 +115,21 @@ func New(next backend.Store, opts Options) (*Breaker, error) {
 		opts.Logger.Warn("cachekit: invalidating the keys of skipped writes failed; they read as misses until a retry succeeds",
 			"breaker", opts.Name, "error", err)
 	})
-	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:        opts.Name,
+	newCircuit := func(name string) *circuit {
+		return gobreaker.NewTwoStepCircuitBreaker[struct{}](b.settings(name))
+	}
+	b.cb = newCircuit(opts.Name)
+	if p, ok := next.(backend.Partitioner); ok {
+		b.parts = partitions{of: p, make: newCircuit}
+	}
+	return b, nil
+}
+
+// settings configures a circuit named name.
+func (b *Breaker) settings(name string) gobreaker.Settings {
+	opts := b.o
+	return gobreaker.Settings{
+		Name:        name,
 		MaxRequests: max(opts.HalfOpenProbes, 1),
 		Timeout:     opts.OpenTimeout,
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= opts.FailureThreshold },
@@ -124,8 +143,7 @@ func New(next backend.Store, opts Options) (*Breaker, error) {
 			opts.Logger.Log(context.Background(), level, "cachekit: circuit breaker changed state",
 				"breaker", name, "from", from.String(), "to", to.String())
 		},
-	})
-	return b, nil
+	}
 }
 
 // kind is how a call fails open.
@@ -146,13 +164,13 @@ const (
 	ran                       // it went to the backend
 )
 
-// call runs fn against the backend through the breaker, bounded by OpTimeout. When the
-// breaker keeps the call from the backend, err is what the caller gets instead.
-func (b *Breaker) call(ctx context.Context, k kind, fn func(context.Context) error) (outcome, error) {
+// call runs fn against the backend through the circuit c, bounded by OpTimeout. When c
+// keeps the call from the backend, err is what the caller gets instead.
+func (b *Breaker) call(ctx context.Context, c *circuit, k kind, fn func(context.Context) error) (outcome, error) {
 	if err := backend.ContextErr(ctx); err != nil {
 		return notRun, err
 	}
-	done, err := b.cb.Allow()
+	done, err := c.Allow()
 	if err != nil {
 		switch k {
 		case read:
@@ -205,11 +223,11 @@ func (b *Breaker) invalidate(ctx context.Context, batch pending) (n int, err err
 	if len(batch.keys) == 0 {
 		return batch.invalidate(ctx, b.next)
 	}
-	_, err = b.call(ctx, invalidate, func(ctx context.Context) error {
-		n, err = batch.invalidate(ctx, b.next)
-		return err
-	})
-	return n, err
+	keys := make([]string, 0, len(batch.keys))
+	for k := range batch.keys {
+		keys = append(keys, k)
+	}
+	return len(keys), b.deleteSplit(ctx, keys)
 }
 
 // staleRead reports whether key's value in the backend may be older than a write the
@@ -238,7 +256,7 @@ func (b *Breaker) Get(ctx context.Context, key string) (v []byte, err error) {
 	if b.staleRead(key) {
 		return nil, ErrSkipped
 	}
-	o, err := b.call(ctx, read, func(ctx context.Context) error {
+	o, err := b.call(ctx, b.circuit(key), read, func(ctx context.Context) error {
 		v, err = b.next.Get(ctx, key)
 		return err
 	})
@@ -256,14 +274,29 @@ func (b *Breaker) GetMany(ctx context.Context, keys []string) (found map[string]
 	if keys = b.fresh(keys); len(keys) == 0 {
 		return map[string][]byte{}, nil
 	}
-	o, err := b.call(ctx, read, func(ctx context.Context) error {
-		found, err = b.next.GetMany(ctx, keys)
-		return err
+	found = make(map[string][]byte, len(keys))
+	var mu sync.Mutex
+	var errs []error
+	each(b.split(len(keys), func(i int) string { return keys[i] }), func(g group) {
+		var part map[string][]byte
+		o, err := b.call(ctx, g.c, read, func(ctx context.Context) (err error) {
+			part, err = b.next.GetMany(ctx, g.keys())
+			return err
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case o == wasSkipped:
+		case err != nil:
+			errs = append(errs, err)
+		default:
+			maps.Copy(found, part)
+		}
 	})
-	if o == wasSkipped {
-		return map[string][]byte{}, nil
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
-	return found, err
+	return found, nil
 }
 
 // GetEntries implements backend.ExpiryReader, in one request when the Store behind has it;
@@ -275,14 +308,28 @@ func (b *Breaker) GetEntries(ctx context.Context, keys []string) (entries []back
 	if keys = b.fresh(keys); len(keys) == 0 {
 		return nil, nil
 	}
-	o, err := b.call(ctx, read, func(ctx context.Context) error {
-		entries, err = backend.ReadEntries(ctx, b.next, keys)
-		return err
+	var mu sync.Mutex
+	var errs []error
+	each(b.split(len(keys), func(i int) string { return keys[i] }), func(g group) {
+		var part []backend.Entry
+		o, err := b.call(ctx, g.c, read, func(ctx context.Context) (err error) {
+			part, err = backend.ReadEntries(ctx, b.next, g.keys())
+			return err
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case o == wasSkipped:
+		case err != nil:
+			errs = append(errs, err)
+		default:
+			entries = append(entries, part...)
+		}
 	})
-	if o == wasSkipped {
-		return nil, nil
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
-	return entries, err
+	return entries, nil
 }
 
 // Has implements backend.Store; while open, false.
@@ -293,7 +340,7 @@ func (b *Breaker) Has(ctx context.Context, key string) (ok bool, err error) {
 	if b.staleRead(key) {
 		return false, nil
 	}
-	o, err := b.call(ctx, read, func(ctx context.Context) error {
+	o, err := b.call(ctx, b.circuit(key), read, func(ctx context.Context) error {
 		ok, err = b.next.Has(ctx, key)
 		return err
 	})
@@ -311,7 +358,7 @@ func (b *Breaker) TTL(ctx context.Context, key string) (ttl time.Duration, err e
 	if b.staleRead(key) {
 		return 0, ErrSkipped
 	}
-	_, err = b.call(ctx, read, func(ctx context.Context) error {
+	_, err = b.call(ctx, b.circuit(key), read, func(ctx context.Context) error {
 		ttl, err = b.next.TTL(ctx, key)
 		return err
 	})
@@ -323,7 +370,7 @@ func (b *Breaker) Set(ctx context.Context, key string, value []byte, ttl time.Du
 	if err := backend.CheckEntries([]backend.Entry{{Key: key, TTL: ttl}}); err != nil {
 		return err
 	}
-	o, err := b.call(ctx, write, func(ctx context.Context) error { return b.next.Set(ctx, key, value, ttl) })
+	o, err := b.call(ctx, b.circuit(key), write, func(ctx context.Context) error { return b.next.Set(ctx, key, value, ttl) })
 	b.wrote(ctx, o, err, "", key)
 	return err
 }
@@ -333,15 +380,24 @@ func (b *Breaker) SetMany(ctx context.Context, entries []backend.Entry) error {
 	if err := backend.CheckEntries(entries); err != nil {
 		return err
 	}
-	o, err := b.call(ctx, write, func(ctx context.Context) error { return b.next.SetMany(ctx, entries) })
-	if o == wasSkipped || err != nil {
-		keys := make([]string, len(entries))
-		for i, e := range entries {
-			keys[i] = e.Key
+	var mu sync.Mutex
+	var errs []error
+	each(b.split(len(entries), func(i int) string { return entries[i].Key }), func(g group) {
+		part := make([]backend.Entry, len(g.at))
+		for i, at := range g.at {
+			part[i] = entries[at]
 		}
-		b.wrote(ctx, o, err, "", keys...)
-	}
-	return err
+		o, err := b.call(ctx, g.c, write, func(ctx context.Context) error { return b.next.SetMany(ctx, part) })
+		if o == wasSkipped || err != nil {
+			b.wrote(ctx, o, err, "", g.keys()...)
+		}
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	})
+	return errors.Join(errs...)
 }
 
 // Delete implements backend.Store; while open, ErrOpen.
@@ -349,9 +405,25 @@ func (b *Breaker) Delete(ctx context.Context, keys ...string) error {
 	if err := backend.CheckKeys(keys); err != nil {
 		return err
 	}
-	o, err := b.call(ctx, invalidate, func(ctx context.Context) error { return b.next.Delete(ctx, keys...) })
-	b.wrote(ctx, o, err, "", keys...)
-	return err
+	return b.deleteSplit(ctx, keys)
+}
+
+// deleteSplit deletes keys through the circuit of each one's partition, and records the keys
+// of the parts that were refused or failed.
+func (b *Breaker) deleteSplit(ctx context.Context, keys []string) error {
+	var mu sync.Mutex
+	var errs []error
+	each(b.split(len(keys), func(i int) string { return keys[i] }), func(g group) {
+		part := g.keys()
+		o, err := b.call(ctx, g.c, invalidate, func(ctx context.Context) error { return b.next.Delete(ctx, part...) })
+		b.wrote(ctx, o, err, "", part...)
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	})
+	return errors.Join(errs...)
 }
 
 // Expire implements backend.Store; while open, ErrOpen.
@@ -359,7 +431,7 @@ func (b *Breaker) Expire(ctx context.Context, key string, ttl time.Duration) err
 	if err := backend.CheckEntries([]backend.Entry{{Key: key, TTL: ttl}}); err != nil {
 		return err
 	}
-	o, err := b.call(ctx, invalidate, func(ctx context.Context) error { return b.next.Expire(ctx, key, ttl) })
+	o, err := b.call(ctx, b.circuit(key), invalidate, func(ctx context.Context) error { return b.next.Expire(ctx, key, ttl) })
 	if !errors.Is(err, backend.ErrNotFound) {
 		b.wrote(ctx, o, err, "", key)
 	}
@@ -372,7 +444,10 @@ func (b *Breaker) Count(ctx context.Context, prefix string) (n int, err error) {
 	if err := backend.CheckPrefix(prefix); err != nil {
 		return 0, err
 	}
-	_, err = b.call(ctx, invalidate, func(context.Context) error {
+	if err := b.refuseWhole(); err != nil {
+		return 0, err
+	}
+	_, err = b.call(ctx, b.cb, invalidate, func(context.Context) error {
 		n, err = b.next.Count(ctx, prefix)
 		return err
 	})
@@ -385,7 +460,11 @@ func (b *Breaker) Clear(ctx context.Context, prefix string) (n int, err error) {
 	if err := backend.CheckPrefix(prefix); err != nil {
 		return 0, err
 	}
-	o, err := b.call(ctx, invalidate, func(context.Context) error {
+	if err := b.refuseWhole(); err != nil {
+		b.wrote(ctx, wasSkipped, err, prefix)
+		return 0, err
+	}
+	o, err := b.call(ctx, b.cb, invalidate, func(context.Context) error {
 		n, err = b.next.Clear(ctx, prefix)
 		return err
 	})
@@ -401,7 +480,8 @@ func (b *Breaker) Close() error {
 
 // Stats is what the breaker did.
 type Stats struct {
-	State                string // closed, half-open or open
+	State                string // closed, half-open or open; on a partitioned Store, the worst of its circuits
+	OpenPartitions       int    // partitions whose own circuit is open, on a backend.Partitioner
 	SkippedReads         uint64 // reads answered with a miss without asking the backend: while open, or of a stale key
 	Stale                int    // keys and prefixes still to invalidate
 	SkippedWrites        uint64 // writes skipped while open
@@ -410,7 +490,7 @@ type Stats struct {
 }
 
 // isOpen reports whether the breaker keeps calls from the backend.
-func (b *Breaker) isOpen() bool { return b.cb.State() == gobreaker.StateOpen }
+func (b *Breaker) isOpen() bool { return b.cb.State() == gobreaker.StateOpen || b.partitionOpen() }
 
 // Status is where a resilient Store stands, for a cache's statistics.
 type Status struct {
@@ -418,14 +498,15 @@ type Status struct {
 	Active  string // primary or fallback, for a Fallback; empty for a Breaker
 }
 
-// Status reports the breaker's state.
-func (b *Breaker) Status() Status { return Status{Breaker: b.cb.State().String()} }
+// Status reports the breaker's state: on a partitioned Store, the worst of its circuits'.
+func (b *Breaker) Status() Status { return Status{Breaker: b.worstState().String()} }
 
 // Stats returns the breaker's state and counters.
 func (b *Breaker) Stats() Stats {
 	left, _ := b.stale.size()
 	return Stats{
-		State:                b.cb.State().String(),
+		State:                b.worstState().String(),
+		OpenPartitions:       b.openPartitions(),
 		SkippedReads:         b.skippedReads.Load(),
 		Stale:                left,
 		SkippedWrites:        b.skippedWrites.Load(),

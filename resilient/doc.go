@@ -9,6 +9,11 @@
 // failures; timeouts and connection errors do. After Options.OpenTimeout the breaker lets
 // probes through, and closes by itself when they succeed.
 //
+// A Store that is a backend.Partitioner, such as a Redis cluster's, gets one circuit per
+// partition: while one partition's circuit is open, its keys fail open as above and the
+// other partitions' keys are served. Batches are split by partition; Count and Clear, which
+// span them all, are refused with ErrOpen while any partition's circuit is open.
+//
 // No stale value comes back when the breaker closes. A write that was skipped, refused or
 // failed may have left in the backend the value it was to replace, so the breaker remembers
 // its keys (up to Options.MaxTracked, past which the prefixes they share): it invalidates them

@@ -1,0 +1,228 @@
+package resilient_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/internal/testenv"
+	"github.com/cachekit/cachekit/redisstore"
+	"github.com/cachekit/cachekit/resilient"
+)
+
+// TestClusterMasterKilled kills one of three masters of a cluster of the test's own under a
+// steady read load through the default composition (cachekit.Open: redisstore behind the
+// breaker, health checks on): the keys of the two other masters stay served while the
+// killed master's are skipped, and every key reads its value again after the failover.
+func TestClusterMasterKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster of its own; skipped with -short")
+	}
+	nodes := testenv.StartCluster(t)
+	url := fmt.Sprintf("redis://127.0.0.1:%d?addr=127.0.0.1:%d&addr=127.0.0.1:%d", nodes[0].Port, nodes[1].Port, nodes[2].Port)
+	c, err := cachekit.Open(cachekit.Config{StorageType: cachekit.StorageRedis, RedisURL: url, KeyPrefix: "CACHE#cluster:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	// The data is written straight to the cluster, with no deadline but the test's: a slow
+	// write through the breaker would be skipped or fail, and read as a miss ever after.
+	direct, err := redisstore.Open(url, redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	write := func(k string, v int) {
+		if err := direct.Set(ctx, "CACHE#cluster:"+k, []byte(strconv.Itoa(v)), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 600
+	keys := make([]string, n+4) // the last four are changed during the outage, not read by the load
+	for i := range keys {
+		keys[i] = strconv.Itoa(i)
+		write(keys[i], i)
+	}
+
+	victim := -1
+	for i, node := range nodes {
+		if node.IsMaster() {
+			victim = i
+			break
+		}
+	}
+	if victim < 0 {
+		t.Fatal("no master found")
+	}
+	// The victim's keys, as the victim itself lists them.
+	out, err := testenv.RedisCLI("-p", strconv.Itoa(nodes[victim].Port), "keys", "CACHE#cluster:*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	onVictim := map[string]bool{}
+	for _, k := range strings.Fields(out) {
+		onVictim[strings.TrimPrefix(k, "CACHE#cluster:")] = true
+	}
+	// A key of the victim's and one of another master's, among those the load leaves alone.
+	var victimKeys, healthyKeys []string
+	for _, k := range keys[n:] {
+		if onVictim[k] {
+			victimKeys = append(victimKeys, k)
+		} else {
+			healthyKeys = append(healthyKeys, k)
+		}
+	}
+	for i := n; len(victimKeys) < 2 || len(healthyKeys) < 2; i++ {
+		k := strconv.Itoa(i + 4)
+		write(k, i+4)
+		if out, _ := testenv.RedisCLI("-p", strconv.Itoa(nodes[victim].Port), "exists", "CACHE#cluster:"+k); out == "1" {
+			victimKeys = append(victimKeys, k)
+		} else {
+			healthyKeys = append(healthyKeys, k)
+		}
+	}
+	if len(onVictim) == 0 || len(onVictim) == n {
+		t.Fatalf("the victim holds %d of %d keys; want some, not all", len(onVictim), n)
+	}
+
+	// The load: every read is sorted by what it got; a wrong value fails the test.
+	type tally struct{ served, skipped, failed atomic.Int64 }
+	var before, during, after tally
+	var phase atomic.Pointer[tally]
+	phase.Store(&before)
+	// Reads are numbered in the order they end: the first read of the other masters' keys
+	// served after a read of the victim's was skipped, and the last skipped read of the
+	// victim's keys.
+	var seq, victimSkips, healthySkipped, lastVictimSkip atomic.Int64
+	var firstHealthyAfterSkip atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 2))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := rng.IntN(n)
+				var got int
+				err := c.Get(ctx, keys[i], &got)
+				s := seq.Add(1)
+				p := phase.Load()
+				switch {
+				case err == nil && got != i:
+					t.Errorf("key %d read %d", i, got)
+				case err == nil:
+					p.served.Add(1)
+					if !onVictim[keys[i]] && p == &during && victimSkips.Load() > 0 {
+						firstHealthyAfterSkip.CompareAndSwap(0, s)
+					}
+				case errors.Is(err, resilient.ErrSkipped):
+					p.skipped.Add(1)
+					if onVictim[keys[i]] && p == &during {
+						victimSkips.Add(1)
+						lastVictimSkip.Store(s)
+					} else if p == &during {
+						healthySkipped.Add(1)
+					}
+				default:
+					p.failed.Add(1)
+				}
+			}
+		})
+	}
+
+	testenv.WaitFor(t, "reads before the kill", 30*time.Second, func() bool { return before.served.Load() > 100 })
+	killed := time.Now()
+	phase.Store(&during)
+	nodes[victim].Kill()
+
+	// Once the victim's circuit is open, a batch over both masters goes to the healthy one,
+	// and the victim's part is refused (a Delete) or skipped (a write), as a whole store's
+	// open circuit would. Whether the circuit is still open when the batch runs is up to the
+	// machine's speed: what follows holds either way.
+	testenv.WaitFor(t, "a read of the killed master's keys to be skipped", 60*time.Second, func() bool { return victimSkips.Load() > 0 })
+	err = c.DeleteMany(ctx, victimKeys[0], healthyKeys[0])
+	t.Logf("DeleteMany over both masters during the outage: %v", err)
+	if err != nil && !errors.Is(err, resilient.ErrOpen) {
+		t.Logf("(the victim's circuit was closed or half-open: the delete failed on the dead master)")
+	}
+	var got int
+	if err := c.Get(ctx, healthyKeys[0], &got); !errors.Is(err, cachekit.ErrNotFound) {
+		t.Errorf("a deleted key of a healthy master: Get = %d, %v; want a miss", got, err)
+	}
+	err = c.SetMany(ctx, map[string]any{victimKeys[1]: -1, healthyKeys[1]: -1}, time.Hour)
+	t.Logf("SetMany over both masters during the outage: %v", err)
+	if err := c.Get(ctx, healthyKeys[1], &got); err != nil || got != -1 {
+		t.Errorf("a key of a healthy master written during the outage: Get = %d, %v; want -1", got, err)
+	}
+
+	// The outage ends when every key reads its value through the cache: the failover is done
+	// and the victim's circuit has closed again.
+	var recovered time.Duration
+	testenv.WaitFor(t, "every key to read its value again after the failover", 90*time.Second, func() bool {
+		var got map[string]int
+		if err := c.GetMany(ctx, keys[:n], &got); err != nil || len(got) != n {
+			return false
+		}
+		recovered = time.Since(killed)
+		return true
+	})
+	phase.Store(&after)
+	testenv.WaitFor(t, "reads after the failover", 30*time.Second, func() bool { return after.served.Load() > 100 })
+	close(stop)
+	wg.Wait()
+
+	share := func(p *tally) string {
+		all := p.served.Load() + p.skipped.Load() + p.failed.Load()
+		return fmt.Sprintf("%d reads: %.1f%% served, %.1f%% skipped, %.1f%% failed", all,
+			100*float64(p.served.Load())/float64(max(all, 1)), 100*float64(p.skipped.Load())/float64(max(all, 1)),
+			100*float64(p.failed.Load())/float64(max(all, 1)))
+	}
+	held := 0
+	for _, k := range keys[:n] {
+		if onVictim[k] {
+			held++
+		}
+	}
+	t.Logf("the killed master held %d of the %d keys read (%.1f%%); every key read its value again %v after the kill",
+		held, n, 100*float64(held)/n, recovered.Round(time.Millisecond))
+	t.Logf("before the kill: %s", share(&before))
+	t.Logf("during the outage: %s; reads of the other masters' keys skipped: %d", share(&during), healthySkipped.Load())
+	t.Logf("after the failover: %s", share(&after))
+
+	// With one circuit for the whole cluster, every read is skipped while the victim's keys
+	// are: none of the other masters' keys would be served between two skipped reads of the
+	// victim's.
+	if victimSkips.Load() == 0 {
+		t.Fatal("no read of the killed master's keys was skipped: its circuit never opened")
+	}
+	if first := firstHealthyAfterSkip.Load(); first == 0 || first > lastVictimSkip.Load() {
+		t.Errorf("no read of the other masters' keys was served while the killed master's were skipped")
+	}
+	// No value from before the outage comes back: the deleted keys miss, and a key whose
+	// write was skipped misses or reads the new value.
+	for _, k := range []string{victimKeys[0], healthyKeys[0]} {
+		var got int
+		if err := c.Get(ctx, k, &got); !errors.Is(err, cachekit.ErrNotFound) {
+			t.Errorf("a key deleted during the outage reads %d, %v after the failover; want a miss", got, err)
+		}
+	}
+	if err := c.Get(ctx, victimKeys[1], &got); err == nil && got != -1 || err != nil && !errors.Is(err, cachekit.ErrNotFound) {
+		t.Errorf("a key of the killed master written during the outage reads %d, %v after the failover; want -1 or a miss", got, err)
+	}
+	if after.skipped.Load() != 0 || after.failed.Load() != 0 {
+		t.Errorf("after the failover: %s; want every read served", share(&after))
+	}
+}
