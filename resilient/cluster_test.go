@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cacheenv"
 	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/redisstore"
 	"github.com/cachekit/cachekit/resilient"
 )
 
 // TestClusterMasterKilled kills one of three masters of a cluster of the test's own under a
-// steady read load through the default composition (cachekit.Open: redisstore behind the
+// steady read load through the default composition (cacheenv.Open: redisstore behind the
 // breaker, health checks on): the keys of the two other masters stay served while the
 // killed master's are skipped, and every key reads its value again after the failover.
 func TestClusterMasterKilled(t *testing.T) {
@@ -28,7 +29,7 @@ func TestClusterMasterKilled(t *testing.T) {
 	}
 	nodes := testenv.StartCluster(t)
 	url := fmt.Sprintf("redis://127.0.0.1:%d?addr=127.0.0.1:%d&addr=127.0.0.1:%d", nodes[0].Port, nodes[1].Port, nodes[2].Port)
-	c, err := cachekit.Open(cachekit.Config{StorageType: cachekit.StorageRedis, RedisURL: url, KeyPrefix: "CACHE#cluster:"})
+	c, err := cacheenv.Open(cacheenv.Config{StorageType: cacheenv.StorageRedis, RedisURL: url, KeyPrefix: "CACHE#cluster:"})
 	if err != nil {
 		t.Fatal(err)
 	}
