@@ -115,13 +115,15 @@ func (s *Store) use(ctx context.Context) (Client, error) {
 		go s.dial(d)
 	}
 	s.mu.Unlock()
+	wait, cancel := backend.RequestContext(ctx)
+	defer cancel()
 	select {
 	case <-d.done:
-	case <-ctx.Done():
-		return nil, backend.ContextErr(ctx)
+	case <-wait.Done():
+		return nil, fmt.Errorf("redisstore: connecting: %w", backend.ContextErr(wait))
 	}
 	if d.err != nil {
-		return nil, fmt.Errorf("redisstore: connecting: %w", d.err)
+		return nil, fmt.Errorf("redisstore: connecting: %w", backend.CallErr(ctx, d.err))
 	}
 	if c := s.client.Load(); c != nil {
 		return *c, nil
@@ -149,10 +151,50 @@ func (s *Store) dial(d *dial) {
 	close(d.done)
 }
 
-// wrap names the command in err.
-func wrap(cmd string, err error) error {
+// wrap names the command in err; maps the server's refusal of a value over its
+// proto-max-bulk-len to ErrValueTooLarge, keeping its message; and once ctx is done, makes
+// the error wrap ctx.Err() too, whatever the client made of it (a dial's "i/o timeout").
+func wrap(ctx context.Context, cmd string, err error) error {
+	err = backend.CallErr(ctx, err)
+	if tooLarge(err) {
+		return fmt.Errorf("redisstore: %s: %w: %w", cmd, backend.ErrValueTooLarge, err)
+	}
 	return fmt.Errorf("redisstore: %s: %w", cmd, err)
 }
+
+// tooLarge reports whether err is the server's refusal of a string over its size limit: a
+// SET whose value is over proto-max-bulk-len ("invalid bulk length"), or a command that
+// would grow a string past it.
+func tooLarge(err error) bool {
+	var re *rueidis.RedisError
+	if !errors.As(err, &re) {
+		return false
+	}
+	msg := re.Error()
+	return strings.Contains(msg, "invalid bulk length") || strings.Contains(msg, "exceeds maximum allowed size")
+}
+
+// do sends one command within the timeout ctx carries for each request (see
+// backend.RequestContext).
+func do(ctx context.Context, c Client, cmd rueidis.Completed) rueidis.RedisResult {
+	rctx, cancel := backend.RequestContext(ctx)
+	defer cancel()
+	return c.Do(rctx, cmd)
+}
+
+// doMulti sends commands pipelined, as one request, within the timeout ctx carries for each.
+func doMulti(ctx context.Context, c Client, cmds ...rueidis.Completed) []rueidis.RedisResult {
+	rctx, cancel := backend.RequestContext(ctx)
+	defer cancel()
+	return c.DoMulti(rctx, cmds...)
+}
+
+// BoundsRequests implements backend.RequestBounder: every request a call sends (each
+// pipeline of a batch, each command) is bounded by the request timeout of its context, and
+// so is the wait for the first connection.
+func (s *Store) BoundsRequests() {}
+
+var _ backend.RequestBounder = (*Store)(nil)
 
 // Close makes later calls report backend.ErrClosed and closes the connection Open made; a
 // client passed to New stays open. Close is idempotent and always returns nil.

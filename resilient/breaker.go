@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -44,9 +45,12 @@ type Options struct {
 	// HalfOpenProbes is how many calls may probe the backend at once while half open; that
 	// many successes close the breaker. Zero means 1.
 	HalfOpenProbes uint32
-	// OpTimeout bounds every call to the backend, inside the caller's context, so that a hung
-	// backend costs milliseconds, not the caller's whole budget. Zero means DefaultOpTimeout;
-	// a negative value sets no bound of its own.
+	// OpTimeout bounds every request to the backend, inside the caller's context, so that a
+	// hung backend costs milliseconds, not the caller's whole budget. A single-key call is
+	// one request, bounded whole. A batch call (GetMany, SetMany, Delete of many keys) may
+	// send many: when the Store behind is a backend.RequestBounder, OpTimeout bounds each of
+	// its requests and the caller's context the whole call; otherwise OpTimeout bounds the
+	// whole call. Zero means DefaultOpTimeout; a negative value sets no bound of its own.
 	OpTimeout time.Duration
 	// MaxTracked bounds the keys whose writes the breaker skipped, refused or saw fail, which
 	// it invalidates in the backend once it answers again, and whose reads miss until then.
@@ -167,7 +171,7 @@ func (b *Breaker) call(ctx context.Context, k kind, fn func(context.Context) err
 		}
 	}
 	opCtx := ctx
-	if b.o.OpTimeout > 0 {
+	if _, perRequest := backend.RequestTimeout(ctx); b.o.OpTimeout > 0 && !perRequest {
 		var cancel context.CancelFunc
 		opCtx, cancel = context.WithTimeout(ctx, b.o.OpTimeout)
 		defer cancel()
@@ -175,6 +179,16 @@ func (b *Breaker) call(ctx context.Context, k kind, fn func(context.Context) err
 	err = fn(opCtx)
 	done(b.judge(ctx, err))
 	return ran, err
+}
+
+// many returns the context of a batch call, which may send many requests: when the Store
+// behind bounds each request, OpTimeout bounds each of them, and call leaves the whole call
+// to the caller's context.
+func (b *Breaker) many(ctx context.Context) context.Context {
+	if _, ok := b.next.(backend.RequestBounder); !ok || b.o.OpTimeout <= 0 {
+		return ctx
+	}
+	return backend.WithRequestTimeout(ctx, b.o.OpTimeout)
 }
 
 // judge tells the breaker what err says of the backend's health.
@@ -197,6 +211,16 @@ func (b *Breaker) wrote(ctx context.Context, o outcome, err error, prefix string
 		return // done, or never begun, or refused input: nothing was replaced
 	}
 	b.stale.add(prefix, keys...) // the next read starts the invalidation
+}
+
+// unconfirmed returns the keys of a batch write that failed with err whose new state the
+// backend did not confirm: those a *backend.BatchError does not list as written, else all.
+func unconfirmed(err error, keys []string) []string {
+	var be *backend.BatchError
+	if !errors.As(err, &be) {
+		return keys
+	}
+	return append(slices.Clip(be.NotWritten), be.Unknown...)
 }
 
 // invalidate runs one batch of the stale keys' invalidation: a Delete through the breaker,
@@ -256,7 +280,7 @@ func (b *Breaker) GetMany(ctx context.Context, keys []string) (found map[string]
 	if keys = b.fresh(keys); len(keys) == 0 {
 		return map[string][]byte{}, nil
 	}
-	o, err := b.call(ctx, read, func(ctx context.Context) error {
+	o, err := b.call(b.many(ctx), read, func(ctx context.Context) error {
 		found, err = b.next.GetMany(ctx, keys)
 		return err
 	})
@@ -275,7 +299,7 @@ func (b *Breaker) GetEntries(ctx context.Context, keys []string) (entries []back
 	if keys = b.fresh(keys); len(keys) == 0 {
 		return nil, nil
 	}
-	o, err := b.call(ctx, read, func(ctx context.Context) error {
+	o, err := b.call(b.many(ctx), read, func(ctx context.Context) error {
 		entries, err = backend.ReadEntries(ctx, b.next, keys)
 		return err
 	})
@@ -333,13 +357,13 @@ func (b *Breaker) SetMany(ctx context.Context, entries []backend.Entry) error {
 	if err := backend.CheckEntries(entries); err != nil {
 		return err
 	}
-	o, err := b.call(ctx, write, func(ctx context.Context) error { return b.next.SetMany(ctx, entries) })
+	o, err := b.call(b.many(ctx), write, func(ctx context.Context) error { return b.next.SetMany(ctx, entries) })
 	if o == wasSkipped || err != nil {
 		keys := make([]string, len(entries))
 		for i, e := range entries {
 			keys[i] = e.Key
 		}
-		b.wrote(ctx, o, err, "", keys...)
+		b.wrote(ctx, o, err, "", unconfirmed(err, keys)...)
 	}
 	return err
 }
@@ -349,8 +373,12 @@ func (b *Breaker) Delete(ctx context.Context, keys ...string) error {
 	if err := backend.CheckKeys(keys); err != nil {
 		return err
 	}
-	o, err := b.call(ctx, invalidate, func(ctx context.Context) error { return b.next.Delete(ctx, keys...) })
-	b.wrote(ctx, o, err, "", keys...)
+	callCtx := ctx
+	if len(keys) > 1 {
+		callCtx = b.many(ctx)
+	}
+	o, err := b.call(callCtx, invalidate, func(ctx context.Context) error { return b.next.Delete(ctx, keys...) })
+	b.wrote(ctx, o, err, "", unconfirmed(err, keys)...)
 	return err
 }
 
