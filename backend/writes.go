@@ -153,8 +153,15 @@ func RequestContext(ctx context.Context) (_ context.Context, cancel context.Canc
 // errors.Is(err, context.DeadlineExceeded), as every error of a call whose deadline passed
 // must. A nil err stays nil.
 func CallErr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
 	cerr := ctx.Err()
-	if err == nil || cerr == nil || errors.Is(err, cerr) {
+	if dl, ok := ctx.Deadline(); cerr == nil && ok && !time.Now().Before(dl) {
+		// A dial given the deadline can fail on it before the context's own timer fires.
+		cerr = context.DeadlineExceeded
+	}
+	if cerr == nil || errors.Is(err, cerr) {
 		return err
 	}
 	return fmt.Errorf("%w (%w)", err, cerr)

@@ -151,27 +151,10 @@ func (s *Store) dial(d *dial) {
 	close(d.done)
 }
 
-// wrap names the command in err; maps the server's refusal of a value over its
-// proto-max-bulk-len to ErrValueTooLarge, keeping its message; and once ctx is done, makes
-// the error wrap ctx.Err() too, whatever the client made of it (a dial's "i/o timeout").
+// wrap names the command in err and, once ctx is done, makes it wrap ctx.Err() too,
+// whatever the client made of it (a dial's "i/o timeout").
 func wrap(ctx context.Context, cmd string, err error) error {
-	err = backend.CallErr(ctx, err)
-	if tooLarge(err) {
-		return fmt.Errorf("redisstore: %s: %w: %w", cmd, backend.ErrValueTooLarge, err)
-	}
-	return fmt.Errorf("redisstore: %s: %w", cmd, err)
-}
-
-// tooLarge reports whether err is the server's refusal of a string over its size limit: a
-// SET whose value is over proto-max-bulk-len ("invalid bulk length"), or a command that
-// would grow a string past it.
-func tooLarge(err error) bool {
-	var re *rueidis.RedisError
-	if !errors.As(err, &re) {
-		return false
-	}
-	msg := re.Error()
-	return strings.Contains(msg, "invalid bulk length") || strings.Contains(msg, "exceeds maximum allowed size")
+	return fmt.Errorf("redisstore: %s: %w", cmd, backend.CallErr(ctx, err))
 }
 
 // do sends one command within the timeout ctx carries for each request (see
