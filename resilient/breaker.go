@@ -224,12 +224,12 @@ func unconfirmed(err error, keys []string) []string {
 }
 
 // invalidate runs one batch of the stale keys' invalidation: a Delete through the breaker,
-// within OpTimeout, or a Clear with a scan's budget.
+// each of its requests within OpTimeout (see many), or a Clear with a scan's budget.
 func (b *Breaker) invalidate(ctx context.Context, batch pending) (n int, err error) {
 	if len(batch.keys) == 0 {
 		return batch.invalidate(ctx, b.next)
 	}
-	_, err = b.call(ctx, invalidate, func(ctx context.Context) error {
+	_, err = b.call(b.many(ctx), invalidate, func(ctx context.Context) error {
 		n, err = batch.invalidate(ctx, b.next)
 		return err
 	})
