@@ -171,7 +171,7 @@ func (b *Breaker) call(ctx context.Context, k kind, fn func(context.Context) err
 		}
 	}
 	opCtx := ctx
-	if _, perRequest := backend.RequestTimeout(ctx); b.o.OpTimeout > 0 && !perRequest {
+	if b.o.OpTimeout > 0 && !b.boundsEachRequest(ctx) {
 		var cancel context.CancelFunc
 		opCtx, cancel = context.WithTimeout(ctx, b.o.OpTimeout)
 		defer cancel()
@@ -189,6 +189,14 @@ func (b *Breaker) many(ctx context.Context) context.Context {
 		return ctx
 	}
 	return backend.WithRequestTimeout(ctx, b.o.OpTimeout)
+}
+
+// boundsEachRequest reports whether the Store behind bounds each request of this call by the
+// timeout many put in ctx, so that call need not bound the whole call.
+func (b *Breaker) boundsEachRequest(ctx context.Context) bool {
+	_, bounder := b.next.(backend.RequestBounder)
+	_, perRequest := backend.RequestTimeout(ctx)
+	return bounder && perRequest
 }
 
 // judge tells the breaker what err says of the backend's health.
