@@ -479,7 +479,7 @@ func (c *Cache) setManyRaw(ctx context.Context, values map[string][]byte, ttl ti
 		c.timed(true, start)
 	}
 	if err != nil {
-		return c.count(&counters{errors: 1}, err)
+		return c.count(&counters{errors: 1}, backend.MapBatchKeys(err, c.callerKey))
 	}
 	c.count(&counters{sets: uint64(len(entries))}, nil)
 	return nil
@@ -561,11 +561,14 @@ func (c *Cache) DeleteMany(ctx context.Context, keys ...string) error {
 		c.timed(true, start)
 	}
 	if err != nil {
-		return c.count(&counters{errors: 1}, err)
+		return c.count(&counters{errors: 1}, backend.MapBatchKeys(err, c.callerKey))
 	}
 	c.count(&counters{deletes: uint64(len(full))}, nil)
 	return nil
 }
+
+// callerKey turns a Store's whole key back into the key the caller gave, for a BatchError.
+func (c *Cache) callerKey(full string) string { return strings.TrimPrefix(full, c.prefix) }
 
 // Has reports whether an unexpired entry is stored under key, without reading its value.
 func (c *Cache) Has(ctx context.Context, key string) (bool, error) {

@@ -18,7 +18,8 @@ var (
 	ErrInvalidTTL = backend.ErrInvalidTTL
 	// ErrClosed reports a call on a closed Cache or Store.
 	ErrClosed = backend.ErrClosed
-	// ErrValueTooLarge reports a value over the backend's size limit; nothing was written.
+	// ErrValueTooLarge reports a value over the backend's size limit, found before sending or
+	// by the server; that value was not written.
 	ErrValueTooLarge = backend.ErrValueTooLarge
 
 	// ErrEncode reports a value the codec cannot encode; nothing was written.
@@ -43,3 +44,8 @@ type Store = backend.Store
 
 // Entry is one key, value and TTL of a Store batch write; see backend.Entry.
 type Entry = backend.Entry
+
+// BatchError reports a SetMany or DeleteMany that failed part-way: which keys were written,
+// which were not and which may or may not have been; see backend.BatchError. A Cache reports
+// the keys as its caller wrote them, without the prefix. Check for it with errors.As.
+type BatchError = backend.BatchError

@@ -26,6 +26,12 @@ import (
 //   - Count and Clear see exactly the keys that start with the prefix, and Clear can never
 //     remove a key outside it.
 //   - After Close, every call reports [ErrClosed]; Close itself is idempotent.
+//   - A write that fails may or may not have been applied: a request can reach the backend
+//     and its answer be lost, to a timeout or a broken connection. Only an error returned
+//     before any request was sent (a refused key, TTL or value, ErrClosed, a context
+//     already done) means nothing was written. A batch write that fails after sending
+//     returns a [*BatchError] saying which keys were written, which were not and which are
+//     unknown.
 //
 // Ownership of bytes: a Store may keep the value slice it is given to Set or SetMany, so the
 // caller must not modify it afterwards; the slices a Store returns from Get and GetMany must
@@ -40,9 +46,11 @@ type Store interface {
 	// Set stores value under key for ttl, replacing any previous entry.
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// SetMany stores every entry. All entries are checked before any is written; when a key
-	// appears more than once, the last entry for it wins.
+	// appears more than once, the last entry for it wins. Once it has begun sending, it
+	// fails with a *BatchError.
 	SetMany(ctx context.Context, entries []Entry) error
-	// Delete removes the entries stored under keys. Missing keys are not an error.
+	// Delete removes the entries stored under keys. Missing keys are not an error. Once it
+	// has begun sending, it fails with a *BatchError.
 	Delete(ctx context.Context, keys ...string) error
 	// Has reports whether an unexpired entry is stored under key, without reading its value.
 	Has(ctx context.Context, key string) (bool, error)
@@ -126,7 +134,9 @@ var (
 	ErrInvalidTTL = errors.New("cachekit: invalid TTL")
 	// ErrClosed reports a call on a closed cache or store.
 	ErrClosed = errors.New("cachekit: closed")
-	// ErrValueTooLarge reports a value over the backend's size limit; nothing was written.
+	// ErrValueTooLarge reports a value over the backend's size limit, found by the Store
+	// before sending or by the server, which refused it; either way that value was not
+	// written.
 	ErrValueTooLarge = errors.New("cachekit: value too large")
 )
 

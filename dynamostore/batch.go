@@ -110,11 +110,13 @@ func (s *Store) getChunk(ctx context.Context, keys []string) ([]map[string]types
 	}
 	var items []map[string]types.AttributeValue
 	for attempt := 0; ; attempt++ {
-		out, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
-			RequestItems: map[string]types.KeysAndAttributes{s.o.Table: req},
+		out, err := request(ctx, "BatchGetItem", func(ctx context.Context) (*dynamodb.BatchGetItemOutput, error) {
+			return s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+				RequestItems: map[string]types.KeysAndAttributes{s.o.Table: req},
+			})
 		})
 		if err != nil {
-			return nil, wrap("BatchGetItem", err)
+			return nil, err
 		}
 		items = append(items, out.Responses[s.o.Table]...)
 		left, ok := out.UnprocessedKeys[s.o.Table]
@@ -123,13 +125,14 @@ func (s *Store) getChunk(ctx context.Context, keys []string) ([]map[string]types
 		}
 		req.Keys = left.Keys
 		if err := s.backoff(ctx, attempt); err != nil {
-			return nil, fmt.Errorf("dynamostore: BatchGetItem: %d keys still unprocessed: %w", len(left.Keys), err)
+			return nil, fmt.Errorf("dynamostore: BatchGetItem: %d keys still unprocessed: %w", len(left.Keys), backend.CallErr(ctx, err))
 		}
 	}
 }
 
 // SetMany implements backend.Store with BatchWriteItem: every entry checked and built first,
 // the last write of a key kept, then chunks of 25 sent in parallel until every item is written.
+// A failure once sending has begun is a *backend.BatchError.
 func (s *Store) SetMany(ctx context.Context, entries []backend.Entry) error {
 	if err := s.usable(ctx); err != nil {
 		return err
@@ -142,6 +145,7 @@ func (s *Store) SetMany(ctx context.Context, entries []backend.Entry) error {
 		last[e.Key] = i
 	}
 	now := s.o.Clock.Now()
+	keys := make([]string, 0, len(last))
 	reqs := make([]types.WriteRequest, 0, len(last))
 	for i, e := range entries {
 		if last[e.Key] != i {
@@ -151,43 +155,88 @@ func (s *Store) SetMany(ctx context.Context, entries []backend.Entry) error {
 		if err != nil {
 			return err
 		}
+		keys = append(keys, e.Key)
 		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
 	}
 	if len(reqs) == 1 {
-		if _, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.table(), Item: reqs[0].PutRequest.Item}); err != nil {
-			return wrap("PutItem", err)
-		}
-		return nil
+		return s.one(keys[0], s.put(ctx, reqs[0].PutRequest.Item))
 	}
-	return s.writeBatches(ctx, reqs)
+	return s.writeBatches(ctx, keys, reqs)
+}
+
+// one turns the error of a batch of one key, sent in a single request, into its BatchError.
+func (s *Store) one(key string, err error) error {
+	b := backend.NewBatch([]string{key})
+	if err != nil && !refused(err) {
+		b.Unknown(key)
+	}
+	return b.Err(err)
 }
 
 // writeBatches sends write requests in chunks of 25, in parallel, each retried until DynamoDB
-// has processed every request.
-func (s *Store) writeBatches(ctx context.Context, reqs []types.WriteRequest) error {
+// has processed every request. keys[i] is the key of reqs[i]. When a chunk fails, the chunks
+// not yet sent are not sent, and the error says which keys are written, which are not and
+// which are unknown.
+func (s *Store) writeBatches(ctx context.Context, keys []string, reqs []types.WriteRequest) error {
+	var mu sync.Mutex
+	b := backend.NewBatch(keys)
+	mark := func(f func(...string), ks []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		f(ks...)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.o.Concurrency)
-	for chunk := range chunks(reqs, maxBatchWrite) {
+	for start := 0; start < len(reqs); start += maxBatchWrite {
+		chunk := reqs[start:min(start+maxBatchWrite, len(reqs))]
+		chunkKeys := keys[start:min(start+maxBatchWrite, len(reqs))]
 		g.Go(func() error {
-			for attempt := 0; len(chunk) > 0; attempt++ {
-				out, err := s.api.BatchWriteItem(gctx, &dynamodb.BatchWriteItemInput{
-					RequestItems: map[string][]types.WriteRequest{s.o.Table: chunk},
+			for attempt := 0; ; attempt++ {
+				if err := gctx.Err(); err != nil {
+					return err // not sent: another chunk failed, or the caller's context ended
+				}
+				out, err := request(gctx, "BatchWriteItem", func(ctx context.Context) (*dynamodb.BatchWriteItemOutput, error) {
+					return s.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+						RequestItems: map[string][]types.WriteRequest{s.o.Table: chunk},
+					})
 				})
 				if err != nil {
-					return wrap("BatchWriteItem", err)
+					if !refused(err) {
+						mark(b.Unknown, chunkKeys)
+					}
+					return err
 				}
-				chunk = out.UnprocessedItems[s.o.Table]
-				if len(chunk) == 0 {
+				left := out.UnprocessedItems[s.o.Table]
+				mark(b.Written, chunkKeys)
+				if len(left) == 0 {
 					return nil
 				}
+				chunk, chunkKeys = left, s.writeKeys(left)
+				mark(b.NotWritten, chunkKeys)
 				if err := s.backoff(gctx, attempt); err != nil {
 					return fmt.Errorf("dynamostore: BatchWriteItem: %d items still unprocessed: %w", len(chunk), err)
 				}
 			}
-			return nil
 		})
 	}
-	return g.Wait()
+	return b.Err(backend.CallErr(ctx, g.Wait()))
+}
+
+// writeKeys returns the cache keys of write requests DynamoDB handed back.
+func (s *Store) writeKeys(reqs []types.WriteRequest) []string {
+	keys := make([]string, len(reqs))
+	for i, r := range reqs {
+		var key map[string]types.AttributeValue
+		if r.PutRequest != nil {
+			key = r.PutRequest.Item
+		} else if r.DeleteRequest != nil {
+			key = r.DeleteRequest.Key
+		}
+		if pk, ok := key[s.o.PartitionKey].(*types.AttributeValueMemberS); ok {
+			keys[i] = pk.Value
+		}
+	}
+	return keys
 }
 
 // chunks yields s in slices of at most n.

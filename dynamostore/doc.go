@@ -22,7 +22,11 @@
 // BatchWriteItem), in parallel up to Options.Concurrency, with duplicates folded. Unprocessed
 // keys and items are retried with exponential backoff and full jitter until done or the
 // context ends; they are never dropped. Throttling and transient errors of single requests are
-// retried by the SDK client's own retryer.
+// retried by the SDK client's own retryer. Every request is bounded by the request timeout of
+// its context (backend.RequestContext), which a resilient.Breaker sets to its OpTimeout. A
+// batch write that fails once it has begun sending returns a *backend.BatchError saying which
+// keys were written, which were not and which are unknown; a ValidationException on an item's
+// size or key is reported as backend.ErrValueTooLarge or backend.ErrInvalidKey.
 //
 // Count and Clear scan the table: a Scan reads every item of the table, business items
 // included, and costs read units for all of it (one unit per 4 KB read, halved with eventually

@@ -21,15 +21,18 @@ func (s *Store) read(ctx context.Context, key, projection string, placeholders .
 	if err := backend.CheckKey(key); err != nil {
 		return entry{}, err
 	}
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+	in := &dynamodb.GetItemInput{
 		TableName:                s.table(),
 		Key:                      s.key(key),
 		ConsistentRead:           aws.Bool(s.o.ConsistentRead),
 		ProjectionExpression:     aws.String(projection),
 		ExpressionAttributeNames: s.namesFor(placeholders...),
+	}
+	out, err := request(ctx, "GetItem", func(ctx context.Context) (*dynamodb.GetItemOutput, error) {
+		return s.api.GetItem(ctx, in)
 	})
 	if err != nil {
-		return entry{}, wrap("GetItem", err)
+		return entry{}, err
 	}
 	if out.Item == nil {
 		return entry{}, backend.ErrNotFound
@@ -91,10 +94,15 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err != nil {
 		return err
 	}
-	if _, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.table(), Item: it}); err != nil {
-		return wrap("PutItem", err)
-	}
-	return nil
+	return s.put(ctx, it)
+}
+
+// put writes one item with PutItem.
+func (s *Store) put(ctx context.Context, it map[string]types.AttributeValue) error {
+	_, err := request(ctx, "PutItem", func(ctx context.Context) (*dynamodb.PutItemOutput, error) {
+		return s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.table(), Item: it})
+	})
+	return err
 }
 
 // Expire implements backend.Store with an UpdateItem of ttl alone, conditional on an
@@ -110,7 +118,7 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) error
 		return err
 	}
 	now := s.o.Clock.Now()
-	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	in := &dynamodb.UpdateItemInput{
 		TableName:                s.table(),
 		Key:                      s.key(key),
 		UpdateExpression:         aws.String("SET #ttl = :exp"),
@@ -120,15 +128,15 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) error
 			":exp": number(expiresAt(now, ttl)),
 			":now": number(now.Unix()),
 		},
+	}
+	_, err := request(ctx, "UpdateItem", func(ctx context.Context) (*dynamodb.UpdateItemOutput, error) {
+		return s.api.UpdateItem(ctx, in)
 	})
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
 		return backend.ErrNotFound
 	}
-	if err != nil {
-		return wrap("UpdateItem", err)
-	}
-	return nil
+	return err
 }
 
 // Delete implements backend.Store: one DeleteItem for one key, BatchWriteItem for more.
@@ -144,14 +152,14 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	case 0:
 		return nil
 	case 1:
-		if _, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: s.table(), Key: s.key(keys[0])}); err != nil {
-			return wrap("DeleteItem", err)
-		}
-		return nil
+		_, err := request(ctx, "DeleteItem", func(ctx context.Context) (*dynamodb.DeleteItemOutput, error) {
+			return s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: s.table(), Key: s.key(keys[0])})
+		})
+		return s.one(keys[0], err)
 	}
 	reqs := make([]types.WriteRequest, len(keys))
 	for i, k := range keys {
 		reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: s.key(k)}}
 	}
-	return s.writeBatches(ctx, reqs)
+	return s.writeBatches(ctx, keys, reqs)
 }

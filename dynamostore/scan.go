@@ -57,19 +57,21 @@ func (s *Store) Clear(ctx context.Context, prefix string) (int, error) {
 				continue
 			}
 			g.Go(func() error {
-				_, err := s.api.DeleteItem(gctx, &dynamodb.DeleteItemInput{
-					TableName:                 s.table(),
-					Key:                       s.key(pk.Value),
-					ConditionExpression:       aws.String(cond),
-					ExpressionAttributeNames:  names,
-					ExpressionAttributeValues: values,
+				_, err := request(gctx, "DeleteItem", func(ctx context.Context) (*dynamodb.DeleteItemOutput, error) {
+					return s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+						TableName:                 s.table(),
+						Key:                       s.key(pk.Value),
+						ConditionExpression:       aws.String(cond),
+						ExpressionAttributeNames:  names,
+						ExpressionAttributeValues: values,
+					})
 				})
 				var failed *types.ConditionalCheckFailedException
 				switch {
 				case errors.As(err, &failed):
 					return nil // gone already, or not a cache item: left alone
 				case err != nil:
-					return wrap("DeleteItem", err)
+					return err
 				}
 				n.Add(1)
 				return nil
@@ -113,9 +115,11 @@ func (s *Store) scan(ctx context.Context, prefix string, count bool, page func(c
 			}
 			p := dynamodb.NewScanPaginator(s.api, &in)
 			for p.HasMorePages() {
-				out, err := p.NextPage(gctx)
+				out, err := request(gctx, "Scan", func(ctx context.Context) (*dynamodb.ScanOutput, error) {
+					return p.NextPage(ctx)
+				})
 				if err != nil {
-					return wrap("Scan", err)
+					return err
 				}
 				if err := page(gctx, out); err != nil {
 					return err

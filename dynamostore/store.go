@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/cachekit/cachekit/backend"
 )
@@ -245,14 +247,72 @@ func alive(exp int64, now time.Time) bool {
 	return exp == 0 || now.Unix() < exp
 }
 
-// wrap names the operation in err, and maps DynamoDB's errors to the contract's.
-func wrap(op string, err error) error {
+// wrap names the operation in err, and maps DynamoDB's errors to the contract's: a
+// validation error the server gives for a value or key it refuses becomes ErrValueTooLarge or
+// ErrInvalidKey, keeping the server's message; and once ctx is done, the error also wraps
+// ctx.Err(), whatever the SDK made of it.
+func wrap(ctx context.Context, op string, err error) error {
+	err = backend.CallErr(ctx, err)
 	var notFound *types.ResourceNotFoundException
 	if errors.As(err, &notFound) {
 		return fmt.Errorf("dynamostore: %s: table not found: %w", op, err)
 	}
+	if sentinel := refusedInput(err); sentinel != nil {
+		return fmt.Errorf("dynamostore: %s: %w: %w", op, sentinel, err)
+	}
 	return fmt.Errorf("dynamostore: %s: %w", op, err)
 }
+
+// refusedInput returns the sentinel for a ValidationException that refuses the request's
+// items or keys, which DynamoDB checks beyond what the Store can (its exact size rules), or
+// nil for any other error. A ValidationException of another kind (a key that does not
+// match the table's schema) is a configuration error, and stays as it is.
+func refusedInput(err error) error {
+	var api smithy.APIError
+	if !errors.As(err, &api) || api.ErrorCode() != "ValidationException" {
+		return nil
+	}
+	msg := strings.ToLower(api.ErrorMessage())
+	switch {
+	case strings.Contains(msg, "item size"), strings.Contains(msg, "maximum allowed size"),
+		strings.Contains(msg, "request size"):
+		return backend.ErrValueTooLarge
+	case strings.Contains(msg, "size of hashkey"), strings.Contains(msg, "size of rangekey"),
+		strings.Contains(msg, "key attribute cannot contain an empty string"):
+		return backend.ErrInvalidKey
+	}
+	return nil
+}
+
+// refused reports whether err is the server's refusal of a request, which it did not apply:
+// input it refused, or any error it blames on the client (throttling, a missing table).
+// Anything else (a timeout, a broken connection, an internal error) leaves the request's
+// fate unknown.
+func refused(err error) bool {
+	if errors.Is(err, backend.ErrValueTooLarge) || errors.Is(err, backend.ErrInvalidKey) {
+		return true
+	}
+	var api smithy.APIError
+	return errors.As(err, &api) && (api.ErrorFault() == smithy.FaultClient || api.ErrorCode() == "ValidationException")
+}
+
+// request sends one request within the timeout ctx carries for each (see
+// backend.RequestContext), and wraps its error.
+func request[T any](ctx context.Context, op string, send func(context.Context) (T, error)) (T, error) {
+	rctx, cancel := backend.RequestContext(ctx)
+	defer cancel()
+	out, err := send(rctx)
+	if err != nil {
+		return out, wrap(rctx, op, err)
+	}
+	return out, nil
+}
+
+// BoundsRequests implements backend.RequestBounder: every request a call sends (each chunk
+// of a batch, each page of a scan) is bounded by the request timeout of its context.
+func (s *Store) BoundsRequests() {}
+
+var _ backend.RequestBounder = (*Store)(nil)
 
 // Close makes later calls report backend.ErrClosed and runs Options.OnClose; the client is
 // otherwise left as it is. Close is idempotent and always returns nil.

@@ -47,7 +47,7 @@ func CreateTable(ctx context.Context, api TableAPI, opts Options) (TableStatus, 
 		}
 		st.Created = true
 	case err != nil:
-		return st, wrap("DescribeTable", err)
+		return st, wrap(ctx, "DescribeTable", err)
 	default:
 		if err := checkSchema(desc.Table, o); err != nil {
 			return st, err
@@ -58,7 +58,7 @@ func CreateTable(ctx context.Context, api TableAPI, opts Options) (TableStatus, 
 	}
 	ttl, err := api.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(o.Table)})
 	if err != nil {
-		return st, wrap("DescribeTimeToLive", err)
+		return st, wrap(ctx, "DescribeTimeToLive", err)
 	}
 	if d := ttl.TimeToLiveDescription; d != nil && d.TimeToLiveStatus != types.TimeToLiveStatusDisabled &&
 		d.TimeToLiveStatus != types.TimeToLiveStatusDisabling {
@@ -75,7 +75,7 @@ func CreateTable(ctx context.Context, api TableAPI, opts Options) (TableStatus, 
 		},
 	})
 	if err != nil {
-		return st, wrap("UpdateTimeToLive", err)
+		return st, wrap(ctx, "UpdateTimeToLive", err)
 	}
 	st.TTLEnabled = true
 	return st, nil
@@ -99,7 +99,7 @@ func createTable(ctx context.Context, api TableAPI, o Options) error {
 	_, err := api.CreateTable(ctx, in)
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) { // created meanwhile by another caller: fine
-		return wrap("CreateTable", err)
+		return wrap(ctx, "CreateTable", err)
 	}
 	return nil
 }

@@ -8,6 +8,10 @@
 //
 // Batches go in one round trip per node: GetMany is MGET grouped by hash slot, SetMany pipelined
 // SETs, DeleteMany UNLINKs grouped by slot — never a CROSSSLOT error, never a request per key.
+// Batch writes go in pipelines of at most 512 commands or about 1 MiB, one after another, each
+// bounded by the request timeout of its context (backend.RequestContext); one that fails once
+// it has begun sending returns a *backend.BatchError saying which keys were written, which
+// were refused or never sent, and which are unknown.
 // Count and Clear SCAN every master with MATCH on the prefix, its glob characters escaped, and
 // never use KEYS, FLUSHDB or FLUSHALL: keys outside the prefix are never touched.
 package redisstore

@@ -19,12 +19,12 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := backend.CheckKey(key); err != nil {
 		return nil, err
 	}
-	v, err := c.Do(ctx, c.B().Get().Key(key).Build()).AsBytes()
+	v, err := do(ctx, c, c.B().Get().Key(key).Build()).AsBytes()
 	if rueidis.IsRedisNil(err) {
 		return nil, backend.ErrNotFound
 	}
 	if err != nil {
-		return nil, wrap("GET", err)
+		return nil, wrap(ctx, "GET", err)
 	}
 	if dead, err := s.expiredByClock(ctx, c, []string{key}); err != nil || dead[key] {
 		return nil, errors.Join(err, notFoundUnless(err))
@@ -57,7 +57,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 	// MGET answers a repeated key twice, and the map keeps it once: no need to fold first.
 	res, err := mget(ctx, c, keys)
 	if err != nil {
-		return nil, wrap("MGET", err)
+		return nil, wrap(ctx, "MGET", err)
 	}
 	for k, msg := range res {
 		v, err := msg.AsBytes()
@@ -65,7 +65,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 			continue
 		}
 		if err != nil {
-			return nil, wrap("MGET", err)
+			return nil, wrap(ctx, "MGET", err)
 		}
 		found[k] = v
 	}
@@ -97,7 +97,7 @@ func (s *Store) GetEntries(ctx context.Context, keys []string) ([]backend.Entry,
 			cmds = append(cmds, c.B().Pttl().Key(k).Build())
 		}
 	}
-	res := c.DoMulti(ctx, cmds...)
+	res := doMulti(ctx, c, cmds...)
 	entries := make([]backend.Entry, 0, len(keys))
 	for i, k := range keys {
 		v, err := res[2*i].AsBytes()
@@ -105,11 +105,11 @@ func (s *Store) GetEntries(ctx context.Context, keys []string) ([]backend.Entry,
 			continue
 		}
 		if err != nil {
-			return nil, wrap("GET", err)
+			return nil, wrap(ctx, "GET", err)
 		}
 		n, err := res[2*i+1].AsInt64()
 		if err != nil {
-			return nil, wrap(ttlCmd, err)
+			return nil, wrap(ctx, ttlCmd, err)
 		}
 		ttl := time.Duration(n) * time.Millisecond
 		switch {
@@ -139,8 +139,8 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err := checkEntry(key, value, ttl); err != nil {
 		return err
 	}
-	if err := c.Do(ctx, s.set(c, key, value, ttl)).Error(); err != nil {
-		return wrap("SET", err)
+	if err := do(ctx, c, s.set(c, key, value, ttl)).Error(); err != nil {
+		return wrap(ctx, "SET", err)
 	}
 	return nil
 }
@@ -165,7 +165,10 @@ func (s *Store) set(c Client, key string, value []byte, ttl time.Duration) rueid
 	return set.PxMilliseconds(ms(ttl)).Build()
 }
 
-// SetMany implements backend.Store with SETs pipelined per node, the last write of a key kept.
+// SetMany implements backend.Store with SETs pipelined per node, the last write of a key kept,
+// in pipelines of at most maxPipeline commands and about maxPipelineBytes of values, one after
+// another, so that the timeout of one request bounds each. A failure once sending has begun
+// is a *backend.BatchError.
 func (s *Store) SetMany(ctx context.Context, entries []backend.Entry) error {
 	c, err := s.use(ctx)
 	if err != nil {
@@ -180,19 +183,61 @@ func (s *Store) SetMany(ctx context.Context, entries []backend.Entry) error {
 	for i, e := range entries {
 		last[e.Key] = i
 	}
+	keys := make([]string, 0, len(last))
+	sizes := make([]int, 0, len(last))
 	cmds := make(rueidis.Commands, 0, len(last))
 	for i, e := range entries {
 		if last[e.Key] != i {
 			continue
 		}
+		keys = append(keys, e.Key)
+		sizes = append(sizes, len(e.Key)+len(e.Value))
 		cmds = append(cmds, s.set(c, e.Key, e.Value, e.TTL))
 	}
-	for _, r := range c.DoMulti(ctx, cmds...) {
-		if err := r.Error(); err != nil {
-			return wrap("SET", err)
+	return pipeline(ctx, c, "SET", keys, sizes, cmds, func(r rueidis.RedisResult) error { return r.Error() })
+}
+
+// Limits of one pipelined request of a batch write.
+const (
+	maxPipeline      = 512
+	maxPipelineBytes = 1 << 20
+)
+
+// pipeline sends a batch write's commands, cmds[i] writing keys[i] with sizes[i] bytes, in
+// pipelines within maxPipeline and maxPipelineBytes, and checks each reply with check. It
+// stops at the first pipeline with a failed command, and its BatchError says which keys
+// were written, which were refused or never sent, and which went without an answer.
+func pipeline(ctx context.Context, c Client, name string, keys []string, sizes []int, cmds rueidis.Commands, check func(rueidis.RedisResult) error) error {
+	b := backend.NewBatch(keys)
+	var first error
+	for start := 0; start < len(cmds) && first == nil; {
+		end, bytes := start, 0
+		for end < len(cmds) && end-start < maxPipeline && (end == start || bytes+sizes[end] <= maxPipelineBytes) {
+			bytes += sizes[end]
+			end++
 		}
+		if err := backend.ContextErr(ctx); err != nil {
+			first = err // the rest stays unsent
+			break
+		}
+		for i, r := range doMulti(ctx, c, cmds[start:end]...) {
+			err := check(r)
+			var re *rueidis.RedisError
+			switch {
+			case err == nil:
+				b.Written(keys[start+i])
+			case errors.As(err, &re):
+				b.NotWritten(keys[start+i]) // the server answered, and refused it
+			default:
+				b.Unknown(keys[start+i])
+			}
+			if err != nil && first == nil {
+				first = wrap(ctx, name, err)
+			}
+		}
+		start = end
 	}
-	return nil
+	return b.Err(first)
 }
 
 // expireAt is the epoch millisecond, by the Options.Clock, at which an entry written now for
@@ -202,7 +247,7 @@ func (s *Store) expireAt(ttl time.Duration) int64 {
 	return (t + int64(time.Millisecond) - 1) / int64(time.Millisecond)
 }
 
-// Delete implements backend.Store with UNLINKs pipelined per node.
+// Delete implements backend.Store with UNLINKs pipelined per node, as SetMany sends SETs.
 func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	c, err := s.use(ctx)
 	if err != nil {
@@ -211,8 +256,17 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	if err := backend.CheckKeys(keys); err != nil {
 		return err
 	}
-	_, err = s.unlink(ctx, c, backend.UniqueKeys(keys))
-	return err
+	keys = backend.UniqueKeys(keys)
+	sizes := make([]int, len(keys))
+	cmds := make(rueidis.Commands, len(keys))
+	for i, k := range keys {
+		sizes[i] = len(k)
+		cmds[i] = c.B().Unlink().Key(k).Build()
+	}
+	return pipeline(ctx, c, "UNLINK", keys, sizes, cmds, func(r rueidis.RedisResult) error {
+		_, err := r.AsInt64()
+		return err
+	})
 }
 
 // unlink removes keys, pipelined per node, and returns how many were there.
@@ -225,10 +279,10 @@ func (s *Store) unlink(ctx context.Context, c Client, keys []string) (int, error
 		cmds[i] = c.B().Unlink().Key(k).Build()
 	}
 	n := 0
-	for _, r := range c.DoMulti(ctx, cmds...) {
+	for _, r := range doMulti(ctx, c, cmds...) {
 		removed, err := r.AsInt64()
 		if err != nil {
-			return n, wrap("UNLINK", err)
+			return n, wrap(ctx, "UNLINK", err)
 		}
 		n += int(removed)
 	}
@@ -244,9 +298,9 @@ func (s *Store) Has(ctx context.Context, key string) (bool, error) {
 	if err := backend.CheckKey(key); err != nil {
 		return false, err
 	}
-	n, err := c.Do(ctx, c.B().Exists().Key(key).Build()).AsInt64()
+	n, err := do(ctx, c, c.B().Exists().Key(key).Build()).AsInt64()
 	if err != nil {
-		return false, wrap("EXISTS", err)
+		return false, wrap(ctx, "EXISTS", err)
 	}
 	if n == 0 {
 		return false, nil
@@ -274,9 +328,9 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) error
 		}
 		cmd = c.B().Pexpireat().Key(key).MillisecondsTimestamp(s.expireAt(ttl)).Build()
 	}
-	n, err := c.Do(ctx, cmd).AsInt64()
+	n, err := do(ctx, c, cmd).AsInt64()
 	if err != nil {
-		return wrap("PEXPIRE", err)
+		return wrap(ctx, "PEXPIRE", err)
 	}
 	if n == 0 {
 		return backend.ErrNotFound
@@ -294,10 +348,10 @@ func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 		return 0, err
 	}
 	if s.o.Clock != nil {
-		at, err := c.Do(ctx, c.B().Pexpiretime().Key(key).Build()).AsInt64()
+		at, err := do(ctx, c, c.B().Pexpiretime().Key(key).Build()).AsInt64()
 		switch {
 		case err != nil:
-			return 0, wrap("PEXPIRETIME", err)
+			return 0, wrap(ctx, "PEXPIRETIME", err)
 		case at == -2:
 			return 0, backend.ErrNotFound
 		case at == -1:
@@ -309,10 +363,10 @@ func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
 		}
 		return left, nil
 	}
-	left, err := c.Do(ctx, c.B().Pttl().Key(key).Build()).AsInt64()
+	left, err := do(ctx, c, c.B().Pttl().Key(key).Build()).AsInt64()
 	switch {
 	case err != nil:
-		return 0, wrap("PTTL", err)
+		return 0, wrap(ctx, "PTTL", err)
 	case left == -2:
 		return 0, backend.ErrNotFound
 	case left == -1:
@@ -333,10 +387,10 @@ func (s *Store) expiredByClock(ctx context.Context, c Client, keys []string) (ma
 	}
 	now := s.o.Clock.Now().UnixMilli()
 	dead := make(map[string]bool)
-	for i, r := range c.DoMulti(ctx, cmds...) {
+	for i, r := range doMulti(ctx, c, cmds...) {
 		at, err := r.AsInt64()
 		if err != nil {
-			return nil, wrap("PEXPIRETIME", err)
+			return nil, wrap(ctx, "PEXPIRETIME", err)
 		}
 		if at == -2 || at >= 0 && at <= now {
 			dead[keys[i]] = true

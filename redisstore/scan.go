@@ -49,7 +49,7 @@ func (s *Store) scan(ctx context.Context, c Client, prefix string, page func([]s
 	for _, node := range c.Nodes() {
 		role, err := node.Do(ctx, node.B().Role().Build()).ToArray()
 		if err != nil {
-			return wrap("ROLE", err)
+			return wrap(ctx, "ROLE", err)
 		}
 		if len(role) == 0 {
 			continue
@@ -61,7 +61,7 @@ func (s *Store) scan(ctx context.Context, c Client, prefix string, page func([]s
 		for {
 			e, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(pattern).Count(s.o.ScanCount).Build()).AsScanEntry()
 			if err != nil {
-				return wrap("SCAN", err)
+				return wrap(ctx, "SCAN", err)
 			}
 			if len(e.Elements) > 0 {
 				if err := page(e.Elements); err != nil {

@@ -31,7 +31,7 @@ func mget(ctx context.Context, c Client, keys []string) (map[string]rueidis.Redi
 		cmds[i] = c.B().Mget().Key(g...).Build()
 	}
 	found := make(map[string]rueidis.RedisMessage, len(keys))
-	for i, r := range c.DoMulti(ctx, cmds...) {
+	for i, r := range doMulti(ctx, c, cmds...) {
 		values, err := r.ToArray()
 		if err != nil {
 			return nil, err

@@ -127,13 +127,15 @@ func (s *Store) use(ctx context.Context) (Client, error) {
 		go s.dial(d)
 	}
 	s.mu.Unlock()
+	wait, cancel := backend.RequestContext(ctx)
+	defer cancel()
 	select {
 	case <-d.done:
-	case <-ctx.Done():
-		return nil, backend.ContextErr(ctx)
+	case <-wait.Done():
+		return nil, fmt.Errorf("redisstore: connecting: %w", backend.ContextErr(wait))
 	}
 	if d.err != nil {
-		return nil, fmt.Errorf("redisstore: connecting: %w", d.err)
+		return nil, fmt.Errorf("redisstore: connecting: %w", backend.CallErr(ctx, d.err))
 	}
 	if c := s.client.Load(); c != nil {
 		s.learnSlots(ctx, *c)
@@ -181,10 +183,33 @@ func reach(opt rueidis.ClientOption) error {
 	return err
 }
 
-// wrap names the command in err.
-func wrap(cmd string, err error) error {
-	return fmt.Errorf("redisstore: %s: %w", cmd, err)
+// wrap names the command in err and, once ctx is done, makes it wrap ctx.Err() too,
+// whatever the client made of it (a dial's "i/o timeout").
+func wrap(ctx context.Context, cmd string, err error) error {
+	return fmt.Errorf("redisstore: %s: %w", cmd, backend.CallErr(ctx, err))
 }
+
+// do sends one command within the timeout ctx carries for each request (see
+// backend.RequestContext).
+func do(ctx context.Context, c Client, cmd rueidis.Completed) rueidis.RedisResult {
+	rctx, cancel := backend.RequestContext(ctx)
+	defer cancel()
+	return c.Do(rctx, cmd)
+}
+
+// doMulti sends commands pipelined, as one request, within the timeout ctx carries for each.
+func doMulti(ctx context.Context, c Client, cmds ...rueidis.Completed) []rueidis.RedisResult {
+	rctx, cancel := backend.RequestContext(ctx)
+	defer cancel()
+	return c.DoMulti(rctx, cmds...)
+}
+
+// BoundsRequests implements backend.RequestBounder: every request a call sends (each
+// pipeline of a batch, each command) is bounded by the request timeout of its context, and
+// so is the wait for the first connection.
+func (s *Store) BoundsRequests() {}
+
+var _ backend.RequestBounder = (*Store)(nil)
 
 // Close makes later calls report backend.ErrClosed and closes the connection Open made; a
 // client passed to New stays open. Close is idempotent and always returns nil.

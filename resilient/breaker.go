@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,9 +48,12 @@ type Options struct {
 	// HalfOpenProbes is how many calls may probe the backend at once while half open; that
 	// many successes close the breaker. Zero means 1.
 	HalfOpenProbes uint32
-	// OpTimeout bounds every call to the backend, inside the caller's context, so that a hung
-	// backend costs milliseconds, not the caller's whole budget. Zero means DefaultOpTimeout;
-	// a negative value sets no bound of its own.
+	// OpTimeout bounds every request to the backend, inside the caller's context, so that a
+	// hung backend costs milliseconds, not the caller's whole budget. A single-key call is
+	// one request, bounded whole. A batch call (GetMany, SetMany, Delete of many keys) may
+	// send many: when the Store behind is a backend.RequestBounder, OpTimeout bounds each of
+	// its requests and the caller's context the whole call; otherwise OpTimeout bounds the
+	// whole call. Zero means DefaultOpTimeout; a negative value sets no bound of its own.
 	OpTimeout time.Duration
 	// MaxTracked bounds the keys whose writes the breaker skipped, refused or saw fail, which
 	// it invalidates in the backend once it answers again, and whose reads miss until then.
@@ -185,7 +189,7 @@ func (b *Breaker) call(ctx context.Context, c *circuit, k kind, fn func(context.
 		}
 	}
 	opCtx := ctx
-	if b.o.OpTimeout > 0 {
+	if b.o.OpTimeout > 0 && !b.boundsEachRequest(ctx) {
 		var cancel context.CancelFunc
 		opCtx, cancel = context.WithTimeout(ctx, b.o.OpTimeout)
 		defer cancel()
@@ -193,6 +197,24 @@ func (b *Breaker) call(ctx context.Context, c *circuit, k kind, fn func(context.
 	err = fn(opCtx)
 	done(b.judge(ctx, err))
 	return ran, err
+}
+
+// many returns the context of a batch call, which may send many requests: when the Store
+// behind bounds each request, OpTimeout bounds each of them, and call leaves the whole call
+// to the caller's context.
+func (b *Breaker) many(ctx context.Context) context.Context {
+	if _, ok := b.next.(backend.RequestBounder); !ok || b.o.OpTimeout <= 0 {
+		return ctx
+	}
+	return backend.WithRequestTimeout(ctx, b.o.OpTimeout)
+}
+
+// boundsEachRequest reports whether the Store behind bounds each request of this call by the
+// timeout many put in ctx, so that call need not bound the whole call.
+func (b *Breaker) boundsEachRequest(ctx context.Context) bool {
+	_, bounder := b.next.(backend.RequestBounder)
+	_, perRequest := backend.RequestTimeout(ctx)
+	return bounder && perRequest
 }
 
 // judge tells the breaker what err says of the backend's health.
@@ -217,8 +239,65 @@ func (b *Breaker) wrote(ctx context.Context, o outcome, err error, prefix string
 	b.stale.add(prefix, keys...) // the next read starts the invalidation
 }
 
+// unconfirmed returns the keys of a batch write that failed with err whose new state the
+// backend did not confirm: those a *backend.BatchError does not list as written, else all.
+func unconfirmed(err error, keys []string) []string {
+	var be *backend.BatchError
+	if !errors.As(err, &be) {
+		return keys
+	}
+	return append(slices.Clip(be.NotWritten), be.Unknown...)
+}
+
+// part is the outcome of one partition's share of a batch write.
+type part struct {
+	keys []string
+	o    outcome
+	err  error
+}
+
+// joinParts is the error of a batch write sent in parts: nil when every part succeeded (or
+// was skipped), the one failure when only one part was sent, and otherwise a BatchError that
+// says of every key of every part what became of it. A part that failed with another error
+// wrote nothing, as the Store contract says of a failed batch that is not a BatchError.
+func joinParts(parts []part) error {
+	var failed int
+	for _, p := range parts {
+		if p.err != nil {
+			failed++
+		}
+	}
+	if failed == 0 {
+		return nil
+	}
+	if len(parts) == 1 {
+		return parts[0].err
+	}
+	joined := &backend.BatchError{}
+	var causes []error
+	for _, p := range parts {
+		var be *backend.BatchError
+		switch {
+		case errors.As(p.err, &be):
+			joined.Written = append(joined.Written, be.Written...)
+			joined.NotWritten = append(joined.NotWritten, be.NotWritten...)
+			joined.Unknown = append(joined.Unknown, be.Unknown...)
+			causes = append(causes, be.Err)
+		case p.err != nil:
+			joined.NotWritten = append(joined.NotWritten, p.keys...)
+			causes = append(causes, p.err)
+		case p.o == wasSkipped:
+			joined.NotWritten = append(joined.NotWritten, p.keys...)
+		default:
+			joined.Written = append(joined.Written, p.keys...)
+		}
+	}
+	joined.Err = errors.Join(causes...)
+	return joined
+}
+
 // invalidate runs one batch of the stale keys' invalidation: a Delete through the breaker,
-// within OpTimeout, or a Clear with a scan's budget.
+// each of its requests within OpTimeout (see many), or a Clear with a scan's budget.
 func (b *Breaker) invalidate(ctx context.Context, batch pending) (n int, err error) {
 	if len(batch.keys) == 0 {
 		return batch.invalidate(ctx, b.next)
@@ -227,7 +306,7 @@ func (b *Breaker) invalidate(ctx context.Context, batch pending) (n int, err err
 	for k := range batch.keys {
 		keys = append(keys, k)
 	}
-	return len(keys), b.deleteSplit(ctx, keys)
+	return len(keys), b.deleteSplit(b.many(ctx), keys)
 }
 
 // staleRead reports whether key's value in the backend may be older than a write the
@@ -279,7 +358,7 @@ func (b *Breaker) GetMany(ctx context.Context, keys []string) (found map[string]
 	var errs []error
 	each(b.split(len(keys), func(i int) string { return keys[i] }), func(g group) {
 		var part map[string][]byte
-		o, err := b.call(ctx, g.c, read, func(ctx context.Context) (err error) {
+		o, err := b.call(b.many(ctx), g.c, read, func(ctx context.Context) (err error) {
 			part, err = b.next.GetMany(ctx, g.keys())
 			return err
 		})
@@ -312,7 +391,7 @@ func (b *Breaker) GetEntries(ctx context.Context, keys []string) (entries []back
 	var errs []error
 	each(b.split(len(keys), func(i int) string { return keys[i] }), func(g group) {
 		var part []backend.Entry
-		o, err := b.call(ctx, g.c, read, func(ctx context.Context) (err error) {
+		o, err := b.call(b.many(ctx), g.c, read, func(ctx context.Context) (err error) {
 			part, err = backend.ReadEntries(ctx, b.next, g.keys())
 			return err
 		})
@@ -381,23 +460,22 @@ func (b *Breaker) SetMany(ctx context.Context, entries []backend.Entry) error {
 		return err
 	}
 	var mu sync.Mutex
-	var errs []error
+	var parts []part
 	each(b.split(len(entries), func(i int) string { return entries[i].Key }), func(g group) {
-		part := make([]backend.Entry, len(g.at))
+		batch := make([]backend.Entry, len(g.at))
 		for i, at := range g.at {
-			part[i] = entries[at]
+			batch[i] = entries[at]
 		}
-		o, err := b.call(ctx, g.c, write, func(ctx context.Context) error { return b.next.SetMany(ctx, part) })
+		keys := g.keys()
+		o, err := b.call(b.many(ctx), g.c, write, func(ctx context.Context) error { return b.next.SetMany(ctx, batch) })
 		if o == wasSkipped || err != nil {
-			b.wrote(ctx, o, err, "", g.keys()...)
+			b.wrote(ctx, o, err, "", unconfirmed(err, keys)...)
 		}
-		if err != nil {
-			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
-		}
+		mu.Lock()
+		parts = append(parts, part{keys, o, err})
+		mu.Unlock()
 	})
-	return errors.Join(errs...)
+	return joinParts(parts)
 }
 
 // Delete implements backend.Store; while open, ErrOpen.
@@ -405,25 +483,27 @@ func (b *Breaker) Delete(ctx context.Context, keys ...string) error {
 	if err := backend.CheckKeys(keys); err != nil {
 		return err
 	}
-	return b.deleteSplit(ctx, keys)
+	callCtx := ctx
+	if len(keys) > 1 {
+		callCtx = b.many(ctx)
+	}
+	return b.deleteSplit(callCtx, keys)
 }
 
 // deleteSplit deletes keys through the circuit of each one's partition, and records the keys
-// of the parts that were refused or failed.
+// of the parts that were refused, or not confirmed deleted.
 func (b *Breaker) deleteSplit(ctx context.Context, keys []string) error {
 	var mu sync.Mutex
-	var errs []error
+	var parts []part
 	each(b.split(len(keys), func(i int) string { return keys[i] }), func(g group) {
-		part := g.keys()
-		o, err := b.call(ctx, g.c, invalidate, func(ctx context.Context) error { return b.next.Delete(ctx, part...) })
-		b.wrote(ctx, o, err, "", part...)
-		if err != nil {
-			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
-		}
+		keys := g.keys()
+		o, err := b.call(ctx, g.c, invalidate, func(ctx context.Context) error { return b.next.Delete(ctx, keys...) })
+		b.wrote(ctx, o, err, "", unconfirmed(err, keys)...)
+		mu.Lock()
+		parts = append(parts, part{keys, o, err})
+		mu.Unlock()
 	})
-	return errors.Join(errs...)
+	return joinParts(parts)
 }
 
 // Expire implements backend.Store; while open, ErrOpen.

@@ -1,12 +1,14 @@
 // Package resilient keeps a failing backend from hurting the service: Breaker is a
 // backend.Store that wraps another behind a circuit breaker (sony/gobreaker v2) and bounds
-// every call by a per-operation timeout.
+// every backend request by a timeout (Options.OpTimeout): a single-key call whole, each
+// request of a batch when the Store behind is a backend.RequestBounder.
 //
 // While the breaker is open the Store fails open: reads report a miss without touching the
 // backend (ErrSkipped, an ErrNotFound), so that GetOrLoad goes to the source of truth, and
 // writes are skipped. An invalidation — Delete, Expire, Clear — reports ErrOpen, so that the
-// caller knows it did not happen. A miss and the caller's own cancellation never count as
-// failures; timeouts and connection errors do. After Options.OpenTimeout the breaker lets
+// caller knows it did not happen. A miss, the caller's own cancellation and the caller's
+// mistakes (ErrInvalidKey, ErrInvalidTTL, ErrValueTooLarge, also when the server found them)
+// never count as failures; timeouts and connection errors do. After Options.OpenTimeout the breaker lets
 // probes through, and closes by itself when they succeed.
 //
 // A Store that is a backend.Partitioner, such as a Redis cluster's, gets one circuit per

@@ -1,0 +1,158 @@
+package cachekit_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/redis/rueidis"
+
+	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cacheenv"
+	"github.com/cachekit/cachekit/dynamostore"
+	"github.com/cachekit/cachekit/internal/testenv"
+	"github.com/cachekit/cachekit/redisstore"
+)
+
+// TestSetManyOfThousandsUnderOpenDefaults: a batch far larger than one request, with no
+// deadline of the caller's, is bounded per request by Open's default operation timeout, not
+// as a whole: it succeeds, and every value is stored.
+func TestSetManyOfThousandsUnderOpenDefaults(t *testing.T) {
+	const n = 3000
+	value := strings.Repeat("x", 1000)
+	values := make(map[string]any, n)
+	for i := range n {
+		values[fmt.Sprintf("k%04d", i)] = value
+	}
+	backends := map[string]func(t *testing.T) cacheenv.Config{
+		"dynamodb": func(t *testing.T) cacheenv.Config {
+			client := testenv.DynamoDB(t)
+			table := testenv.Name("cachekit-writes")
+			if _, err := dynamostore.CreateTable(context.Background(), client, dynamostore.Options{Table: table}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+			})
+			t.Setenv("AWS_ACCESS_KEY_ID", "local")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "local")
+			t.Setenv("AWS_REGION", "us-east-1")
+			return cacheenv.Config{StorageType: cacheenv.StorageDynamoDB, TableName: table, DynamoDBEndpoint: testenv.DynamoDBEndpoint()}
+		},
+		"redis": func(t *testing.T) cacheenv.Config {
+			testenv.Redis(t, testenv.RedisURL(), false)
+			return cacheenv.Config{StorageType: cacheenv.StorageRedis, RedisURL: testenv.RedisURL()}
+		},
+	}
+	for name, config := range backends {
+		t.Run(name, func(t *testing.T) {
+			cfg := config(t)
+			cfg.KeyPrefix = testenv.Name("CACHE#many") + ":"
+			c, err := cacheenv.Open(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			defer c.Clear(context.Background())
+			ctx := context.Background()
+			start := time.Now()
+			if err := c.SetMany(ctx, values, time.Hour); err != nil {
+				t.Fatalf("SetMany of %d values of 1 KB under Open's defaults: %v", n, err)
+			}
+			t.Logf("SetMany of %d values of 1 KB on %s: %v", n, name, time.Since(start))
+			found := map[string]string{}
+			if err := c.GetMany(ctx, slices.Collect(mapKeys(values)), &found); err != nil || len(found) != n {
+				t.Fatalf("GetMany after SetMany = %d values, %v; want %d", len(found), err, n)
+			}
+			start = time.Now()
+			if err := c.DeleteMany(ctx, slices.Collect(mapKeys(values))...); err != nil {
+				t.Fatalf("DeleteMany of %d keys under Open's defaults: %v", n, err)
+			}
+			t.Logf("DeleteMany of %d keys on %s: %v", n, name, time.Since(start))
+		})
+	}
+}
+
+func mapKeys(m map[string]any) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// lostAnswer is a real Redis client whose `at`-th pipeline reaches the server, is applied,
+// and loses its answers, as on a connection that breaks after the request went out.
+type lostAnswer struct {
+	redisstore.Client
+	at int32
+	n  atomic.Int32
+}
+
+func (l *lostAnswer) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
+	res := l.Client.DoMulti(ctx, cmds...)
+	if l.n.Add(1) != l.at {
+		return res
+	}
+	cut, cancel := context.WithCancel(ctx)
+	cancel()
+	lost := make(rueidis.Commands, len(cmds))
+	for i := range cmds {
+		lost[i] = l.Client.B().Ping().Build()
+	}
+	return l.Client.DoMulti(cut, lost...)
+}
+
+// TestBatchErrorNamesTheCallersKeys: a Cache's and a view's BatchError list the keys as their
+// caller wrote them, without the prefix.
+func TestBatchErrorNamesTheCallersKeys(t *testing.T) {
+	raw := testenv.Redis(t, testenv.RedisURL(), false)
+	lost := &lostAnswer{Client: raw}
+	s, _ := redisstore.New(lost, redisstore.Options{})
+	prefix := testenv.Name("CACHE#callers") + ":"
+	c, err := cachekit.New(s, cachekit.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	defer c.Clear(context.Background())
+	view := cachekit.Typed[int](c, "v:", time.Minute)
+
+	ctx := context.Background()
+	keys := make([]string, 1200)
+	values := make(map[string]int, len(keys))
+	anyValues := make(map[string]any, len(keys))
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%04d", i)
+		values[keys[i]], anyValues[keys[i]] = i, i
+	}
+	for name, write := range map[string]func() error{
+		"Cache.SetMany":    func() error { return c.SetMany(ctx, anyValues, time.Minute) },
+		"Cache.DeleteMany": func() error { return c.DeleteMany(ctx, keys...) },
+		"View.SetMany":     func() error { return view.SetMany(ctx, values, 0) },
+		"View.DeleteMany":  func() error { return view.DeleteMany(ctx, keys...) },
+	} {
+		lost.n.Store(0)
+		lost.at = 2
+		err := write()
+		var be *cachekit.BatchError
+		if !errors.As(err, &be) {
+			t.Fatalf("%s with a pipeline's answers lost: %v, want a *BatchError", name, err)
+		}
+		all := slices.Concat(be.Written, be.Unknown, be.NotWritten)
+		slices.Sort(all)
+		if len(be.Written) == 0 || len(be.Unknown) == 0 || !slices.Equal(all, keys) {
+			t.Errorf("%s: written %d, unknown %d, not written %d, keys %q…; want the caller's keys, without the prefix",
+				name, len(be.Written), len(be.Unknown), len(be.NotWritten), all[:min(3, len(all))])
+		}
+	}
+}
