@@ -1,0 +1,92 @@
+package resilient_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cachekit/cachekit/backend"
+	"github.com/cachekit/cachekit/memstore"
+	"github.com/cachekit/cachekit/resilient"
+)
+
+// halves is a store in two parts, as a cluster's masters are: keys under "CACHE#a" live on
+// part a, the rest on part b, and part b's writes fail while down is set.
+type halves struct {
+	*memstore.Store
+	down bool
+}
+
+func (h *halves) Partition(key string) string {
+	if strings.HasPrefix(key, "CACHE#a") {
+		return "a"
+	}
+	return "b"
+}
+
+func (h *halves) fail(keys []string) bool {
+	return h.down && slices.ContainsFunc(keys, func(k string) bool { return h.Partition(k) == "b" })
+}
+
+func (h *halves) SetMany(ctx context.Context, entries []backend.Entry) error {
+	keys := make([]string, len(entries))
+	for i, e := range entries {
+		keys[i] = e.Key
+	}
+	if h.fail(keys) {
+		return errDown
+	}
+	return h.Store.SetMany(ctx, entries)
+}
+
+func (h *halves) Delete(ctx context.Context, keys ...string) error {
+	if h.fail(keys) {
+		return errDown
+	}
+	return h.Store.Delete(ctx, keys...)
+}
+
+// TestBatchOverPartsReportsEveryKey: a batch split over a partitioned store's parts, one part
+// failing, returns one BatchError that says the healthy part's keys were written and the
+// failing part's were not, and wraps the cause.
+func TestBatchOverPartsReportsEveryKey(t *testing.T) {
+	ctx := context.Background()
+	ms, err := memstore.New(memstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &halves{Store: ms, down: true}
+	b, err := resilient.New(h, resilient.Options{FailureThreshold: 100, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	entries := []backend.Entry{
+		{Key: "CACHE#a1", Value: []byte(`1`), TTL: time.Hour},
+		{Key: "CACHE#b1", Value: []byte(`2`), TTL: time.Hour},
+		{Key: "CACHE#a2", Value: []byte(`3`), TTL: time.Hour},
+	}
+	check := func(op string, err error) {
+		t.Helper()
+		var be *backend.BatchError
+		if !errors.As(err, &be) || !errors.Is(err, errDown) {
+			t.Fatalf("%s over a failing part: %v; want a BatchError wrapping the part's error", op, err)
+		}
+		slices.Sort(be.Written)
+		if !slices.Equal(be.Written, []string{"CACHE#a1", "CACHE#a2"}) || !slices.Equal(be.NotWritten, []string{"CACHE#b1"}) || len(be.Unknown) != 0 {
+			t.Errorf("%s: written %v, not written %v, unknown %v; want a1 and a2 written, b1 not", op, be.Written, be.NotWritten, be.Unknown)
+		}
+	}
+	check("SetMany", b.SetMany(ctx, entries))
+	if got, err := ms.GetMany(ctx, []string{"CACHE#a1", "CACHE#a2", "CACHE#b1"}); err != nil || len(got) != 2 {
+		t.Errorf("the store holds %v, %v; want the healthy part's two entries", got, err)
+	}
+	check("Delete", b.Delete(ctx, "CACHE#a1", "CACHE#b1", "CACHE#a2"))
+	h.down = false
+	if err := b.SetMany(ctx, entries); err != nil {
+		t.Errorf("SetMany over healthy parts: %v", err)
+	}
+}
