@@ -105,9 +105,11 @@ func New(next backend.Store, opts Options) (*Breaker, error) {
 		opts.Logger = slog.Default()
 	}
 	b := &Breaker{next: next, o: opts}
-	b.stale = newStaleSet(opts.MaxTracked, func() bool { return !b.isOpen() }, b.invalidate, func(err error) {
-		opts.Logger.Warn("cachekit: invalidating the keys of skipped writes failed; they read as misses until a retry succeeds",
-			"breaker", opts.Name, "error", err)
+	b.stale = newStaleSet(opts.MaxTracked, func() bool { return !b.isOpen() }, b.invalidate, settleLog{
+		logger: opts.Logger,
+		failed: "cachekit: invalidating the keys of skipped writes failed; they read as misses until a retry succeeds",
+		done:   "cachekit: the keys of skipped writes are invalidated; they read from the backend again",
+		attrs:  []any{"breaker", opts.Name},
 	})
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        opts.Name,
@@ -135,6 +137,7 @@ const (
 	read       kind = iota // a miss without touching the backend
 	write                  // skipped
 	invalidate             // refused with ErrOpen
+	retry                  // the breaker's own invalidation of stale keys: refused with ErrOpen, not counted
 )
 
 // outcome is what became of a call.
@@ -162,7 +165,9 @@ func (b *Breaker) call(ctx context.Context, k kind, fn func(context.Context) err
 			b.skippedWrites.Add(1)
 			return wasSkipped, nil
 		default:
-			b.refused.Add(1)
+			if k == invalidate {
+				b.refused.Add(1)
+			}
 			return wasSkipped, fmt.Errorf("%w: %w", ErrOpen, err)
 		}
 	}
@@ -205,7 +210,7 @@ func (b *Breaker) invalidate(ctx context.Context, batch pending) (n int, err err
 	if len(batch.keys) == 0 {
 		return batch.invalidate(ctx, b.next)
 	}
-	_, err = b.call(ctx, invalidate, func(ctx context.Context) error {
+	_, err = b.call(ctx, retry, func(ctx context.Context) error {
 		n, err = batch.invalidate(ctx, b.next)
 		return err
 	})
@@ -405,7 +410,7 @@ type Stats struct {
 	SkippedReads         uint64 // reads answered with a miss without asking the backend: while open, or of a stale key
 	Stale                int    // keys and prefixes still to invalidate
 	SkippedWrites        uint64 // writes skipped while open
-	RefusedInvalidations uint64 // Delete, Expire, Clear and Count refused while open
+	RefusedInvalidations uint64 // callers' Delete, Expire, Clear and Count refused while open, or half open with its probes under way
 	StateChanges         uint64
 }
 
