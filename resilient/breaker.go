@@ -53,8 +53,9 @@ type Options struct {
 	// Past it, the keys fold into the prefixes they share, which are cleared instead. Zero
 	// means DefaultMaxTracked.
 	MaxTracked int
-	// Logger receives a line at every state change; it never names keys or values. Nil means
-	// slog.Default().
+	// Logger receives a line when the breaker opens and when it closes, and at most one a
+	// minute of the changes between open and half open in between, as probes fail; it never
+	// names keys or values. Nil means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -66,6 +67,11 @@ type Breaker struct {
 	o    Options
 
 	skippedReads, skippedWrites, refused, stateChanges atomic.Uint64
+
+	// The state changes of an outage left out of the log since the last line, which came at
+	// outageLoggedAt; guarded by the circuit breaker's lock, under which it reports changes.
+	outageLoggedAt time.Time
+	outageUnlogged int
 
 	// Keys whose writes were skipped or failed, so that the backend may still hold the value
 	// they replaced: invalidated once the backend answers again, read as misses until then.
@@ -123,8 +129,18 @@ func New(next backend.Store, opts Options) (*Breaker, error) {
 			if to == gobreaker.StateClosed {
 				level = slog.LevelInfo
 			}
-			opts.Logger.Log(context.Background(), level, "cachekit: circuit breaker changed state",
-				"breaker", name, "from", from.String(), "to", to.String())
+			attrs := []any{"breaker", name, "from", from.String(), "to", to.String()}
+			// Called under the breaker's own lock: one change at a time. An outage repeats
+			// open and half open at every failed probe; it is logged once in a while.
+			if from != gobreaker.StateClosed && to != gobreaker.StateClosed {
+				if time.Since(b.outageLoggedAt) < failureLogEvery {
+					b.outageUnlogged++
+					return
+				}
+				attrs = append(attrs, "changes_since_last_line", b.outageUnlogged+1)
+			}
+			b.outageLoggedAt, b.outageUnlogged = time.Now(), 0
+			opts.Logger.Log(context.Background(), level, "cachekit: circuit breaker changed state", attrs...)
 		},
 	})
 	return b, nil

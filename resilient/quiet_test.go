@@ -188,8 +188,9 @@ func TestHalfOpenRetriesAreQuietAndUncounted(t *testing.T) {
 }
 
 // While the backend stays down, the breaker's invalidation of the pending keys fails at every
-// half-open probe: it is logged at the first failure, then at most once a minute while it goes
-// on, and once more, at INFO, when the keys are invalidated at last. On the bubble's clock.
+// half-open probe, and the breaker opens again: each is logged at the first failure, then at
+// most once a minute while it goes on, and once more, at INFO, when the breaker closes and the
+// keys are invalidated at last. On the bubble's clock.
 func TestFailingInvalidationIsLoggedOnceAMinute(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
@@ -205,6 +206,7 @@ func TestFailingInvalidationIsLoggedOnceAMinute(t *testing.T) {
 			_, _ = b.Get(ctx, "CACHE#k") // starts the invalidation whenever the breaker lets it
 		}
 		failed := logs.count(slog.LevelWarn, "invalidat")
+		changes := logs.count(slog.LevelWarn, "changed state")
 		p.mode.Store(healthy)
 		for b.Stats().Stale > 0 {
 			time.Sleep(100 * time.Millisecond)
@@ -212,12 +214,17 @@ func TestFailingInvalidationIsLoggedOnceAMinute(t *testing.T) {
 		}
 		synctest.Wait()
 		done := logs.count(slog.LevelInfo, "invalidated")
-		t.Logf("%v down: %d WARN lines of the invalidation, %d state changes", outage, failed, b.Stats().StateChanges)
+		closed := logs.count(slog.LevelInfo, "changed state")
+		t.Logf("%v down: %d WARN lines of the invalidation, %d of the breaker's state for %d state changes",
+			outage, failed, changes, b.Stats().StateChanges)
 		if failed < 1 || failed > 11 {
 			t.Errorf("%d WARN lines of the failing invalidation over %v, want the first and at most one a minute:%s", failed, outage, logs)
 		}
-		if done != 1 {
-			t.Errorf("%d INFO lines once the keys are invalidated, want 1:%s", done, logs)
+		if changes < 1 || changes > 12 {
+			t.Errorf("%d WARN lines of the breaker's state over %v, want the opening and at most one a minute:%s", changes, outage, logs)
+		}
+		if done != 1 || closed != 1 {
+			t.Errorf("%d INFO lines once the keys are invalidated and %d once the breaker closes, want 1 each:%s", done, closed, logs)
 		}
 	})
 }
