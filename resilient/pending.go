@@ -23,8 +23,9 @@ const (
 	settleBatch = 1000
 	// clearTimeout bounds one Clear of the invalidation: a scan, not a lookup.
 	clearTimeout = time.Minute
-	// failureLogEvery is how often, at most, a failing invalidation is logged again: an
-	// outage makes it fail at every probe, every OpenTimeout, for as long as it lasts.
+	// failureLogEvery is how often, at most, the failures an outage repeats are logged again:
+	// the invalidation's, and the breaker's changes between open and half open, which come at
+	// every probe, every OpenTimeout, for as long as it lasts.
 	failureLogEvery = time.Minute
 )
 
