@@ -259,7 +259,8 @@ func defaultScenario(t *testing.T, scenario string) {
 		if err := geo.Set(ctx, "ip", "Oslo", 0); err != nil {
 			t.Fatal(err)
 		}
-		if ttl, _ := geo.TTL(ctx, "ip"); ttl <= 89*time.Second || ttl > 90*time.Second {
+		// 90s less the time since the Set, which a loaded machine may make seconds.
+		if ttl, _ := geo.TTL(ctx, "ip"); ttl <= 60*time.Second || ttl > 90*time.Second {
 			t.Errorf("TTL = %v, want CACHE_DEFAULT_TTL's 90s", ttl)
 		}
 		if _, err := c.Store().Get(ctx, "CACHE#svc:geo:ip"); err != nil {

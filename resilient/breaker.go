@@ -60,8 +60,9 @@ type Options struct {
 	// Past it, the keys fold into the prefixes they share, which are cleared instead. Zero
 	// means DefaultMaxTracked.
 	MaxTracked int
-	// Logger receives a line at every state change; it never names keys or values. Nil means
-	// slog.Default().
+	// Logger receives a line when the breaker opens and when it closes, and at most one a
+	// minute of the changes between open and half open in between, as probes fail; it never
+	// names keys or values. Nil means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -76,6 +77,12 @@ type Breaker struct {
 	parts partitions // one circuit per partition, on a backend.Partitioner
 
 	skippedReads, skippedWrites, refused, stateChanges atomic.Uint64
+
+	// The state changes of an outage left out of the log since the last line, which came at
+	// outageLoggedAt. Every circuit (the whole Store's, each partition's) reports to them.
+	outageMu       sync.Mutex
+	outageLoggedAt time.Time
+	outageUnlogged int
 
 	// Keys whose writes were skipped or failed, so that the backend may still hold the value
 	// they replaced: invalidated once the backend answers again, read as misses until then.
@@ -115,9 +122,11 @@ func New(next backend.Store, opts Options) (*Breaker, error) {
 		opts.Logger = slog.Default()
 	}
 	b := &Breaker{next: next, o: opts}
-	b.stale = newStaleSet(opts.MaxTracked, func() bool { return !b.isOpen() }, b.invalidate, func(err error) {
-		opts.Logger.Warn("cachekit: invalidating the keys of skipped writes failed; they read as misses until a retry succeeds",
-			"breaker", opts.Name, "error", err)
+	b.stale = newStaleSet(opts.MaxTracked, func() bool { return !b.isOpen() }, b.invalidate, settleLog{
+		logger: opts.Logger,
+		failed: "cachekit: invalidating the keys of skipped writes failed; they read as misses until a retry succeeds",
+		done:   "cachekit: the keys of skipped writes are invalidated; they read from the backend again",
+		attrs:  []any{"breaker", opts.Name},
 	})
 	newCircuit := func(name string) *circuit {
 		return gobreaker.NewTwoStepCircuitBreaker[struct{}](b.settings(name))
@@ -144,8 +153,21 @@ func (b *Breaker) settings(name string) gobreaker.Settings {
 			if to == gobreaker.StateClosed {
 				level = slog.LevelInfo
 			}
-			opts.Logger.Log(context.Background(), level, "cachekit: circuit breaker changed state",
-				"breaker", name, "from", from.String(), "to", to.String())
+			attrs := []any{"breaker", name, "from", from.String(), "to", to.String()}
+			// An outage repeats open and half open at every failed probe; it is logged once
+			// in a while.
+			b.outageMu.Lock()
+			if from != gobreaker.StateClosed && to != gobreaker.StateClosed {
+				if time.Since(b.outageLoggedAt) < failureLogEvery {
+					b.outageUnlogged++
+					b.outageMu.Unlock()
+					return
+				}
+				attrs = append(attrs, "changes_since_last_line", b.outageUnlogged+1)
+			}
+			b.outageLoggedAt, b.outageUnlogged = time.Now(), 0
+			b.outageMu.Unlock()
+			opts.Logger.Log(context.Background(), level, "cachekit: circuit breaker changed state", attrs...)
 		},
 	}
 }
@@ -157,6 +179,7 @@ const (
 	read       kind = iota // a miss without touching the backend
 	write                  // skipped
 	invalidate             // refused with ErrOpen
+	retry                  // the breaker's own invalidation of stale keys: refused with ErrOpen, not counted
 )
 
 // outcome is what became of a call.
@@ -184,7 +207,9 @@ func (b *Breaker) call(ctx context.Context, c *circuit, k kind, fn func(context.
 			b.skippedWrites.Add(1)
 			return wasSkipped, nil
 		default:
-			b.refused.Add(1)
+			if k == invalidate {
+				b.refused.Add(1)
+			}
 			return wasSkipped, fmt.Errorf("%w: %w", ErrOpen, err)
 		}
 	}
@@ -306,7 +331,7 @@ func (b *Breaker) invalidate(ctx context.Context, batch pending) (n int, err err
 	for k := range batch.keys {
 		keys = append(keys, k)
 	}
-	return len(keys), b.deleteSplit(b.many(ctx), keys)
+	return len(keys), b.deleteSplit(b.many(ctx), retry, keys)
 }
 
 // staleRead reports whether key's value in the backend may be older than a write the
@@ -487,18 +512,21 @@ func (b *Breaker) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) > 1 {
 		callCtx = b.many(ctx)
 	}
-	return b.deleteSplit(callCtx, keys)
+	return b.deleteSplit(callCtx, invalidate, keys)
 }
 
-// deleteSplit deletes keys through the circuit of each one's partition, and records the keys
-// of the parts that were refused, or not confirmed deleted.
-func (b *Breaker) deleteSplit(ctx context.Context, keys []string) error {
+// deleteSplit deletes keys through the circuit of each one's partition, as a caller's
+// invalidation or the breaker's own retry (k), and records the keys of a caller's parts that
+// were refused, or not confirmed deleted (a retry's keys are stale already).
+func (b *Breaker) deleteSplit(ctx context.Context, k kind, keys []string) error {
 	var mu sync.Mutex
 	var parts []part
 	each(b.split(len(keys), func(i int) string { return keys[i] }), func(g group) {
 		keys := g.keys()
-		o, err := b.call(ctx, g.c, invalidate, func(ctx context.Context) error { return b.next.Delete(ctx, keys...) })
-		b.wrote(ctx, o, err, "", unconfirmed(err, keys)...)
+		o, err := b.call(ctx, g.c, k, func(ctx context.Context) error { return b.next.Delete(ctx, keys...) })
+		if k != retry {
+			b.wrote(ctx, o, err, "", unconfirmed(err, keys)...)
+		}
 		mu.Lock()
 		parts = append(parts, part{keys, o, err})
 		mu.Unlock()
@@ -565,7 +593,7 @@ type Stats struct {
 	SkippedReads         uint64 // reads answered with a miss without asking the backend: while open, or of a stale key
 	Stale                int    // keys and prefixes still to invalidate
 	SkippedWrites        uint64 // writes skipped while open
-	RefusedInvalidations uint64 // Delete, Expire, Clear and Count refused while open
+	RefusedInvalidations uint64 // callers' Delete, Expire, Clear and Count refused while open, or half open with its probes under way
 	StateChanges         uint64
 }
 

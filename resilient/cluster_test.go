@@ -172,6 +172,11 @@ func TestClusterMasterKilled(t *testing.T) {
 	// The outage ends when every key reads its value through the cache: the failover is done
 	// and the victim's circuit has closed again.
 	var recovered time.Duration
+	defer func() {
+		if t.Failed() {
+			t.Logf("the breaker when the test failed: %+v", c.Store().(*resilient.Breaker).Stats())
+		}
+	}()
 	testenv.WaitFor(t, "every key to read its value again after the failover", 90*time.Second, func() bool {
 		var got map[string]int
 		if err := c.GetMany(ctx, keys[:n], &got); err != nil || len(got) != n {

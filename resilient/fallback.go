@@ -79,8 +79,10 @@ func NewFallback(primary *Breaker, fallback backend.Store, opts FallbackOptions)
 	probe := monitor.NewChecker(primary, monitor.Options{Prefix: opts.ProbePrefix, Retries: -1, Logger: slog.New(slog.DiscardHandler)})
 	f := &Fallback{primary: primary, fallback: fallback, probe: probe, o: opts}
 	ready := func() bool { return !f.away.Load() && !primary.isOpen() }
-	f.stale = newStaleSet(opts.MaxTracked, ready, f.invalidate, func(err error) {
-		opts.Logger.Warn("cachekit: the keys changed during the outage are not all invalidated yet; they read as misses meanwhile", "error", err)
+	f.stale = newStaleSet(opts.MaxTracked, ready, f.invalidate, settleLog{
+		logger: opts.Logger,
+		failed: "cachekit: the keys changed during the outage are not all invalidated yet; they read as misses meanwhile",
+		done:   "cachekit: the keys changed during the outage are invalidated on both stores",
 	})
 	return f, nil
 }
@@ -142,10 +144,10 @@ func (f *Fallback) leave(keys []string, prefix string) {
 	f.changed.add(f.o.MaxTracked, keys...)
 }
 
-// invalidate runs one batch of the invalidation on both stores: on the primary through its
-// breaker, within its OpTimeout; then on the fallback.
+// invalidate runs one batch of the invalidation on both stores: on the primary as its
+// breaker runs its own, which counts no refusal as a caller's; then on the fallback.
 func (f *Fallback) invalidate(ctx context.Context, batch pending) (int, error) {
-	n, err := batch.invalidate(ctx, f.primary)
+	n, err := f.primary.invalidate(ctx, batch)
 	if err != nil {
 		return 0, err
 	}

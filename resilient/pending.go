@@ -2,6 +2,8 @@ package resilient
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +23,10 @@ const (
 	settleBatch = 1000
 	// clearTimeout bounds one Clear of the invalidation: a scan, not a lookup.
 	clearTimeout = time.Minute
+	// failureLogEvery is how often, at most, the failures an outage repeats are logged again:
+	// the invalidation's, and the breaker's changes between open and half open, which come at
+	// every probe, every OpenTimeout, for as long as it lasts.
+	failureLogEvery = time.Minute
 )
 
 // pending is a bounded set of keys whose values in a store may be older than the latest
@@ -182,10 +188,10 @@ func commonPrefix(a, b string) string {
 // goroutine of the set's own has invalidated them, a batch at a time, whenever ready says
 // it may. Create it with newStaleSet; close stops the goroutine.
 type staleSet struct {
-	limit  int
-	ready  func() bool                                 // whether invalidation may run now; called with mu held
-	run    func(context.Context, pending) (int, error) // invalidates one batch
-	failed func(error)                                 // told when a batch fails
+	limit int
+	ready func() bool                                 // whether invalidation may run now; called with mu held
+	run   func(context.Context, pending) (int, error) // invalidates one batch
+	log   settleLog
 
 	any      atomic.Bool // stale or cleaning holds something: the fast path's check
 	mu       sync.Mutex
@@ -193,13 +199,25 @@ type staleSet struct {
 	cleaning pending // the batch being invalidated now
 	settling bool    // the goroutine runs
 	done     uint64  // keys invalidated
+	failing  bool    // a batch failed, and the keys are not all invalidated since
+	loggedAt time.Time
+	unlogged int // failures since the last line
 	wg       sync.WaitGroup
 	ctx      context.Context // done on close: the goroutine's context
 	stop     context.CancelFunc
 }
 
-func newStaleSet(limit int, ready func() bool, run func(context.Context, pending) (int, error), failed func(error)) *staleSet {
-	s := &staleSet{limit: limit, ready: ready, run: run, failed: failed}
+// settleLog is what a staleSet says of its invalidation: failed, with the error, at the
+// first failure and then at most once every failureLogEvery while it goes on; done once the
+// keys are invalidated after a failure. Its lines never name keys.
+type settleLog struct {
+	logger       *slog.Logger
+	failed, done string
+	attrs        []any
+}
+
+func newStaleSet(limit int, ready func() bool, run func(context.Context, pending) (int, error), log settleLog) *staleSet {
+	s := &staleSet{limit: limit, ready: ready, run: run, log: log}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	return s
 }
@@ -288,12 +306,36 @@ func (s *staleSet) settle() {
 			s.done += uint64(n)
 		}
 		s.any.Store(!s.stale.empty())
+		line := s.outcome(err)
 		s.mu.Unlock()
+		line()
 		if err != nil {
-			s.failed(err)
 			return
 		}
 	}
+}
+
+// outcome returns what to log of a batch's err, and records that it was. A breaker that
+// refuses the batch (open, or half open with its probes under way) is no failure: the next
+// read tries again, and the breaker logs its own changes. s.mu is held.
+func (s *staleSet) outcome(err error) func() {
+	l := s.log
+	switch {
+	case err == nil && s.failing && s.stale.empty():
+		s.failing = false
+		return func() { l.logger.Info(l.done, l.attrs...) }
+	case err == nil, errors.Is(err, ErrOpen), s.ctx.Err() != nil:
+		return func() {}
+	case s.failing && time.Since(s.loggedAt) < failureLogEvery:
+		s.unlogged++
+		return func() {}
+	}
+	attrs := append(append([]any(nil), l.attrs...), "error", err)
+	if s.failing {
+		attrs = append(attrs, "failures_since_last_line", s.unlogged+1)
+	}
+	s.failing, s.loggedAt, s.unlogged = true, time.Now(), 0
+	return func() { l.logger.Warn(l.failed, attrs...) }
 }
 
 // size returns how many keys and prefixes are still to invalidate, and how many keys have
