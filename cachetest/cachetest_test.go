@@ -63,13 +63,20 @@ func TestKitCatchesBrokenStores(t *testing.T) {
 }
 
 func TestKitPassesMemstore(t *testing.T) {
-	cachetest.Run(t, cachetest.Harness{New: func(t *testing.T, clock backend.Clock) backend.Store {
-		s, err := memstore.New(memstore.Options{Clock: clock})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}})
+	for name, wall := range map[string]bool{"KitClock": false, "WallClock": true} {
+		t.Run(name, func(t *testing.T) {
+			cachetest.Run(t, cachetest.Harness{WallClock: wall, New: func(t *testing.T, clock backend.Clock) backend.Store {
+				if wall && clock != nil {
+					t.Fatalf("the kit passed a clock, %v, to a wall-clock store", clock)
+				}
+				s, err := memstore.New(memstore.Options{Clock: clock})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}})
+		})
+	}
 }
 
 type expireCreates struct{ *memstore.Store }
