@@ -54,9 +54,48 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	return e.value, nil
 }
 
-// Has implements backend.Store with a GetItem that projects only the key and ttl.
+// readExpiry reads the expiry of the entry under key, without its value, or reports
+// ErrNotFound when there is no entry or it has expired. A GetItem cannot tell an item without
+// a value from an entry unless it reads the value; a Query of the one key, filtered on the
+// value's type, can, at a GetItem's cost (the item read, rounded up to 4 KB).
+func (s *Store) readExpiry(ctx context.Context, key string) (entry, error) {
+	if err := s.usable(ctx); err != nil {
+		return entry{}, err
+	}
+	if err := backend.CheckKey(key); err != nil {
+		return entry{}, err
+	}
+	cond := "#pk = :pk"
+	values := entryTypes(map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: key}})
+	if s.o.SortKey != "" {
+		cond += " AND #sk = :sk"
+		values[":sk"] = &types.AttributeValueMemberS{Value: s.o.SortKeyValue}
+	}
+	out, err := s.api.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 s.table(),
+		KeyConditionExpression:    aws.String(cond),
+		FilterExpression:          aws.String(isEntry),
+		ProjectionExpression:      aws.String("#pk, #ttl"),
+		ConsistentRead:            aws.Bool(s.o.ConsistentRead),
+		ExpressionAttributeNames:  s.namesFor("#pk", "#sk", "#v", "#ttl"),
+		ExpressionAttributeValues: values,
+	})
+	if err != nil {
+		return entry{}, wrap("Query", err)
+	}
+	if len(out.Items) == 0 {
+		return entry{}, backend.ErrNotFound
+	}
+	e := s.parse(out.Items[0])
+	if !alive(e.expiresAt, s.o.Clock.Now()) {
+		return entry{}, backend.ErrNotFound
+	}
+	return e, nil
+}
+
+// Has implements backend.Store with readExpiry's Query, which leaves the value on the server.
 func (s *Store) Has(ctx context.Context, key string) (bool, error) {
-	_, err := s.read(ctx, key, "#pk, #ttl", "#pk", "#ttl")
+	_, err := s.readExpiry(ctx, key)
 	switch {
 	case err == nil:
 		return true, nil
@@ -66,9 +105,11 @@ func (s *Store) Has(ctx context.Context, key string) (bool, error) {
 	return false, err
 }
 
-// TTL implements backend.Store with a GetItem that projects only the key and ttl.
+// TTL implements backend.Store with readExpiry's Query, which leaves the value on the
+// server. An entry without a ttl attribute never expires, as DynamoDB's TTL leaves it alone:
+// its TTL is backend.MaxTTL, as for a Redis key without expiry.
 func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
-	e, err := s.read(ctx, key, "#pk, #ttl", "#pk", "#ttl")
+	e, err := s.readExpiry(ctx, key)
 	if err != nil {
 		return 0, err
 	}
@@ -114,12 +155,12 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) error
 		TableName:                s.table(),
 		Key:                      s.key(key),
 		UpdateExpression:         aws.String("SET #ttl = :exp"),
-		ConditionExpression:      aws.String("attribute_exists(#pk) AND attribute_exists(#v) AND (attribute_not_exists(#ttl) OR #ttl > :now)"),
+		ConditionExpression:      aws.String("attribute_exists(#pk) AND " + isEntry + " AND (attribute_not_exists(#ttl) OR #ttl > :now)"),
 		ExpressionAttributeNames: s.namesFor("#pk", "#v", "#ttl"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
+		ExpressionAttributeValues: entryTypes(map[string]types.AttributeValue{
 			":exp": number(expiresAt(now, ttl)),
 			":now": number(now.Unix()),
-		},
+		}),
 	})
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {

@@ -26,6 +26,7 @@ type API interface {
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
 
 var _ API = (*dynamodb.Client)(nil)
@@ -238,6 +239,19 @@ func (s *Store) parse(it map[string]types.AttributeValue) entry {
 		e.expiresAt, _ = strconv.ParseInt(n.Value, 10, 64)
 	}
 	return e
+}
+
+// isEntry is a condition true of a cache entry: an item whose value attribute is a string or
+// bytes, the types parse reads. An item under the prefix without one, which another service
+// wrote, is not an entry, and every operation passes it by: reads, Count, Expire and Clear.
+// It uses #v and the values entryTypes adds.
+const isEntry = "(attribute_type(#v, :typeS) OR attribute_type(#v, :typeB))"
+
+// entryTypes adds to values the type names isEntry compares with, and returns values.
+func entryTypes(values map[string]types.AttributeValue) map[string]types.AttributeValue {
+	values[":typeS"] = &types.AttributeValueMemberS{Value: "S"}
+	values[":typeB"] = &types.AttributeValueMemberS{Value: "B"}
+	return values
 }
 
 // alive reports whether an entry expiring at the epoch second exp is still readable at now.
