@@ -136,4 +136,3 @@ func (s noKeyRules) Get(ctx context.Context, key string) ([]byte, error) {
 type closeIgnored struct{ *memstore.Store }
 
 func (s closeIgnored) Close() error { return nil }
-
