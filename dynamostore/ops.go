@@ -41,61 +41,30 @@ func (s *Store) read(ctx context.Context, key, projection string, placeholders .
 	return e, nil
 }
 
+// readEntry reads the entry under key, or reports ErrNotFound when there is none, it has
+// expired, or the item is not an entry. Has and TTL read the value too, as Get does: a GetItem
+// cannot tell an item without a value from an entry otherwise, and the read costs the whole
+// item's size whatever it projects.
+func (s *Store) readEntry(ctx context.Context, key string) (entry, error) {
+	e, err := s.read(ctx, key, "#v, #ttl", "#v", "#ttl")
+	if err == nil && !e.hasValue {
+		return entry{}, backend.ErrNotFound
+	}
+	return e, err
+}
+
 // Get implements backend.Store with one GetItem.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
-	e, err := s.read(ctx, key, "#v, #ttl", "#v", "#ttl")
+	e, err := s.readEntry(ctx, key)
 	if err != nil {
 		return nil, err
-	}
-	if !e.hasValue {
-		// An item under a cache key without a value is not a cache entry.
-		return nil, backend.ErrNotFound
 	}
 	return e.value, nil
 }
 
-// readExpiry reads the expiry of the entry under key, without its value, or reports
-// ErrNotFound when there is no entry or it has expired. A GetItem cannot tell an item without
-// a value from an entry unless it reads the value; a Query of the one key, filtered on the
-// value's type, can, at a GetItem's cost (the item read, rounded up to 4 KB).
-func (s *Store) readExpiry(ctx context.Context, key string) (entry, error) {
-	if err := s.usable(ctx); err != nil {
-		return entry{}, err
-	}
-	if err := backend.CheckKey(key); err != nil {
-		return entry{}, err
-	}
-	cond := "#pk = :pk"
-	values := entryTypes(map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: key}})
-	if s.o.SortKey != "" {
-		cond += " AND #sk = :sk"
-		values[":sk"] = &types.AttributeValueMemberS{Value: s.o.SortKeyValue}
-	}
-	out, err := s.api.Query(ctx, &dynamodb.QueryInput{
-		TableName:                 s.table(),
-		KeyConditionExpression:    aws.String(cond),
-		FilterExpression:          aws.String(isEntry),
-		ProjectionExpression:      aws.String("#pk, #ttl"),
-		ConsistentRead:            aws.Bool(s.o.ConsistentRead),
-		ExpressionAttributeNames:  s.namesFor("#pk", "#sk", "#v", "#ttl"),
-		ExpressionAttributeValues: values,
-	})
-	if err != nil {
-		return entry{}, wrap("Query", err)
-	}
-	if len(out.Items) == 0 {
-		return entry{}, backend.ErrNotFound
-	}
-	e := s.parse(out.Items[0])
-	if !alive(e.expiresAt, s.o.Clock.Now()) {
-		return entry{}, backend.ErrNotFound
-	}
-	return e, nil
-}
-
-// Has implements backend.Store with readExpiry's Query, which leaves the value on the server.
+// Has implements backend.Store with one GetItem, as Get.
 func (s *Store) Has(ctx context.Context, key string) (bool, error) {
-	_, err := s.readExpiry(ctx, key)
+	_, err := s.readEntry(ctx, key)
 	switch {
 	case err == nil:
 		return true, nil
@@ -105,11 +74,11 @@ func (s *Store) Has(ctx context.Context, key string) (bool, error) {
 	return false, err
 }
 
-// TTL implements backend.Store with readExpiry's Query, which leaves the value on the
-// server. An entry without a ttl attribute never expires, as DynamoDB's TTL leaves it alone:
-// its TTL is backend.MaxTTL, as for a Redis key without expiry.
+// TTL implements backend.Store with one GetItem, as Get. An entry without a ttl attribute
+// never expires, as DynamoDB's TTL leaves it alone: its TTL is backend.MaxTTL, as for a Redis
+// key without expiry.
 func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
-	e, err := s.readExpiry(ctx, key)
+	e, err := s.readEntry(ctx, key)
 	if err != nil {
 		return 0, err
 	}
