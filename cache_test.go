@@ -427,31 +427,3 @@ func TestSetStoreUnderLoad(t *testing.T) {
 		t.Errorf("the write did not reach the Store now in use: %v", err)
 	}
 }
-
-// FuzzJSONStrings checks the JSON codec's short path for strings against encoding/json:
-// the same bytes out, the same string back.
-func FuzzJSONStrings(f *testing.F) {
-	for _, s := range []string{"", "Oslo", `a"b`, `a\b`, "<b>&", "tab\there", "\u2028", "\xff", "日本", "e\u0301"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		got, err := cachekit.JSON.Marshal(s)
-		want, werr := json.Marshal(s)
-		if string(got) != string(want) || (err == nil) != (werr == nil) {
-			t.Fatalf("Marshal(%q) = %q, %v; encoding/json: %q, %v", s, got, err, want, werr)
-		}
-		var back, wantBack string
-		err = cachekit.JSON.Unmarshal(got, &back)
-		werr = json.Unmarshal(want, &wantBack)
-		if back != wantBack || (err == nil) != (werr == nil) {
-			t.Fatalf("Unmarshal(%q) = %q, %v; encoding/json: %q, %v", got, back, err, wantBack, werr)
-		}
-		// And raw bytes another writer left, quoted or not.
-		raw := []byte(`"` + s + `"`)
-		err = cachekit.JSON.Unmarshal(raw, &back)
-		werr = json.Unmarshal(raw, &wantBack)
-		if (err == nil) != (werr == nil) || err == nil && back != wantBack {
-			t.Fatalf("Unmarshal(%q) = %q, %v; encoding/json: %q, %v", raw, back, err, wantBack, werr)
-		}
-	})
-}

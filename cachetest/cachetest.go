@@ -19,31 +19,92 @@ import (
 
 // Harness describes the store under test.
 type Harness struct {
-	// New returns a store that reads the time from clock. The kit calls it once per subtest
-	// and closes the store when the subtest ends, so it may return a new handle on a shared
-	// backend: the kit keeps each subtest's keys under a prefix of its own.
+	// New returns a store that reads the time from clock, or, when WallClock is set, from
+	// the wall clock (clock is then nil). The kit calls it once per subtest, and once more to
+	// clean up after a subtest that closed its store, and closes each store when the subtest
+	// ends, so it may return a new handle on a shared backend: the kit keeps each subtest's
+	// keys under a prefix of its own.
 	New func(t *testing.T, clock backend.Clock) backend.Store
+
+	// WallClock declares that the stores New returns keep real time, as in production, with a
+	// clock the kit cannot move: the backend's own expiry (a Redis key's TTL, for one) is then
+	// what the kit checks. The subtests that need time to pass use short real TTLs instead (a
+	// few hundred milliseconds to a few seconds) and poll, with a patience of a minute, until
+	// the entry has expired; their verdicts do not depend on how fast the machine is.
+	WallClock bool
+
+	// Prefix starts every key the kit writes, before a part unique to the run and one per
+	// subtest: give the prefix a staging server's key policy allows. Zero means "cachetest:".
+	Prefix string
 }
 
+// Time the wall-clock subtests give the backend.
+const (
+	// shortTTL is the TTL of entries a wall-clock subtest waits to see expire.
+	shortTTL = 300 * time.Millisecond
+	// patience bounds the wait for an entry to expire: far beyond what any backend's expiry
+	// takes, so that only a store that never expires the entry fails.
+	patience = time.Minute
+	// pollEvery is the pause between two reads of an entry that has not yet expired.
+	pollEvery = 20 * time.Millisecond
+)
+
 // Run runs the conformance suite against the stores h.New returns, one subtest per behaviour.
+// Every subtest deletes what it wrote when it ends, whether it passed or failed, with Clear
+// on its own prefix; a failure to clean up fails the subtest.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
 	if h.New == nil {
 		t.Fatal("cachetest: Harness.New is nil")
 	}
+	if h.Prefix == "" {
+		h.Prefix = "cachetest:"
+	}
+	if err := backend.CheckPrefix(h.Prefix); err != nil {
+		t.Fatalf("cachetest: Harness.Prefix: %v", err)
+	}
 	run := runID()
 	for _, tc := range suite {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-			s := h.New(t, clock)
+			var clock *Clock
+			var c backend.Clock // nil, not a nil *Clock, for a wall-clock store
+			fn := tc.fn
+			if h.WallClock {
+				if tc.wall != nil {
+					fn = tc.wall
+				}
+			} else {
+				clock = NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+				c = clock
+			}
+			s := h.New(t, c)
+			prefix := fmt.Sprintf("%s%s:%s/", h.Prefix, run, tc.name)
 			t.Cleanup(func() { _ = s.Close() })
-			tc.fn(t, &env{
-				T:      t,
-				s:      s,
-				clock:  clock,
-				prefix: fmt.Sprintf("cachetest:%s:%s/", run, tc.name),
+			t.Cleanup(func() { h.clean(t, s, c, prefix) })
+			fn(t, &env{
+				T:       t,
+				s:       s,
+				clock:   clock,
+				prefix:  prefix,
+				written: map[string]time.Time{},
 			})
 		})
+	}
+}
+
+// clean deletes everything under prefix: with the subtest's store, or with a new one when the
+// subtest closed it.
+func (h Harness) clean(t *testing.T, s backend.Store, clock backend.Clock, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	_, err := s.Clear(ctx, prefix)
+	if errors.Is(err, backend.ErrClosed) {
+		fresh := h.New(t, clock)
+		defer fresh.Close()
+		_, err = fresh.Clear(ctx, prefix)
+	}
+	if err != nil {
+		t.Errorf("cachetest: deleting what the subtest wrote: Clear: %v", err)
 	}
 }
 
@@ -51,14 +112,18 @@ func Run(t *testing.T, h Harness) {
 type env struct {
 	*testing.T
 	s      backend.Store
-	clock  *Clock
+	clock  *Clock // nil for a wall-clock store
 	prefix string
+	// written holds when each key was last written through set or expire, for the bounds of
+	// wantTTL on a wall-clock store.
+	written map[string]time.Time
 }
 
 func (e *env) key(name string) string { return e.prefix + name }
 
 func (e *env) set(key string, value string, ttl time.Duration) {
 	e.Helper()
+	e.written[key] = time.Now()
 	if err := e.s.Set(context.Background(), key, []byte(value), ttl); err != nil {
 		e.Fatalf("Set: %v", err)
 	}
@@ -111,15 +176,79 @@ func (e *env) wantHit(key, want string) {
 	}
 }
 
-// wantTTL fails unless key's remaining TTL is want, within the one second a backend may round by.
+// expire calls Expire, and fails unless it succeeds.
+func (e *env) expire(key string, ttl time.Duration) {
+	e.Helper()
+	e.written[key] = time.Now()
+	if err := e.s.Expire(context.Background(), key, ttl); err != nil {
+		e.Fatalf("Expire %s, %v: %v", e.short(key), ttl, err)
+	}
+}
+
+// wantTTL fails unless key's remaining TTL is want, within the one second a backend may round
+// by; on a wall-clock store, less the real time that has passed since key was written.
 func (e *env) wantTTL(key string, want time.Duration) {
 	e.Helper()
+	lo, hi := want-time.Second, want+time.Second
+	if e.clock == nil {
+		lo -= time.Since(e.written[key])
+	}
 	got, err := e.s.TTL(context.Background(), key)
 	if err != nil {
 		e.Fatalf("TTL %s: %v", e.short(key), err)
 	}
-	if got < want-time.Second || got > want+time.Second {
-		e.Errorf("TTL %s = %v, want %v (±1s)", e.short(key), got, want)
+	if got < lo || got > hi {
+		e.Errorf("TTL %s = %v, want %v (between %v and %v)", e.short(key), got, want, lo, hi)
+	}
+}
+
+// expired writes key so that it has expired when expired returns: on the kit's clock by
+// moving the clock two seconds, on the wall clock by waiting for a short TTL to pass.
+func (e *env) expired(key, value string) {
+	e.Helper()
+	if e.clock != nil {
+		e.set(key, value, time.Second)
+		e.clock.Advance(2 * time.Second)
+		return
+	}
+	e.set(key, value, shortTTL)
+	e.eventuallyMiss(key)
+}
+
+// eventuallyMiss waits, on a wall-clock store, until Get of key misses, then checks that it
+// misses on every read path.
+func (e *env) eventuallyMiss(key string) {
+	e.Helper()
+	start := time.Now()
+	for {
+		_, err := e.s.Get(context.Background(), key)
+		if errors.Is(err, backend.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			e.Fatalf("Get %s: %v", e.short(key), err)
+		}
+		if time.Since(start) > patience {
+			e.Fatalf("Get %s still hits %v after its TTL should have passed", e.short(key), patience)
+		}
+		time.Sleep(pollEvery)
+	}
+	e.Logf("%s expired %v after the wait began", e.short(key), time.Since(start).Round(time.Millisecond))
+	e.wantMiss(key)
+}
+
+// wantHitIfFresh reads key, written no earlier than start with ttl, on a wall-clock store: a
+// read that ends before ttl has passed since start must hit, since the entry cannot have
+// expired yet; a later one proves nothing, whatever it returns.
+func (e *env) wantHitIfFresh(key, want string, start time.Time, ttl time.Duration) {
+	e.Helper()
+	got, err := e.s.Get(context.Background(), key)
+	if elapsed := time.Since(start); elapsed >= ttl {
+		e.Logf("Get %s came %v after the write, past its %v TTL: not checked", e.short(key), elapsed, ttl)
+		return
+	}
+	if err != nil || string(got) != want {
+		e.Errorf("Get %s before its %v TTL could pass = %q, %v; want %q", e.short(key), ttl, got, err, want)
 	}
 }
 
@@ -148,29 +277,32 @@ func runID() string {
 	return hex.EncodeToString(b)
 }
 
+// suite lists the subtests: fn runs on the kit's clock, and on the wall clock too unless the
+// subtest has a wall version, for the subtests that move time.
 var suite = []struct {
 	name string
 	fn   func(t *testing.T, e *env)
+	wall func(t *testing.T, e *env)
 }{
-	{"SetGet", testSetGet},
-	{"Values", testValues},
-	{"ExpiryOnEveryReadPath", testExpiry},
-	{"ExpireExtendsAndShortens", testExpire},
-	{"ExpireMissingNeverCreates", testExpireMissing},
-	{"TTLRemaining", testTTL},
-	{"SubSecondTTL", testSubSecondTTL},
-	{"GetMany", testGetMany},
-	{"SetMany", testSetMany},
-	{"SetManyRefusesWholeBatch", testSetManyInvalid},
-	{"Delete", testDelete},
-	{"CountAndClearScoped", testClearScoped},
-	{"ClearPrefixWithGlobCharacters", testClearGlob},
-	{"KeyRules", testKeyRules},
-	{"TTLRules", testTTLRules},
-	{"CancelledContext", testCancelled},
-	{"Closed", testClosed},
-	{"Concurrent", testConcurrent},
-	{"EntriesWithTimeLeft", testEntries},
+	{"SetGet", testSetGet, nil},
+	{"Values", testValues, nil},
+	{"ExpiryOnEveryReadPath", testExpiry, testExpiryWall},
+	{"ExpireExtendsAndShortens", testExpire, testExpireWall},
+	{"ExpireMissingNeverCreates", testExpireMissing, nil},
+	{"TTLRemaining", testTTL, nil},
+	{"SubSecondTTL", testSubSecondTTL, testSubSecondTTLWall},
+	{"GetMany", testGetMany, nil},
+	{"SetMany", testSetMany, nil},
+	{"SetManyRefusesWholeBatch", testSetManyInvalid, nil},
+	{"Delete", testDelete, nil},
+	{"CountAndClearScoped", testClearScoped, nil},
+	{"ClearPrefixWithGlobCharacters", testClearGlob, nil},
+	{"KeyRules", testKeyRules, nil},
+	{"TTLRules", testTTLRules, nil},
+	{"CancelledContext", testCancelled, nil},
+	{"Closed", testClosed, nil},
+	{"Concurrent", testConcurrent, nil},
+	{"EntriesWithTimeLeft", testEntries, testEntriesWall},
 }
 
 func testSetGet(t *testing.T, e *env) {
@@ -266,8 +398,10 @@ func testTTL(t *testing.T, e *env) {
 	k := e.key("k")
 	e.set(k, `0`, 90*time.Second)
 	e.wantTTL(k, 90*time.Second)
-	e.clock.Advance(30 * time.Second)
-	e.wantTTL(k, time.Minute)
+	if e.clock != nil {
+		e.clock.Advance(30 * time.Second)
+		e.wantTTL(k, time.Minute)
+	}
 	e.set(k, `1`, 2*time.Hour) // a write replaces the TTL with its own
 	e.wantTTL(k, 2*time.Hour)
 	e.set(k, `2`, backend.MaxTTL)
@@ -350,6 +484,7 @@ func testGetMany(t *testing.T, e *env) {
 func testSetMany(t *testing.T, e *env) {
 	ctx := context.Background()
 	a, b := e.key("a"), e.key("b")
+	e.written[a], e.written[b] = time.Now(), time.Now()
 	err := e.s.SetMany(ctx, []backend.Entry{
 		{Key: a, Value: []byte(`1`), TTL: 10 * time.Second},
 		{Key: b, Value: []byte(`2`), TTL: time.Hour},
@@ -367,9 +502,11 @@ func testSetMany(t *testing.T, e *env) {
 			t.Errorf("SetMany(%#v): %v, want nil", entries, err)
 		}
 	}
-	e.clock.Advance(2 * time.Minute)
-	e.wantMiss(a)
-	e.wantHit(b, `2`)
+	if e.clock != nil { // a wall-clock store would take minutes: ExpiryOnEveryReadPath covers it
+		e.clock.Advance(2 * time.Minute)
+		e.wantMiss(a)
+		e.wantHit(b, `2`)
+	}
 }
 
 func testSetManyInvalid(t *testing.T, e *env) {
@@ -448,8 +585,7 @@ func testClearScoped(t *testing.T, e *env) {
 	for _, k := range outside {
 		e.set(k, `"out"`, time.Minute)
 	}
-	e.set(p+"expired", `"in"`, time.Second)
-	e.clock.Advance(2 * time.Second)
+	e.expired(p+"expired", `"in"`)
 	e.wantCount(p, len(inside))
 	e.wantCount(e.prefix, len(inside)+len(outside))
 	n, err := e.s.Clear(ctx, p)
@@ -712,6 +848,128 @@ func testEntries(t *testing.T, e *env) {
 		}
 	}
 	e.clock.Advance(8 * time.Second)
+	if m := read(); len(m) != 1 || string(m[long].Value) != `1` {
+		t.Errorf("ReadEntries after the short entry expired = %v, want only the long one", m)
+	}
+	if entries, err := backend.ReadEntries(ctx, e.s, nil); err != nil || len(entries) != 0 {
+		t.Errorf("ReadEntries of no keys = %v, %v; want nothing", entries, err)
+	}
+}
+
+// The wall-clock versions of the subtests that move time. Each checks freshness with a read
+// that ends before the TTL could pass, or with a TTL far longer than any run, and expiry by
+// waiting for a short TTL, so that no verdict depends on the machine's speed.
+
+func testExpiryWall(t *testing.T, e *env) {
+	ctx := context.Background()
+	k, other := e.key("short"), e.key("long")
+	start := time.Now()
+	e.set(k, `1`, shortTTL)
+	e.set(other, `2`, time.Hour)
+	e.wantHitIfFresh(k, `1`, start, shortTTL)
+	e.eventuallyMiss(k)
+	e.wantHit(other, `2`)
+	e.wantCount(e.prefix, 1)
+	if err := e.s.Expire(ctx, k, time.Hour); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("Expire of an expired entry: %v, want ErrNotFound", err)
+	}
+	e.wantMiss(k)
+	m, err := e.s.GetMany(ctx, []string{k, other})
+	if err != nil || len(m) != 1 || string(m[other]) != `2` {
+		t.Errorf("GetMany of an expired and a live key = %q, %v; want only the live one", m, err)
+	}
+	// A new write brings the key back with its own TTL.
+	e.set(k, `3`, time.Hour)
+	e.wantHit(k, `3`)
+}
+
+func testExpireWall(t *testing.T, e *env) {
+	ctx := context.Background()
+	longer, shorter, marker := e.key("longer"), e.key("shorter"), e.key("marker")
+	const first = 2 * time.Second
+	// Expire must come before the first TTL ends; on a machine too slow for that, try again.
+	for attempt := 1; ; attempt++ {
+		e.set(longer, `"L"`, first)
+		err := e.s.Expire(ctx, longer, time.Hour)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, backend.ErrNotFound) || attempt == 5 {
+			t.Fatalf("Expire %s within its %v TTL: %v", e.short(longer), first, err)
+		}
+		t.Logf("Expire came after the %v TTL had passed; trying again", first)
+	}
+	// Written after longer with the same TTL: expires no earlier than longer's first TTL.
+	e.set(marker, `"M"`, first)
+	e.set(shorter, `"S"`, time.Hour)
+	e.expire(shorter, shortTTL)
+	e.eventuallyMiss(shorter)
+	e.eventuallyMiss(marker)
+	e.wantHit(longer, `"L"`) // past its first TTL, kept by Expire, value unchanged
+	e.wantTTL(longer, time.Hour)
+}
+
+func testSubSecondTTLWall(t *testing.T, e *env) {
+	ctx := context.Background()
+	a, b := e.key("a"), e.key("b")
+	start := time.Now()
+	e.set(a, `1`, 1500*time.Millisecond)
+	e.wantHitIfFresh(a, `1`, start, 1500*time.Millisecond)
+	e.eventuallyMiss(a)
+
+	start = time.Now()
+	e.set(b, `2`, shortTTL)
+	ttl, err := e.s.TTL(ctx, b)
+	switch {
+	case errors.Is(err, backend.ErrNotFound) && time.Since(start) >= shortTTL:
+		// read after the TTL passed: a miss is right
+	case err != nil || ttl <= 0 || ttl > shortTTL+time.Second:
+		t.Errorf("TTL of a %v entry = %v, %v; want (0, %v]", shortTTL, ttl, err, shortTTL+time.Second)
+	}
+	e.eventuallyMiss(b)
+
+	e.set(b, `3`, time.Hour)
+	e.expire(b, 200*time.Millisecond)
+	e.eventuallyMiss(b)
+}
+
+func testEntriesWall(t *testing.T, e *env) {
+	ctx := context.Background()
+	long, short, missing := e.key("long"), e.key("short"), e.key("missing")
+	const shortLife = 2 * time.Second
+	start := time.Now()
+	e.set(long, `1`, time.Hour)
+	e.set(short, `2`, shortLife)
+	read := func() map[string]backend.Entry {
+		t.Helper()
+		entries, err := backend.ReadEntries(ctx, e.s, []string{long, short, missing, long})
+		if err != nil {
+			t.Fatalf("ReadEntries: %v", err)
+		}
+		m := make(map[string]backend.Entry, len(entries))
+		for _, en := range entries {
+			if _, dup := m[en.Key]; dup {
+				t.Errorf("ReadEntries returned %s twice", e.short(en.Key))
+			}
+			m[en.Key] = en
+		}
+		return m
+	}
+	m := read()
+	elapsed := time.Since(start)
+	if string(m[long].Value) != `1` || len(m) > 2 {
+		t.Fatalf("ReadEntries = %v, want the two entries set", m)
+	}
+	if got := m[long].TTL; got < time.Hour-elapsed-time.Second || got > time.Hour+time.Second {
+		t.Errorf("ReadEntries %s: TTL %v, want an hour less the %v since it was written (±1s)", e.short(long), got, elapsed)
+	}
+	switch en, ok := m[short]; {
+	case !ok && elapsed < shortLife:
+		t.Errorf("ReadEntries left out %s before its %v TTL could pass", e.short(short), shortLife)
+	case ok && (string(en.Value) != `2` || en.TTL <= 0 || en.TTL > shortLife+time.Second):
+		t.Errorf("ReadEntries %s = %q with TTL %v, want %q with (0, %v]", e.short(short), en.Value, en.TTL, `2`, shortLife+time.Second)
+	}
+	e.eventuallyMiss(short)
 	if m := read(); len(m) != 1 || string(m[long].Value) != `1` {
 		t.Errorf("ReadEntries after the short entry expired = %v, want only the long one", m)
 	}

@@ -25,12 +25,14 @@ func TestMain(m *testing.M) {
 var broken = map[string]struct {
 	wrap   func(*memstore.Store) backend.Store
 	caught string
+	wall   bool // run on the wall clock, Harness.WallClock
 }{
-	"expire creates":     {func(s *memstore.Store) backend.Store { return expireCreates{s} }, "ExpireMissingNeverCreates"},
-	"clear overreaches":  {func(s *memstore.Store) backend.Store { return clearOverreaches{s} }, "CountAndClearScoped"},
-	"has ignores expiry": {func(s *memstore.Store) backend.Store { return &hasIgnoresExpiry{Store: s, seen: map[string]bool{}} }, "ExpiryOnEveryReadPath"},
-	"no key rules":       {func(s *memstore.Store) backend.Store { return noKeyRules{s} }, "KeyRules"},
-	"close ignored":      {func(s *memstore.Store) backend.Store { return closeIgnored{s} }, "Closed"},
+	"expire creates":                       {func(s *memstore.Store) backend.Store { return expireCreates{s} }, "ExpireMissingNeverCreates", false},
+	"clear overreaches":                    {func(s *memstore.Store) backend.Store { return clearOverreaches{s} }, "CountAndClearScoped", false},
+	"has ignores expiry":                   {func(s *memstore.Store) backend.Store { return &hasIgnoresExpiry{Store: s, seen: map[string]bool{}} }, "ExpiryOnEveryReadPath", false},
+	"has ignores expiry on the wall clock": {func(s *memstore.Store) backend.Store { return &hasIgnoresExpiry{Store: s, seen: map[string]bool{}} }, "ExpiryOnEveryReadPath", true},
+	"no key rules":                         {func(s *memstore.Store) backend.Store { return noKeyRules{s} }, "KeyRules", false},
+	"close ignored":                        {func(s *memstore.Store) backend.Store { return closeIgnored{s} }, "Closed", false},
 }
 
 // TestKitCatchesBrokenStores runs the kit, in a child process, against each broken store and
@@ -38,7 +40,7 @@ var broken = map[string]struct {
 func TestKitCatchesBrokenStores(t *testing.T) {
 	if name := os.Getenv("CACHETEST_BROKEN"); name != "" {
 		b := broken[name]
-		cachetest.Run(t, cachetest.Harness{New: func(t *testing.T, clock backend.Clock) backend.Store {
+		cachetest.Run(t, cachetest.Harness{WallClock: b.wall, New: func(t *testing.T, clock backend.Clock) backend.Store {
 			s, err := memstore.New(memstore.Options{Clock: clock})
 			if err != nil {
 				t.Fatal(err)
@@ -63,13 +65,20 @@ func TestKitCatchesBrokenStores(t *testing.T) {
 }
 
 func TestKitPassesMemstore(t *testing.T) {
-	cachetest.Run(t, cachetest.Harness{New: func(t *testing.T, clock backend.Clock) backend.Store {
-		s, err := memstore.New(memstore.Options{Clock: clock})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}})
+	for name, wall := range map[string]bool{"KitClock": false, "WallClock": true} {
+		t.Run(name, func(t *testing.T) {
+			cachetest.Run(t, cachetest.Harness{WallClock: wall, New: func(t *testing.T, clock backend.Clock) backend.Store {
+				if wall && clock != nil {
+					t.Fatalf("the kit passed a clock, %v, to a wall-clock store", clock)
+				}
+				s, err := memstore.New(memstore.Options{Clock: clock})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}})
+		})
+	}
 }
 
 type expireCreates struct{ *memstore.Store }

@@ -16,7 +16,12 @@
 //		})
 //	}
 //
-// Time is never waited for: the kit hands the store a Clock and moves it. Each subtest uses
-// keys under a prefix of its own, random per run, so stores that share one table or server
-// can run the kit side by side and leave their neighbours' keys alone.
+// By default time is never waited for: the kit hands the store a Clock and moves it. A store
+// that keeps real time, as in production, sets Harness.WallClock: the subtests that need time
+// to pass then use short real TTLs and poll until the entry has expired.
+//
+// Each subtest uses keys under a prefix of its own, random per run (after Harness.Prefix), so
+// stores that share one table or server can run the kit side by side and leave their
+// neighbours' keys alone; and each deletes its keys with Clear when it ends, whether it passed
+// or failed, so that the kit leaves nothing on the server.
 package cachetest

@@ -12,6 +12,11 @@
 // The attribute names are options with these defaults. Single-table designs with a sort key
 // name it in Options.SortKey, with the constant value cache items carry in it.
 //
+// An item is a cache entry when its value attribute is of type S or B. Any other item under
+// the prefix, which another service wrote, is absent to every operation, Count and Clear
+// included: Clear never deletes it. An entry without a ttl attribute never expires; its TTL
+// is backend.MaxTTL.
+//
 // DynamoDB deletes expired items in the background, up to about two days late, so every read
 // checks ttl itself: an expired item is a miss however long it lingers. The ttl attribute has
 // one-second granularity: an expiry is rounded up to the next whole second, so an entry lives

@@ -44,22 +44,30 @@ func (s *Store) read(ctx context.Context, key, projection string, placeholders .
 	return e, nil
 }
 
+// readEntry reads the entry under key, or reports ErrNotFound when there is none, it has
+// expired, or the item is not an entry. Has and TTL read the value too, as Get does: a GetItem
+// cannot tell an item without a value from an entry otherwise, and the read costs the whole
+// item's size whatever it projects.
+func (s *Store) readEntry(ctx context.Context, key string) (entry, error) {
+	e, err := s.read(ctx, key, "#v, #ttl", "#v", "#ttl")
+	if err == nil && !e.hasValue {
+		return entry{}, backend.ErrNotFound
+	}
+	return e, err
+}
+
 // Get implements backend.Store with one GetItem.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
-	e, err := s.read(ctx, key, "#v, #ttl", "#v", "#ttl")
+	e, err := s.readEntry(ctx, key)
 	if err != nil {
 		return nil, err
-	}
-	if !e.hasValue {
-		// An item under a cache key without a value is not a cache entry.
-		return nil, backend.ErrNotFound
 	}
 	return e.value, nil
 }
 
-// Has implements backend.Store with a GetItem that projects only the key and ttl.
+// Has implements backend.Store with one GetItem, as Get.
 func (s *Store) Has(ctx context.Context, key string) (bool, error) {
-	_, err := s.read(ctx, key, "#pk, #ttl", "#pk", "#ttl")
+	_, err := s.readEntry(ctx, key)
 	switch {
 	case err == nil:
 		return true, nil
@@ -69,9 +77,11 @@ func (s *Store) Has(ctx context.Context, key string) (bool, error) {
 	return false, err
 }
 
-// TTL implements backend.Store with a GetItem that projects only the key and ttl.
+// TTL implements backend.Store with one GetItem, as Get. An entry without a ttl attribute
+// never expires, as DynamoDB's TTL leaves it alone: its TTL is backend.MaxTTL, as for a Redis
+// key without expiry.
 func (s *Store) TTL(ctx context.Context, key string) (time.Duration, error) {
-	e, err := s.read(ctx, key, "#pk, #ttl", "#pk", "#ttl")
+	e, err := s.readEntry(ctx, key)
 	if err != nil {
 		return 0, err
 	}
@@ -122,12 +132,12 @@ func (s *Store) Expire(ctx context.Context, key string, ttl time.Duration) error
 		TableName:                s.table(),
 		Key:                      s.key(key),
 		UpdateExpression:         aws.String("SET #ttl = :exp"),
-		ConditionExpression:      aws.String("attribute_exists(#pk) AND attribute_exists(#v) AND (attribute_not_exists(#ttl) OR #ttl > :now)"),
+		ConditionExpression:      aws.String("attribute_exists(#pk) AND " + isEntry + " AND (attribute_not_exists(#ttl) OR #ttl > :now)"),
 		ExpressionAttributeNames: s.namesFor("#pk", "#v", "#ttl"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
+		ExpressionAttributeValues: entryTypes(map[string]types.AttributeValue{
 			":exp": number(expiresAt(now, ttl)),
 			":now": number(now.Unix()),
-		},
+		}),
 	}
 	_, err := request(ctx, "UpdateItem", func(ctx context.Context) (*dynamodb.UpdateItemOutput, error) {
 		return s.api.UpdateItem(ctx, in)

@@ -13,8 +13,8 @@ import (
 	"github.com/cachekit/cachekit/backend"
 )
 
-// Count implements backend.Store with a paginated Scan that counts the unexpired items whose
-// key starts with prefix. See the package documentation for its cost.
+// Count implements backend.Store with a paginated Scan that counts the unexpired cache entries
+// whose key starts with prefix. See the package documentation for its cost.
 func (s *Store) Count(ctx context.Context, prefix string) (int, error) {
 	if err := s.usable(ctx); err != nil {
 		return 0, err
@@ -31,9 +31,10 @@ func (s *Store) Count(ctx context.Context, prefix string) (int, error) {
 }
 
 // Clear implements backend.Store: a paginated Scan for the keys under prefix, and for each a
-// DeleteItem conditional on the key starting with prefix (and on the sort key's constant), so
-// that no business item can be removed whatever the scan returned. It counts the deletes that
-// took effect, expired items not yet removed by DynamoDB included.
+// DeleteItem conditional on the key starting with prefix (and on the sort key's constant) and
+// on the item being a cache entry, so that no business item can be removed whatever the scan
+// returned, not even one under the prefix. It counts the deletes that took effect, expired
+// entries not yet removed by DynamoDB included.
 func (s *Store) Clear(ctx context.Context, prefix string) (int, error) {
 	if err := s.usable(ctx); err != nil {
 		return 0, err
@@ -41,8 +42,8 @@ func (s *Store) Clear(ctx context.Context, prefix string) (int, error) {
 	if err := backend.CheckPrefix(prefix); err != nil {
 		return 0, err
 	}
-	cond, names := "begins_with(#pk, :prefix)", s.namesFor("#pk", "#sk")
-	values := map[string]types.AttributeValue{":prefix": &types.AttributeValueMemberS{Value: prefix}}
+	cond, names := "begins_with(#pk, :prefix) AND "+isEntry, s.namesFor("#pk", "#sk", "#v")
+	values := entryTypes(map[string]types.AttributeValue{":prefix": &types.AttributeValueMemberS{Value: prefix}})
 	if s.o.SortKey != "" {
 		cond += " AND #sk = :sk"
 		values[":sk"] = &types.AttributeValueMemberS{Value: s.o.SortKeyValue}
@@ -82,12 +83,12 @@ func (s *Store) Clear(ctx context.Context, prefix string) (int, error) {
 	return int(n.Load()), err
 }
 
-// scan runs a paginated Scan of the cache items under prefix, in Options.ScanSegments parallel
+// scan runs a paginated Scan of the cache entries under prefix, in Options.ScanSegments parallel
 // segments, and hands each page to page. With count, it counts unexpired items only.
 func (s *Store) scan(ctx context.Context, prefix string, count bool, page func(context.Context, *dynamodb.ScanOutput) error) error {
-	filter := "begins_with(#pk, :prefix)"
-	placeholders := []string{"#pk"}
-	values := map[string]types.AttributeValue{":prefix": &types.AttributeValueMemberS{Value: prefix}}
+	filter := "begins_with(#pk, :prefix) AND " + isEntry
+	placeholders := []string{"#pk", "#v"}
+	values := entryTypes(map[string]types.AttributeValue{":prefix": &types.AttributeValueMemberS{Value: prefix}})
 	if s.o.SortKey != "" {
 		filter += " AND #sk = :sk"
 		placeholders = append(placeholders, "#sk")

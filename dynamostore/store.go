@@ -242,6 +242,19 @@ func (s *Store) parse(it map[string]types.AttributeValue) entry {
 	return e
 }
 
+// isEntry is a condition true of a cache entry: an item whose value attribute is a string or
+// bytes, the types parse reads. An item under the prefix without one, which another service
+// wrote, is not an entry, and every operation passes it by: reads, Count, Expire and Clear.
+// It uses #v and the values entryTypes adds.
+const isEntry = "(attribute_type(#v, :typeS) OR attribute_type(#v, :typeB))"
+
+// entryTypes adds to values the type names isEntry compares with, and returns values.
+func entryTypes(values map[string]types.AttributeValue) map[string]types.AttributeValue {
+	values[":typeS"] = &types.AttributeValueMemberS{Value: "S"}
+	values[":typeB"] = &types.AttributeValueMemberS{Value: "B"}
+	return values
+}
+
 // alive reports whether an entry expiring at the epoch second exp is still readable at now.
 func alive(exp int64, now time.Time) bool {
 	return exp == 0 || now.Unix() < exp

@@ -14,8 +14,9 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func TestConformance(t *testing.T) {
+func conformance(t *testing.T, wall bool) {
 	cachetest.Run(t, cachetest.Harness{
+		WallClock: wall,
 		New: func(t *testing.T, clock backend.Clock) backend.Store {
 			s, err := memstore.New(memstore.Options{Clock: clock})
 			if err != nil {
@@ -25,3 +26,9 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+func TestConformance(t *testing.T) { conformance(t, false) }
+
+// TestConformanceWallClock runs the kit on the store as production builds it, with no clock:
+// expiry by the process's monotonic clock.
+func TestConformanceWallClock(t *testing.T) { conformance(t, true) }

@@ -23,8 +23,15 @@ func TestMain(m *testing.M) {
 	testenv.VerifyNoLeaks(m)
 }
 
-func conformance(t *testing.T, client rueidis.Client) {
+// conformance runs the kit on a Redis server or cluster, with the kit's clock (PXAT and
+// PEXPIRETIME) or, with wall, as in production (SET … PX, PTTL, the server's own expiry), and
+// checks with a SCAN of every master that it left no key behind.
+func conformance(t *testing.T, url string, cluster, wall bool) {
+	client := testenv.Redis(t, url, cluster)
+	prefix := testenv.Name("cachetest") + ":"
 	cachetest.Run(t, cachetest.Harness{
+		Prefix:    prefix,
+		WallClock: wall,
 		New: func(t *testing.T, clock backend.Clock) backend.Store {
 			s, err := redisstore.New(client, redisstore.Options{Clock: clock})
 			if err != nil {
@@ -33,14 +40,55 @@ func conformance(t *testing.T, client rueidis.Client) {
 			return s
 		},
 	})
+	if left := scanKeys(t, client, prefix); len(left) > 0 {
+		t.Errorf("the kit left %d keys under %q, such as %q", len(left), prefix, left[0])
+	}
+}
+
+// scanKeys returns the keys under prefix on every master, read with SCAN; prefix holds no
+// glob character.
+func scanKeys(t *testing.T, client rueidis.Client, prefix string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var keys []string
+	for addr, node := range client.Nodes() {
+		role, err := node.Do(ctx, node.B().Role().Build()).ToArray()
+		if err != nil || len(role) == 0 {
+			t.Fatalf("ROLE of %s: %v", addr, err)
+		}
+		if r, _ := role[0].ToString(); r != "master" {
+			continue
+		}
+		var cursor uint64
+		for {
+			e, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
+			if err != nil {
+				t.Fatalf("SCAN of %s: %v", addr, err)
+			}
+			keys = append(keys, e.Elements...)
+			if cursor = e.Cursor; cursor == 0 {
+				break
+			}
+		}
+	}
+	return keys
 }
 
 func TestConformance(t *testing.T) {
-	conformance(t, testenv.Redis(t, testenv.RedisURL(), false))
+	conformance(t, testenv.RedisURL(), false, false)
 }
 
 func TestConformanceCluster(t *testing.T) {
-	conformance(t, testenv.Redis(t, testenv.RedisClusterURL(), true))
+	conformance(t, testenv.RedisClusterURL(), true, false)
+}
+
+// TestConformanceWallClock runs the kit on the store as production builds it, with no clock.
+func TestConformanceWallClock(t *testing.T) {
+	conformance(t, testenv.RedisURL(), false, true)
+}
+
+func TestConformanceClusterWallClock(t *testing.T) {
+	conformance(t, testenv.RedisClusterURL(), true, true)
 }
 
 // TestPlainRedisReadsTheEntries writes through a Cache on a Store that Open connected, and

@@ -81,10 +81,13 @@ var commands = []*command{
 		run:     runGet,
 	},
 	{
-		name: "set", synopsis: "KEY JSON [--ttl D]", minArgs: 2, maxArgs: 2,
+		name: "set", synopsis: "KEY JSON|@FILE|@- [--ttl D]", minArgs: 2, maxArgs: 2,
 		summary: "store the JSON value under KEY, for --ttl",
-		details: "JSON must be a valid JSON text, such as '{\"a\":1}', '\"text\"' or 42; it is stored compacted.",
-		run:     runSet,
+		details: "JSON must be a valid JSON text, such as '{\"a\":1}', '\"text\"' or 42; it is stored compacted.\n" +
+			"As with curl, @FILE reads the value from FILE and @- from standard input: for values over\n" +
+			"the 128 KiB an argument may have on Linux, as in \"cachectl set KEY @geo.json\" or\n" +
+			"\"... | cachectl set KEY @-\".",
+		run: runSet,
 	},
 	{
 		name: "del", synopsis: "KEY...", minArgs: 1, maxArgs: -1,
@@ -182,9 +185,20 @@ func runGet(ctx context.Context, inv *invocation) error {
 }
 
 func runSet(ctx context.Context, inv *invocation) error {
-	key, value := inv.args[0], json.RawMessage(inv.args[1])
+	key := inv.args[0]
+	raw, err := inv.readValue(inv.args[1])
+	if err != nil {
+		return err
+	}
+	value := json.RawMessage(raw)
 	if !json.Valid(value) {
 		// The value is the user's data: the message does not repeat it.
+		if from, ok := strings.CutPrefix(inv.args[1], "@"); ok {
+			if from == "-" {
+				from = "standard input"
+			}
+			return usagef("the value read from %s is not valid JSON", from)
+		}
 		return usagef("the value is not valid JSON; quote it for the shell, as in '{\"a\":1}' or '\"text\"'")
 	}
 	if err := inv.view().Set(ctx, key, value, 0); err != nil {

@@ -13,6 +13,10 @@
 //
 //	go run ./cmd/cachectl bench
 //
+// set takes the JSON value as an argument, or, as curl takes its data, from a file with
+// @FILE or from standard input with @-: for values over the 128 KiB an argument may have on
+// Linux.
+//
 // Flags may come before or after the command and its arguments. The exit code is 0 on
 // success, 1 on a miss, an absent key or an unhealthy probe, 2 on bad usage or configuration
 // and 3 when the backend fails. "cachectl help" lists the commands, flags and environment

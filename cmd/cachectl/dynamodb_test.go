@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -25,6 +27,11 @@ func TestDynamoDB(t *testing.T) {
 	t.Setenv("AWS_REGION", "us-east-1")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("CACHE_DYNAMODB_ENDPOINT", testenv.DynamoDBEndpoint())
+	// A value over the 128 KiB an argument may have on Linux, for set to read from a file.
+	big := filepath.Join(t.TempDir(), "big.json")
+	if err := os.WriteFile(big, []byte(`{"blob":"`+strings.Repeat("<&>", 70<<10)+`"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	db := func(args ...string) result {
 		t.Helper()
 		return runArgs(t, append([]string{"--table", table, "--prefix", "CACHE#ops:"}, args...)...)
@@ -50,6 +57,9 @@ func TestDynamoDB(t *testing.T) {
 		{[]string{"health"}, 0, "healthy", nil},
 		{[]string{"clear", "--yes"}, 0, "2", nil},
 		{[]string{"has", "geo"}, 1, "false", nil},
+		{[]string{"set", "big", "@" + big}, 0, "", nil},
+		{[]string{"get", "big"}, 0, `{"blob":"<&><&>`, nil},
+		{[]string{"clear", "--yes"}, 0, "1", nil},
 		{[]string{"table", "drop"}, 2, "", nil},
 	}
 	for _, st := range steps {

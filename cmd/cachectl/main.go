@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // cli holds what a run writes to and the seams that tests replace.
 type cli struct {
+	stdin          io.Reader // what set reads a value from, given @-
 	stdout, stderr io.Writer
 	// open builds the Cache a command uses; tests put in one that shares a Store across runs.
 	open func(cacheenv.Config) (*cachekit.Cache, error)
@@ -54,6 +55,7 @@ type cli struct {
 
 func newCLI(stdout, stderr io.Writer) *cli {
 	return &cli{
+		stdin:         os.Stdin,
 		stdout:        stdout,
 		stderr:        stderr,
 		open:          cacheenv.Open,

@@ -1,0 +1,129 @@
+package dynamostore_test
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cachekit/cachekit/backend"
+	"github.com/cachekit/cachekit/dynamostore"
+	"github.com/cachekit/cachekit/internal/testenv"
+)
+
+// TestItemsWithoutAValueAreNotEntries writes, with the plain SDK, items under the cache's
+// prefix that another service could leave there but that are not cache entries (no value
+// attribute, or one of a type the cache never writes), and checks that every operation
+// passes them by: each read misses, Count leaves them out, Expire reports ErrNotFound, and
+// Clear leaves them as they were. An entry without a ttl, by contrast, is an entry that
+// never expires.
+func TestItemsWithoutAValueAreNotEntries(t *testing.T) {
+	for name, opts := range map[string]dynamostore.Options{
+		"partition key only":  {},
+		"single-table design": {SortKey: "SK", SortKeyValue: "CACHE", ConsistentRead: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			client := testenv.DynamoDB(t)
+			opts := newTable(t, client, opts)
+			future := itoa(time.Now().Add(time.Hour).Unix())
+			keyOf := func(k string) map[string]types.AttributeValue {
+				key := pk(k)
+				if opts.SortKey != "" {
+					key[opts.SortKey] = &types.AttributeValueMemberS{Value: opts.SortKeyValue}
+				}
+				return key
+			}
+			with := func(k string, attrs ...any) map[string]types.AttributeValue {
+				it := keyOf(k)
+				for i := 0; i < len(attrs); i += 2 {
+					it[attrs[i].(string)] = attrs[i+1].(types.AttributeValue)
+				}
+				return it
+			}
+			notEntries := map[string]map[string]types.AttributeValue{
+				"CACHE#no-value": with("CACHE#no-value", "ttl", &types.AttributeValueMemberN{Value: future},
+					"status", &types.AttributeValueMemberS{Value: "locked"}),
+				"CACHE#no-value-no-ttl": with("CACHE#no-value-no-ttl", "owner", &types.AttributeValueMemberS{Value: "billing"}),
+				"CACHE#number-value": with("CACHE#number-value", "value", &types.AttributeValueMemberN{Value: "42"},
+					"ttl", &types.AttributeValueMemberN{Value: future}),
+				"CACHE#map-value": with("CACHE#map-value", "value", &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+					"a": &types.AttributeValueMemberS{Value: "b"}}}),
+			}
+			noTTL := with("CACHE#no-ttl", "value", &types.AttributeValueMemberS{Value: `"forever"`})
+			put := func(it map[string]types.AttributeValue) {
+				t.Helper()
+				if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(opts.Table), Item: it}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, it := range notEntries {
+				put(it)
+			}
+			put(noTTL)
+			s, err := dynamostore.New(client, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Set(ctx, "CACHE#entry", []byte(`"cached"`), time.Hour); err != nil {
+				t.Fatal(err)
+			}
+
+			keys := slices.Sorted(maps.Keys(notEntries))
+			for _, k := range keys {
+				if v, err := s.Get(ctx, k); !errors.Is(err, backend.ErrNotFound) {
+					t.Errorf("Get %s = %q, %v; want ErrNotFound", k, v, err)
+				}
+				if ok, err := s.Has(ctx, k); ok || err != nil {
+					t.Errorf("Has %s = %v, %v; want false", k, ok, err)
+				}
+				if ttl, err := s.TTL(ctx, k); !errors.Is(err, backend.ErrNotFound) {
+					t.Errorf("TTL %s = %v, %v; want ErrNotFound", k, ttl, err)
+				}
+				if err := s.Expire(ctx, k, time.Minute); !errors.Is(err, backend.ErrNotFound) {
+					t.Errorf("Expire %s: %v, want ErrNotFound", k, err)
+				}
+				if entries, err := backend.ReadEntries(ctx, s, []string{k}); err != nil || len(entries) != 0 {
+					t.Errorf("ReadEntries [%s] = %v, %v; want none", k, entries, err)
+				}
+			}
+			all := append([]string{"CACHE#entry", "CACHE#no-ttl"}, keys...)
+			if m, err := s.GetMany(ctx, all); err != nil || len(m) != 2 {
+				t.Errorf("GetMany = %q, %v; want only the two entries", m, err)
+			}
+			if entries, err := backend.ReadEntries(ctx, s, all); err != nil || len(entries) != 2 {
+				t.Errorf("ReadEntries = %v, %v; want only the two entries", entries, err)
+			}
+			// An entry without a ttl never expires, as DynamoDB's TTL leaves it alone.
+			if v, err := s.Get(ctx, "CACHE#no-ttl"); err != nil || string(v) != `"forever"` {
+				t.Errorf("Get of an entry without ttl = %q, %v", v, err)
+			}
+			if ttl, err := s.TTL(ctx, "CACHE#no-ttl"); err != nil || ttl != backend.MaxTTL {
+				t.Errorf("TTL of an entry without ttl = %v, %v; want MaxTTL", ttl, err)
+			}
+			if n, err := s.Count(ctx, "CACHE#"); err != nil || n != 2 {
+				t.Errorf("Count = %d, %v; want the 2 entries", n, err)
+			}
+			if n, err := s.Clear(ctx, "CACHE#"); err != nil || n != 2 {
+				t.Errorf("Clear = %d, %v; want the 2 entries removed", n, err)
+			}
+			for _, k := range keys {
+				// The numbers put are integers as DynamoDB writes them back.
+				if got, want := rawGet(t, client, opts.Table, keyOf(k)), notEntries[k]; !reflect.DeepEqual(got, want) {
+					t.Errorf("the item %s is now %s", show(want), show(got))
+				}
+			}
+			if got := rawGet(t, client, opts.Table, keyOf("CACHE#no-ttl")); got != nil {
+				t.Errorf("Clear left the entry without ttl: %s", show(got))
+			}
+		})
+	}
+}
