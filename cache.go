@@ -181,7 +181,7 @@ type probed struct{ co *core }
 
 func (p probed) target() Store {
 	s := p.co.store.Load().Store
-	if t, ok := s.(interface{ L2() backend.Store }); ok {
+	if t, ok := backend.Find[backend.Tier](s); ok {
 		return t.L2()
 	}
 	return s
@@ -210,7 +210,7 @@ func (co *core) maintain(ctx context.Context) {
 		_ = co.emf.Flush()
 	}
 	if co.sweepDue.claim(now) {
-		if s, ok := co.store.Load().Store.(interface{ CleanUp() }); ok {
+		if s, ok := backend.Find[backend.Sweeper](co.store.Load().Store); ok {
 			s.CleanUp()
 		}
 	}

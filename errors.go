@@ -18,6 +18,9 @@ var (
 	ErrInvalidTTL = backend.ErrInvalidTTL
 	// ErrClosed reports a call on a closed Cache or Store.
 	ErrClosed = backend.ErrClosed
+	// ErrSkipped is the miss a read gets when a circuit breaker answered without asking the
+	// backend (open, or the key left stale by an outage). It wraps ErrNotFound.
+	ErrSkipped = backend.ErrSkipped
 	// ErrValueTooLarge reports a value over the backend's size limit, found before sending or
 	// by the server; that value was not written.
 	ErrValueTooLarge = backend.ErrValueTooLarge

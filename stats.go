@@ -6,8 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/monitor"
-	"github.com/cachekit/cachekit/resilient"
 )
 
 // Stats is a snapshot of a Cache's activity since it was created; see monitor.Stats for
@@ -76,7 +76,7 @@ func (c *Cache) Counters() Stats {
 	if reads := st.Hits + st.Misses; reads > 0 {
 		st.HitRatio = float64(st.Hits) / float64(reads)
 	}
-	if r, ok := c.Store().(interface{ Status() resilient.Status }); ok {
+	if r, ok := backend.Find[backend.StatusReporter](c.Store()); ok {
 		rs := r.Status()
 		st.Breaker, st.Active = rs.Breaker, rs.Active
 	}
@@ -120,7 +120,7 @@ func (c *Cache) countRead(err error) {
 	switch {
 	case err == nil:
 		c.count(&counters{hits: 1}, nil)
-	case errors.Is(err, resilient.ErrSkipped):
+	case errors.Is(err, backend.ErrSkipped):
 		c.count(&counters{skipped: 1}, nil)
 	case errors.Is(err, ErrNotFound):
 		c.count(&counters{misses: 1}, nil)

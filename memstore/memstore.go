@@ -45,7 +45,10 @@ type Store struct {
 	done     chan struct{} // closed when the clean-up goroutine has returned
 }
 
-var _ backend.Store = (*Store)(nil)
+var (
+	_ backend.Store   = (*Store)(nil)
+	_ backend.Sweeper = (*Store)(nil)
+)
 
 // item is what the engine holds: the caller's bytes and the lifetime they were given at their
 // latest write or Expire, which the expiry calculator reads.

@@ -23,11 +23,6 @@ import (
 // then.
 var ErrOpen = errors.New("cachekit: circuit breaker open")
 
-// ErrSkipped is the miss a read gets while the breaker is open. It wraps
-// backend.ErrNotFound, so that callers treat it as the miss it is, and lets a cache count
-// it apart from real misses: the backend was not asked.
-var ErrSkipped = fmt.Errorf("%w (circuit breaker open: the backend was not asked)", backend.ErrNotFound)
-
 // Defaults for the zero fields of Options.
 const (
 	DefaultFailureThreshold = 5
@@ -90,8 +85,10 @@ type Breaker struct {
 }
 
 var (
-	_ backend.Store        = (*Breaker)(nil)
-	_ backend.ExpiryReader = (*Breaker)(nil)
+	_ backend.Store          = (*Breaker)(nil)
+	_ backend.ExpiryReader   = (*Breaker)(nil)
+	_ backend.StatusReporter = (*Breaker)(nil)
+	_ backend.Unwrapper      = (*Breaker)(nil)
 )
 
 // errExcluded marks, for the breaker, a call whose outcome says nothing of the backend's
@@ -202,7 +199,7 @@ func (b *Breaker) call(ctx context.Context, c *circuit, k kind, fn func(context.
 		switch k {
 		case read:
 			b.skippedReads.Add(1)
-			return wasSkipped, ErrSkipped
+			return wasSkipped, backend.ErrSkipped
 		case write:
 			b.skippedWrites.Add(1)
 			return wasSkipped, nil
@@ -358,7 +355,7 @@ func (b *Breaker) Get(ctx context.Context, key string) (v []byte, err error) {
 		return nil, err
 	}
 	if b.staleRead(key) {
-		return nil, ErrSkipped
+		return nil, backend.ErrSkipped
 	}
 	o, err := b.call(ctx, b.circuit(key), read, func(ctx context.Context) error {
 		v, err = b.next.Get(ctx, key)
@@ -460,7 +457,7 @@ func (b *Breaker) TTL(ctx context.Context, key string) (ttl time.Duration, err e
 		return 0, err
 	}
 	if b.staleRead(key) {
-		return 0, ErrSkipped
+		return 0, backend.ErrSkipped
 	}
 	_, err = b.call(ctx, b.circuit(key), read, func(ctx context.Context) error {
 		ttl, err = b.next.TTL(ctx, key)
@@ -600,14 +597,12 @@ type Stats struct {
 // isOpen reports whether the breaker keeps calls from the backend.
 func (b *Breaker) isOpen() bool { return b.cb.State() == gobreaker.StateOpen || b.partitionOpen() }
 
-// Status is where a resilient Store stands, for a cache's statistics.
-type Status struct {
-	Breaker string // closed, half-open or open
-	Active  string // primary or fallback, for a Fallback; empty for a Breaker
-}
+// Status implements backend.StatusReporter: the breaker's state, on a partitioned Store the
+// worst of its circuits'.
+func (b *Breaker) Status() backend.Status { return backend.Status{Breaker: b.worstState().String()} }
 
-// Status reports the breaker's state: on a partitioned Store, the worst of its circuits'.
-func (b *Breaker) Status() Status { return Status{Breaker: b.worstState().String()} }
+// Unwrap implements backend.Unwrapper: the Store behind the breaker.
+func (b *Breaker) Unwrap() backend.Store { return b.next }
 
 // Stats returns the breaker's state and counters.
 func (b *Breaker) Stats() Stats {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/cacheenv"
 	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/redisstore"
@@ -129,7 +130,7 @@ func TestClusterMasterKilled(t *testing.T) {
 					if !onVictim[keys[i]] && p == &during && victimSkips.Load() > 0 {
 						firstHealthyAfterSkip.CompareAndSwap(0, s)
 					}
-				case errors.Is(err, resilient.ErrSkipped):
+				case errors.Is(err, backend.ErrSkipped):
 					p.skipped.Add(1)
 					if onVictim[keys[i]] && p == &during {
 						victimSkips.Add(1)

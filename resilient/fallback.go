@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit/backend"
-	"github.com/cachekit/cachekit/monitor"
 )
 
 // DefaultMaxTracked is the default of Options.MaxTracked and FallbackOptions.MaxTracked.
@@ -24,8 +23,11 @@ type FallbackOptions struct {
 	// DefaultMaxTracked.
 	MaxTracked int
 	// ProbePrefix is put before the key of the health check that must pass on the primary
-	// before traffic returns to it (see monitor.Checker). Zero means monitor.DefaultPrefix.
+	// before traffic returns to it. Zero means DefaultProbePrefix.
 	ProbePrefix string
+	// Probe is that health check: nil on success. Nil means a probe key under ProbePrefix
+	// written, read back, compared and deleted.
+	Probe func(ctx context.Context, primary backend.Store) error
 	// Logger receives a line when traffic moves; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -43,7 +45,6 @@ type FallbackOptions struct {
 type Fallback struct {
 	primary  *Breaker
 	fallback backend.Store
-	probe    *monitor.Checker
 	o        FallbackOptions
 
 	// The keys changed during an outage once traffic is back: invalidated on both stores,
@@ -60,9 +61,14 @@ type Fallback struct {
 }
 
 var (
-	_ backend.Store        = (*Fallback)(nil)
-	_ backend.ExpiryReader = (*Fallback)(nil)
+	_ backend.Store          = (*Fallback)(nil)
+	_ backend.ExpiryReader   = (*Fallback)(nil)
+	_ backend.StatusReporter = (*Fallback)(nil)
+	_ backend.Unwrapper      = (*Fallback)(nil)
 )
+
+// Unwrap implements backend.Unwrapper: the primary's Breaker, which serves when all is well.
+func (f *Fallback) Unwrap() backend.Store { return f.primary }
 
 // NewFallback returns a Fallback over primary and fallback. Close closes both.
 func NewFallback(primary *Breaker, fallback backend.Store, opts FallbackOptions) (*Fallback, error) {
@@ -75,9 +81,14 @@ func NewFallback(primary *Breaker, fallback backend.Store, opts FallbackOptions)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	// The Fallback logs the outcome of its own checks: the Checker's logger stays quiet.
-	probe := monitor.NewChecker(primary, monitor.Options{Prefix: opts.ProbePrefix, Retries: -1, Logger: slog.New(slog.DiscardHandler)})
-	f := &Fallback{primary: primary, fallback: fallback, probe: probe, o: opts}
+	if opts.ProbePrefix == "" {
+		opts.ProbePrefix = DefaultProbePrefix
+	}
+	if opts.Probe == nil {
+		prefix := opts.ProbePrefix
+		opts.Probe = func(ctx context.Context, s backend.Store) error { return probe(ctx, s, prefix) }
+	}
+	f := &Fallback{primary: primary, fallback: fallback, o: opts}
 	ready := func() bool { return !f.away.Load() && !primary.isOpen() }
 	f.stale = newStaleSet(opts.MaxTracked, ready, f.invalidate, settleLog{
 		logger: opts.Logger,
@@ -102,11 +113,11 @@ func (f *Fallback) enter(ctx context.Context, write bool, keys []string) (backen
 	case !open && f.onFallback && !f.returning:
 		f.returning = true
 		f.mu.Unlock()
-		res := f.probe.Check(ctx)
+		err := f.o.Probe(ctx, f.primary)
 		f.mu.Lock()
 		f.returning = false
-		if res.Status == monitor.Unhealthy {
-			f.o.Logger.Warn("cachekit: the primary store is not back yet; traffic stays on the fallback", "error", res.LastError)
+		if err != nil {
+			f.o.Logger.Warn("cachekit: the primary store is not back yet; traffic stays on the fallback", "error", err)
 			break
 		}
 		if f.primary.isOpen() || !f.onFallback {
@@ -176,7 +187,7 @@ func (f *Fallback) written(ctx context.Context, keys []string, fn func(backend.S
 func (f *Fallback) Get(ctx context.Context, key string) ([]byte, error) {
 	s := f.route(ctx)
 	if f.stale.covers(key) {
-		return nil, ErrSkipped
+		return nil, backend.ErrSkipped
 	}
 	return s.Get(ctx, key)
 }
@@ -218,7 +229,7 @@ func (f *Fallback) Has(ctx context.Context, key string) (bool, error) {
 func (f *Fallback) TTL(ctx context.Context, key string) (time.Duration, error) {
 	s := f.route(ctx)
 	if f.stale.covers(key) {
-		return 0, ErrSkipped
+		return 0, backend.ErrSkipped
 	}
 	return s.TTL(ctx, key)
 }
@@ -303,9 +314,9 @@ func (f *Fallback) Stats() FallbackStats {
 	}
 }
 
-// Status reports the primary's breaker and where traffic goes: for a cache's statistics.
-func (f *Fallback) Status() Status {
-	st := Status{Breaker: f.primary.cb.State().String(), Active: "primary"}
+// Status implements backend.StatusReporter: the primary's breaker and where traffic goes.
+func (f *Fallback) Status() backend.Status {
+	st := backend.Status{Breaker: f.primary.worstState().String(), Active: "primary"}
 	if f.Stats().OnFallback {
 		st.Active = "fallback"
 	}

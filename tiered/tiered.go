@@ -10,7 +10,6 @@ import (
 
 	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/memstore"
-	"github.com/cachekit/cachekit/resilient"
 )
 
 // Defaults for the zero fields of Options.
@@ -74,7 +73,12 @@ func (s *Store) gens(keys []string) []uint64 {
 // left behind because a context ended would outlive the write that replaced it.
 var l1ctx = context.Background()
 
-var _ backend.Store = (*Store)(nil)
+var (
+	_ backend.Store     = (*Store)(nil)
+	_ backend.Tier      = (*Store)(nil)
+	_ backend.Sweeper   = (*Store)(nil)
+	_ backend.Unwrapper = (*Store)(nil)
+)
 
 // New returns a Store with a new L1 in front of l2. Close closes both.
 func New(l2 backend.Store, opts Options) (*Store, error) {
@@ -99,7 +103,8 @@ func New(l2 backend.Store, opts Options) (*Store, error) {
 	return &Store{l1: l1, l2: l2, o: opts}, nil
 }
 
-// L2 returns the remote Store behind L1: health checks probe it, not the copy in memory.
+// L2 implements backend.Tier: the remote Store behind L1, which health checks probe rather
+// than the copy in memory.
 func (s *Store) L2() backend.Store { return s.l2 }
 
 // copyTTL is the lifetime of an L1 copy of an entry with ttl left in L2.
@@ -301,13 +306,8 @@ func (s *Store) Close() error {
 	return errors.Join(s.l1.Close(), s.l2.Close())
 }
 
-// Status reports L2's breaker and active store, when it has them.
-func (s *Store) Status() resilient.Status {
-	if r, ok := s.l2.(interface{ Status() resilient.Status }); ok {
-		return r.Status()
-	}
-	return resilient.Status{}
-}
+// Unwrap implements backend.Unwrapper: L2, behind the copies.
+func (s *Store) Unwrap() backend.Store { return s.l2 }
 
 // Stats says where reads were served.
 type Stats struct {
