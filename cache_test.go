@@ -95,22 +95,12 @@ func TestGetManyIsKeyedByCallerKeys(t *testing.T) {
 	if len(got) != 2 || got["1.1.1.1"].City != "Sydney" || got["8.8.8.8"].City != "Mountain View" {
 		t.Errorf("GetMany = %v, want %v", got, want)
 	}
-	var untyped map[string]geo
-	if err := c.GetMany(ctx, []string{"1.1.1.1", "missing"}, &untyped); err != nil {
-		t.Fatal(err)
-	}
-	if len(untyped) != 1 || untyped["1.1.1.1"].City != "Sydney" {
-		t.Errorf("Cache.GetMany = %v", untyped)
-	}
-	if err := c.GetMany(ctx, nil, untyped); err == nil {
-		t.Error("Cache.GetMany into a map, not a pointer to one: want an error")
-	}
 	// The duplicate key is read once; the Cache counts its view's reads and its own.
 	if st, _ := geos.Stats(ctx); st.Hits != 2 || st.Misses != 1 {
 		t.Errorf("view Stats hits/misses = %d/%d, want 2/1", st.Hits, st.Misses)
 	}
-	if st, _ := c.Stats(ctx); st.Hits != 3 || st.Misses != 2 {
-		t.Errorf("Cache Stats hits/misses = %d/%d, want 3/2", st.Hits, st.Misses)
+	if st, _ := c.Stats(ctx); st.Hits != 2 || st.Misses != 1 {
+		t.Errorf("Cache Stats hits/misses = %d/%d, want its view's 2/1", st.Hits, st.Misses)
 	}
 }
 
@@ -160,11 +150,12 @@ func TestTTLDefaultsAndRules(t *testing.T) {
 	ctx := context.Background()
 	clock := cachetest.NewClock(time.Unix(1_800_000_000, 0))
 	c := newCache(t, clock, cachekit.Options{TTL: 10 * time.Minute})
+	cv := cachekit.Typed[int](c, "", 0)
 	short := cachekit.Typed[int](c, "short:", time.Minute)
-	if err := c.Set(ctx, "k", 1, 0); err != nil {
+	if err := cv.Set(ctx, "k", 1, 0); err != nil {
 		t.Fatal(err)
 	}
-	if ttl, _ := c.TTL(ctx, "k"); ttl != 10*time.Minute {
+	if ttl, _ := cv.TTL(ctx, "k"); ttl != 10*time.Minute {
 		t.Errorf("TTL of a write with zero TTL = %v, want the Cache's 10m", ttl)
 	}
 	if err := short.Set(ctx, "k", 1, 0); err != nil {
@@ -181,28 +172,27 @@ func TestTTLDefaultsAndRules(t *testing.T) {
 		t.Errorf("TTL after Expire(0) and 30s = %v, want 30s", ttl)
 	}
 	for _, ttl := range []time.Duration{-time.Second, cachekit.MaxTTL + 1} {
-		if err := c.Set(ctx, "k", 2, ttl); !errors.Is(err, cachekit.ErrInvalidTTL) {
+		if err := cv.Set(ctx, "k", 2, ttl); !errors.Is(err, cachekit.ErrInvalidTTL) {
 			t.Errorf("Set with TTL %v: %v, want ErrInvalidTTL", ttl, err)
 		}
-		if err := c.Expire(ctx, "k", ttl); !errors.Is(err, cachekit.ErrInvalidTTL) {
+		if err := cv.Expire(ctx, "k", ttl); !errors.Is(err, cachekit.ErrInvalidTTL) {
 			t.Errorf("Expire with TTL %v: %v, want ErrInvalidTTL", ttl, err)
 		}
-		if err := c.SetMany(ctx, map[string]any{"k": 2}, ttl); !errors.Is(err, cachekit.ErrInvalidTTL) {
+		if err := cv.SetMany(ctx, map[string]int{"k": 2}, ttl); !errors.Is(err, cachekit.ErrInvalidTTL) {
 			t.Errorf("SetMany with TTL %v: %v, want ErrInvalidTTL", ttl, err)
 		}
 	}
-	var v int
-	if err := c.Get(ctx, "k", &v); err != nil || v != 1 {
+	if v, err := cv.Get(ctx, "k"); err != nil || v != 1 {
 		t.Errorf("Get after refused writes = %d, %v; want the first value", v, err)
 	}
-	if err := c.Expire(ctx, "missing", time.Minute); !errors.Is(err, cachekit.ErrNotFound) {
+	if err := cv.Expire(ctx, "missing", time.Minute); !errors.Is(err, cachekit.ErrNotFound) {
 		t.Errorf("Expire of a missing key: %v, want ErrNotFound", err)
 	}
-	if ok, _ := c.Has(ctx, "missing"); ok {
+	if ok, _ := cv.Has(ctx, "missing"); ok {
 		t.Error("Expire created an entry")
 	}
 	clock.Advance(10 * time.Minute)
-	if ok, err := c.Has(ctx, "k"); ok || err != nil {
+	if ok, err := cv.Has(ctx, "k"); ok || err != nil {
 		t.Errorf("Has after the TTL = %v, %v; want false", ok, err)
 	}
 }
@@ -210,29 +200,29 @@ func TestTTLDefaultsAndRules(t *testing.T) {
 func TestKeyRules(t *testing.T) {
 	ctx := context.Background()
 	c := newCache(t, nil, cachekit.Options{Prefix: "CACHE#"})
+	cv := cachekit.Typed[int](c, "", 0)
 	longest := strings.Repeat("k", cachekit.MaxKeyLen-len("CACHE#"))
-	if err := c.Set(ctx, longest, 1, 0); err != nil {
+	if err := cv.Set(ctx, longest, 1, 0); err != nil {
 		t.Errorf("Set with a key of exactly MaxKeyLen bytes with its prefix: %v", err)
 	}
 	for name, key := range map[string]string{"empty": "", "too long": longest + "k", "bad UTF-8": "\xff"} {
-		if err := c.Set(ctx, key, 1, 0); !errors.Is(err, cachekit.ErrInvalidKey) {
+		if err := cv.Set(ctx, key, 1, 0); !errors.Is(err, cachekit.ErrInvalidKey) {
 			t.Errorf("Set with an %s key: %v, want ErrInvalidKey", name, err)
 		}
-		var v int
-		if err := c.Get(ctx, key, &v); !errors.Is(err, cachekit.ErrInvalidKey) {
+		if _, err := cv.Get(ctx, key); !errors.Is(err, cachekit.ErrInvalidKey) {
 			t.Errorf("Get with an %s key: %v, want ErrInvalidKey", name, err)
 		}
-		if err := c.SetMany(ctx, map[string]any{"fine": 1, key: 2}, 0); !errors.Is(err, cachekit.ErrInvalidKey) {
+		if err := cv.SetMany(ctx, map[string]int{"fine": 1, key: 2}, 0); !errors.Is(err, cachekit.ErrInvalidKey) {
 			t.Errorf("SetMany with an %s key: %v, want ErrInvalidKey", name, err)
 		}
-		if err := c.DeleteMany(ctx, "fine", key); !errors.Is(err, cachekit.ErrInvalidKey) {
+		if err := cv.DeleteMany(ctx, "fine", key); !errors.Is(err, cachekit.ErrInvalidKey) {
 			t.Errorf("DeleteMany with an %s key: %v, want ErrInvalidKey", name, err)
 		}
-		if strings.Contains(fmt.Sprint(c.Set(ctx, key, 1, 0)), "kkkk") {
+		if strings.Contains(fmt.Sprint(cv.Set(ctx, key, 1, 0)), "kkkk") {
 			t.Error("an error message quotes the key")
 		}
 	}
-	if ok, _ := c.Has(ctx, "fine"); ok {
+	if ok, _ := cv.Has(ctx, "fine"); ok {
 		t.Error("SetMany wrote part of a batch that had an invalid key")
 	}
 }
@@ -240,29 +230,29 @@ func TestKeyRules(t *testing.T) {
 func TestCodec(t *testing.T) {
 	ctx := context.Background()
 	c := newCache(t, nil, cachekit.Options{Codec: upperCodec{}})
-	if err := c.Set(ctx, "k", "hello", 0); err != nil {
+	cv := cachekit.Typed[string](c, "", 0)
+	if err := cv.Set(ctx, "k", "hello", 0); err != nil {
 		t.Fatal(err)
 	}
 	if raw, _ := c.Store().Get(ctx, "CACHE#k"); string(raw) != "HELLO" {
 		t.Errorf("stored %q, want the custom codec's HELLO", raw)
 	}
-	var s string
-	if err := c.Get(ctx, "k", &s); err != nil || s != "hello" {
+	if s, err := cv.Get(ctx, "k"); err != nil || s != "hello" {
 		t.Errorf("Get = %q, %v", s, err)
 	}
 
 	j := newCache(t, nil, cachekit.Options{})
-	if err := j.Set(ctx, "bad", make(chan int), 0); !errors.Is(err, cachekit.ErrEncode) {
+	jv := cachekit.Typed[any](j, "", 0)
+	if err := jv.Set(ctx, "bad", make(chan int), 0); !errors.Is(err, cachekit.ErrEncode) {
 		t.Errorf("Set of a channel: %v, want ErrEncode", err)
 	}
-	if ok, _ := j.Has(ctx, "bad"); ok {
+	if ok, _ := jv.Has(ctx, "bad"); ok {
 		t.Error("a value that could not be encoded was written")
 	}
-	if err := j.Set(ctx, "str", "text", 0); err != nil {
+	if err := jv.Set(ctx, "str", "text", 0); err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	if err := j.Get(ctx, "str", &n); !errors.Is(err, cachekit.ErrDecode) {
+	if _, err := cachekit.Typed[int](j, "", 0).Get(ctx, "str"); !errors.Is(err, cachekit.ErrDecode) {
 		t.Errorf("Get of a string into an int: %v, want ErrDecode", err)
 	}
 }
@@ -279,15 +269,15 @@ func (upperCodec) Unmarshal(data []byte, v any) error {
 func TestStats(t *testing.T) {
 	ctx := context.Background()
 	c := newCache(t, nil, cachekit.Options{})
+	cv := cachekit.Typed[int](c, "", 0)
 	v := cachekit.Typed[int](c, "v:", 0)
-	_ = c.Set(ctx, "a", 1, 0)
+	_ = cv.Set(ctx, "a", 1, 0)
 	_ = v.SetMany(ctx, map[string]int{"x": 1, "y": 2}, 0)
-	var n int
-	_ = c.Get(ctx, "a", &n)
-	_ = c.Get(ctx, "b", &n)
+	_, _ = cv.Get(ctx, "a")
+	_, _ = cv.Get(ctx, "b")
 	_, _ = v.Get(ctx, "x")
 	_ = v.Delete(ctx, "y")
-	_ = c.Set(ctx, "", 1, 0)
+	_ = cv.Set(ctx, "", 1, 0)
 
 	st, err := c.Stats(ctx)
 	if err != nil {
@@ -324,8 +314,9 @@ func TestClose(t *testing.T) {
 	ctx := context.Background()
 	s, _ := memstore.New(memstore.Options{})
 	c, _ := cachekit.New(s, cachekit.Options{})
+	cv := cachekit.Typed[int](c, "", 0)
 	v := cachekit.Typed[int](c, "v:", 0)
-	_ = c.Set(ctx, "k", 1, 0)
+	_ = cv.Set(ctx, "k", 1, 0)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -335,8 +326,7 @@ func TestClose(t *testing.T) {
 	if _, err := s.Get(ctx, "CACHE#k"); !errors.Is(err, cachekit.ErrClosed) {
 		t.Errorf("the Store after Cache.Close: %v, want ErrClosed", err)
 	}
-	var n int
-	if err := c.Get(ctx, "k", &n); !errors.Is(err, cachekit.ErrClosed) {
+	if _, err := cv.Get(ctx, "k"); !errors.Is(err, cachekit.ErrClosed) {
 		t.Errorf("Get after Close: %v, want ErrClosed", err)
 	}
 	if _, err := v.GetOrLoad(ctx, "k", func(context.Context, string) (int, error) { return 1, nil }); !errors.Is(err, cachekit.ErrClosed) {

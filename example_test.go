@@ -64,15 +64,16 @@ func ExampleNew() {
 	}
 	defer c.Close()
 
-	if err := c.Set(ctx, "flags", map[string]bool{"beta": true}, 0); err != nil {
+	flags := cachekit.Typed[map[string]bool](c, "", 0) // the Cache's own prefix and TTL
+	if err := flags.Set(ctx, "flags", map[string]bool{"beta": true}, 0); err != nil {
 		panic(err)
 	}
-	var flags map[string]bool
-	if err := c.Get(ctx, "flags", &flags); err != nil {
+	got, err := flags.Get(ctx, "flags")
+	if err != nil {
 		panic(err)
 	}
-	ttl, _ := c.TTL(ctx, "flags")
-	fmt.Println(flags["beta"], ttl <= 5*time.Minute)
+	ttl, _ := flags.TTL(ctx, "flags")
+	fmt.Println(got["beta"], ttl <= 5*time.Minute)
 	// Output: true true
 }
 
@@ -123,9 +124,9 @@ func ExampleOptions_monitoring() {
 	defer cache.Close()
 
 	ctx := context.Background()
-	_ = cache.Set(ctx, "greeting", "hello", time.Minute)
-	var s string
-	_ = cache.Get(ctx, "greeting", &s)
+	greetings := cachekit.Typed[string](cache, "greeting:", time.Minute)
+	_ = greetings.Set(ctx, "en", "hello", 0)
+	s, _ := greetings.Get(ctx, "en")
 	_ = cache.Flush() // at the end of a Lambda invocation
 	st := cache.Counters()
 	fmt.Println(s, st.Hits, st.Breaker, st.Active)

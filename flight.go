@@ -45,10 +45,11 @@ func shard(prefix, key string) uint64 {
 type call struct {
 	done    chan struct{} // closed when the load has returned
 	data    []byte
+	absent  bool // a batch load returned nothing for the key
 	err     error
 	panic   *panicError
-	waiters int // callers still waiting; guarded by flight.mu
-	cancel  context.CancelFunc
+	waiters int    // callers still waiting; guarded by flight.mu
+	release func() // called, under flight.mu, when the last waiter has gone: ends the load
 }
 
 // panicError carries a loader's panic, with its stack, to the callers that waited for it.
@@ -76,57 +77,151 @@ func (g *flight) do(ctx, stop context.Context, key string, mark uint64, load fun
 	c, ok := g.calls[key]
 	if !ok {
 		c = &call{done: make(chan struct{})}
-		var lctx context.Context
-		lctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		c.release = cancel
 		g.calls[key] = c
 		reread := g.mark(key, "") != mark
-		go g.run(c, key, lctx, stop, func(ctx context.Context) ([]byte, error) { return load(ctx, reread) })
+		go g.run([]*call{c}, []string{key}, lctx, cancel, stop, func(ctx context.Context) (map[string][]byte, error) {
+			data, err := load(ctx, reread)
+			return map[string][]byte{key: data}, err
+		})
 	}
 	c.waiters++
 	g.mu.Unlock()
 
-	select {
-	case <-c.done:
+	if err := g.wait(ctx, []*call{c}, []string{key}); err != nil {
+		return nil, err
+	}
+	return c.data, c.err
+}
+
+// doMany is do for several keys (whole keys, without repeats) at once: the keys another load
+// has under way are waited for, and the rest are loaded together, by one call of load with
+// those keys, which returns the data of the keys it found. marks[i] is g.mark for keys[i];
+// load is told which of its keys to read again (see do). The result holds the keys found; a
+// load's error is returned for its keys' caller, and the first one met is doMany's.
+func (g *flight) doMany(ctx, stop context.Context, keys []string, marks []uint64, load func(ctx context.Context, keys []string, reread []bool) (map[string][]byte, error)) (map[string][]byte, error) {
+	calls := make([]*call, len(keys))
+	var own []*call
+	var ownKeys []string
+	var reread []bool
+	g.mu.Lock()
+	if g.calls == nil {
+		g.calls = make(map[string]*call)
+	}
+	for i, key := range keys {
+		c, ok := g.calls[key]
+		if !ok {
+			c = &call{done: make(chan struct{})}
+			g.calls[key] = c
+			own, ownKeys = append(own, c), append(ownKeys, key)
+			reread = append(reread, g.mark(key, "") != marks[i])
+		}
+		c.waiters++
+		calls[i] = c
+	}
+	if len(own) > 0 {
+		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		// The load ends when none of its keys has a caller left.
+		live := len(own)
+		for _, c := range own {
+			c.release = func() {
+				if live--; live == 0 {
+					cancel()
+				}
+			}
+		}
+		go g.run(own, ownKeys, lctx, cancel, stop, func(ctx context.Context) (map[string][]byte, error) {
+			return load(ctx, ownKeys, reread)
+		})
+	}
+	g.mu.Unlock()
+
+	if err := g.wait(ctx, calls, keys); err != nil {
+		return nil, err
+	}
+	found := make(map[string][]byte, len(keys))
+	for i, c := range calls {
+		if c.err != nil {
+			return nil, c.err
+		}
+		if !c.absent {
+			found[keys[i]] = c.data
+		}
+	}
+	return found, nil
+}
+
+// wait waits for every call of keys, as long as ctx allows, and re-raises a load's panic. A
+// caller that gives up leaves every call it still waited for; a call left with no waiter ends
+// its load and leaves the map, so that the next caller starts a fresh one.
+func (g *flight) wait(ctx context.Context, calls []*call, keys []string) error {
+	for i, c := range calls {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			g.leave(calls[i:], keys[i:])
+			return fmt.Errorf("cachekit: %w", ctx.Err())
+		}
 		g.mu.Lock()
 		c.waiters--
 		g.mu.Unlock()
 		if c.panic != nil {
+			g.leave(calls[i+1:], keys[i+1:])
 			panic(c.panic)
 		}
-		return c.data, c.err
-	case <-ctx.Done():
-		g.mu.Lock()
-		c.waiters--
-		if c.waiters == 0 {
-			// Nobody is left to use the result: stop the load, and let the next caller start
-			// a fresh one rather than join a cancelled one.
-			c.cancel()
-			if g.calls[key] == c {
-				delete(g.calls, key)
+	}
+	return nil
+}
+
+func (g *flight) leave(calls []*call, keys []string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, c := range calls {
+		if c.waiters--; c.waiters == 0 {
+			c.release()
+			if g.calls[keys[i]] == c {
+				delete(g.calls, keys[i])
 			}
 		}
-		g.mu.Unlock()
-		return nil, fmt.Errorf("cachekit: %w", ctx.Err())
 	}
 }
 
-func (g *flight) run(c *call, key string, ctx, stop context.Context, load func(context.Context) ([]byte, error)) {
-	unhook := context.AfterFunc(stop, c.cancel)
+// run runs load for the keys of calls, and gives each call its key's result.
+func (g *flight) run(calls []*call, keys []string, ctx context.Context, cancel context.CancelFunc, stop context.Context, load func(context.Context) (map[string][]byte, error)) {
+	unhook := context.AfterFunc(stop, cancel)
+	var found map[string][]byte
+	var err error
+	var p *panicError
 	defer func() {
 		if v := recover(); v != nil {
-			c.panic = &panicError{value: v, stack: debug.Stack()}
+			p = &panicError{value: v, stack: debug.Stack()}
 		}
 		unhook()
-		c.cancel()
-		// Counted before the call leaves the map: a caller that finds no call under way
-		// afterwards is sure to see the count changed, and so to read what this load stored.
-		g.landed[shard(key, "")].Add(1)
+		cancel()
+		for i, c := range calls {
+			c.panic, c.err = p, err
+			c.data, c.absent = found[keys[i]], found == nil || !hasKey(found, keys[i])
+			// Counted before the call leaves the map: a caller that finds no call under
+			// way afterwards is sure to see the count changed, and so to read what this
+			// load stored.
+			g.landed[shard(keys[i], "")].Add(1)
+		}
 		g.mu.Lock()
-		if g.calls[key] == c {
-			delete(g.calls, key)
+		for i, c := range calls {
+			if g.calls[keys[i]] == c {
+				delete(g.calls, keys[i])
+			}
 		}
 		g.mu.Unlock()
-		close(c.done)
+		for _, c := range calls {
+			close(c.done)
+		}
 	}()
-	c.data, c.err = load(ctx)
+	found, err = load(ctx)
+}
+
+func hasKey(m map[string][]byte, k string) bool {
+	_, ok := m[k]
+	return ok
 }

@@ -46,7 +46,7 @@ func TestImportGraph(t *testing.T) {
 		"tiered":    {"backend", "memstore"},
 		"monitor":   {"backend"},
 		// The root reports to the monitor's checker and EMF writer until they are plug-ins.
-		"":         {"backend", "monitor"},
+		"":          {"backend", "monitor"},
 		"cachetest": {"backend"},
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {

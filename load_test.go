@@ -194,7 +194,7 @@ func TestGetOrLoadReloadsValuesThatNoLongerDecode(t *testing.T) {
 	ctx := context.Background()
 	c := newCache(t, nil, cachekit.Options{})
 	// An older deploy stored a string where this one expects a number.
-	if err := c.Set(ctx, "k", "forty-two", 0); err != nil {
+	if err := cachekit.Typed[string](c, "", 0).Set(ctx, "k", "forty-two", 0); err != nil {
 		t.Fatal(err)
 	}
 	v := cachekit.Typed[int](c, "", 0)

@@ -33,18 +33,19 @@ func TestHealthChecksRunOnDemand(t *testing.T) {
 		ctx := context.Background()
 		c, _ := cachekit.New(quietMemstore(t), cachekit.Options{Health: &monitor.Options{Interval: time.Minute}})
 		defer c.Close()
+		cv := cachekit.Typed[int](c, "", 0)
 		if _, ok := c.Health(); ok {
 			t.Fatal("a health result before any call")
 		}
 		for range 10 {
-			_ = c.Set(ctx, "k", 1, 30*time.Minute)
+			_ = cv.Set(ctx, "k", 1, 30*time.Minute)
 		}
 		if n := c.Counters().HealthChecks; n != 0 {
 			t.Fatalf("%d checks in the first minute, want none: the first call is often a cold start's", n)
 		}
 		time.Sleep(time.Minute)
 		for range 10 {
-			_ = c.Set(ctx, "k", 1, 30*time.Minute)
+			_ = cv.Set(ctx, "k", 1, 30*time.Minute)
 		}
 		if st := c.Counters(); st.HealthChecks != 1 || st.Health == nil || st.Health.Status != monitor.Healthy {
 			t.Fatalf("after 10 calls past the first minute: %d checks, last %+v; want one healthy check", st.HealthChecks, st.Health)
@@ -57,11 +58,10 @@ func TestHealthChecksRunOnDemand(t *testing.T) {
 		if n := c.Counters().HealthChecks; n != 1 {
 			t.Fatalf("%d checks while no call was made, want still 1", n)
 		}
-		var n int
-		if err := c.Get(ctx, "k", &n); !errors.Is(err, cachekit.ErrNotFound) {
+		if _, err := cv.Get(ctx, "k"); !errors.Is(err, cachekit.ErrNotFound) {
 			t.Errorf("Get after an hour frozen of an entry that lived 30 minutes: %v, want a miss", err)
 		}
-		_ = c.Get(ctx, "k", &n)
+		_, _ = cv.Get(ctx, "k")
 		if st := c.Counters(); st.HealthChecks != 2 {
 			t.Errorf("after an hour frozen and two calls: %d checks, want one more", st.HealthChecks)
 		}
@@ -81,10 +81,10 @@ func TestMetricsFlushOnDemandOnFlushAndOnClose(t *testing.T) {
 			Prefix:  "CACHE#geo:",
 			Metrics: &monitor.EMFOptions{Writer: &out, Interval: time.Minute, Dimensions: map[string]string{"Service": "geo"}},
 		})
-		var s string
+		cv := cachekit.Typed[string](c, "", 0)
 		for range 100 {
-			_ = c.Set(ctx, "k", "v", 0)
-			_ = c.Get(ctx, "k", &s)
+			_ = cv.Set(ctx, "k", "v", 0)
+			_, _ = cv.Get(ctx, "k")
 		}
 		if out.Len() != 0 {
 			t.Fatalf("lines before any flush was due:\n%s", out.String())
@@ -93,8 +93,8 @@ func TestMetricsFlushOnDemandOnFlushAndOnClose(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Minute)
-		_ = c.Get(ctx, "missing", &s) // finds a flush due, and flushes before its own read
-		_ = c.Get(ctx, "k", &s)
+		_, _ = cv.Get(ctx, "missing") // finds a flush due, and flushes before its own read
+		_, _ = cv.Get(ctx, "k")
 		if err := c.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -156,8 +156,9 @@ func TestHealthChecksProbeTheRemoteTier(t *testing.T) {
 		}
 		c, _ := cachekit.New(ts, cachekit.Options{Health: &monitor.Options{}})
 		defer c.Close()
+		cv := cachekit.Typed[int](c, "", 0)
 		time.Sleep(monitor.DefaultInterval)
-		_, _ = c.Has(context.Background(), "k") // runs the due check
+		_, _ = cv.Has(context.Background(), "k") // runs the due check
 		if st := c.Counters(); st.HealthChecks != 1 || st.Health.Status != monitor.Healthy {
 			t.Fatalf("Counters = %+v, want one healthy check", st)
 		}
@@ -175,14 +176,15 @@ func TestExpiredEntriesAreSweptOnDemand(t *testing.T) {
 		ms := quietMemstore(t)
 		c, _ := cachekit.New(ms, cachekit.Options{CleanupInterval: time.Minute})
 		defer c.Close()
+		cv := cachekit.Typed[int](c, "", 0)
 		for i := range 100 {
-			_ = c.Set(ctx, fmt.Sprint(i), i, 30*time.Second)
+			_ = cv.Set(ctx, fmt.Sprint(i), i, 30*time.Second)
 		}
 		time.Sleep(2 * time.Minute) // frozen: nothing sweeps
 		if n := ms.Len(); n != 100 {
 			t.Fatalf("%d entries held before any call, want the 100 expired ones", n)
 		}
-		_, _ = c.Has(ctx, "0")
+		_, _ = cv.Has(ctx, "0")
 		if n := ms.Len(); n != 0 {
 			t.Errorf("%d entries held after the first call past the interval, want none", n)
 		}

@@ -72,7 +72,11 @@ func (v *View[V]) GetMany(ctx context.Context, keys []string) (map[string]V, err
 
 // Set stores val under key for ttl; a zero ttl means the view's.
 func (v *View[V]) Set(ctx context.Context, key string, val V, ttl time.Duration) error {
-	return v.c.Set(ctx, key, val, ttl)
+	data, err := v.c.encode(val)
+	if err != nil {
+		return v.c.count(&counters{errors: 1}, err)
+	}
+	return v.c.setRaw(ctx, key, data, ttl)
 }
 
 // SetMany stores every value of vals under its key for ttl; a zero ttl means the view's.
@@ -154,6 +158,122 @@ func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V,
 	return val, err
 }
 
+// BatchLoader fetches the values for keys from the source of truth, for GetManyOrLoad: in one
+// request to the source where it can (one SQL query with IN, one BatchGetItem). A key it
+// leaves out of the map is not in the source: GetManyOrLoad leaves it out too, stores nothing
+// for it, and asks again on the next call.
+type BatchLoader[V any] func(ctx context.Context, keys []string) (map[string]V, error)
+
+// GetManyOrLoad returns the values for keys, keyed by the caller's keys: the ones the cache
+// holds, and for the rest, one call of load with the missing keys, whose values it stores
+// for the view's TTL (in one SetMany) and returns. Repeated keys count once.
+//
+// It keeps GetOrLoad's promises key by key: a key another caller is loading meanwhile (with
+// GetOrLoad or GetManyOrLoad) is waited for, not loaded again; a caller that gives up returns
+// at once, and a load is cancelled only when none of its keys has a caller left, or the Cache
+// is closed. A load's error is returned and not cached. When the backend fails, every key is
+// loaded as on a miss.
+func (v *View[V]) GetManyOrLoad(ctx context.Context, keys []string, load BatchLoader[V]) (map[string]V, error) {
+	if load == nil {
+		return nil, fmt.Errorf("%w: GetManyOrLoad with a nil loader", ErrConfig)
+	}
+	keys = backend.UniqueKeys(keys)
+	marks := make([]uint64, len(keys))
+	for i, k := range keys {
+		marks[i] = v.c.core.flight.mark(v.c.prefix, k)
+	}
+	out := make(map[string]V, len(keys))
+	found, err := v.c.getManyRaw(ctx, keys)
+	if err != nil && !mayLoad(ctx, err) {
+		return nil, err
+	}
+	var missing []string
+	var missingMarks []uint64
+	for i, k := range keys {
+		var val V
+		if data, ok := found[v.c.prefix+k]; ok && v.c.decode(data, &val) == nil {
+			out[k] = val
+			continue
+		}
+		missing = append(missing, v.c.prefix+k)
+		missingMarks = append(missingMarks, marks[i])
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	readFailed := err != nil // the backend failed: reading again would only fail again
+	loaded, err := v.c.core.flight.doMany(ctx, v.c.core.closing, missing, missingMarks, func(lctx context.Context, full []string, reread []bool) (map[string][]byte, error) {
+		if readFailed {
+			reread = nil
+		}
+		return v.loadMany(lctx, full, reread, load)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for full, data := range loaded {
+		var val V // each caller decodes its own copy
+		if err := v.c.decode(data, &val); err != nil {
+			return nil, err
+		}
+		out[full[len(v.c.prefix):]] = val
+	}
+	return out, nil
+}
+
+// loadMany is the load of GetManyOrLoad: the keys whose shard saw a load end since the
+// caller's read are read again (see flight.do), and the rest go to load in one call, whose
+// values are stored in one SetMany. It returns the encoded values by whole key.
+func (v *View[V]) loadMany(ctx context.Context, full []string, reread []bool, load BatchLoader[V]) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(full))
+	var again []string
+	for i, k := range full {
+		if i < len(reread) && reread[i] {
+			again = append(again, k[len(v.c.prefix):])
+		}
+	}
+	if len(again) > 0 {
+		if found, err := v.c.getManyRaw(ctx, again); err == nil {
+			for k, data := range found {
+				if v.c.core.codec.Unmarshal(data, new(V)) == nil {
+					out[k] = data
+				}
+			}
+		}
+	}
+	var ask []string
+	for _, k := range full {
+		if _, ok := out[k]; !ok {
+			ask = append(ask, k[len(v.c.prefix):])
+		}
+	}
+	if len(ask) == 0 {
+		return out, nil
+	}
+	vals, err := load(ctx, ask)
+	if err != nil {
+		v.c.count(&counters{loads: 1, loadErrors: 1}, nil)
+		return nil, err
+	}
+	v.c.count(&counters{loads: 1}, nil)
+	encoded := make(map[string][]byte, len(vals))
+	for _, k := range ask {
+		val, ok := vals[k]
+		if !ok {
+			continue // not in the source
+		}
+		data, err := v.c.encode(val)
+		if err != nil {
+			return nil, v.c.count(&counters{errors: 1}, err)
+		}
+		encoded[k] = data
+		out[v.c.prefix+k] = data
+	}
+	// A failed write costs only later misses; the error is counted in Stats.
+	_ = v.c.setManyRaw(ctx, encoded, 0)
+	return out, nil
+}
+
 // mayLoad reports whether GetOrLoad may go to the source of truth after the cache read failed
 // with err: on a miss or a backend failure, but not on the caller's own mistakes nor once the
 // caller's context is done.
@@ -165,25 +285,29 @@ func mayLoad(ctx context.Context, err error) bool {
 }
 
 // Delete removes the entry under key; a missing key is not an error.
-func (v *View[V]) Delete(ctx context.Context, key string) error { return v.c.Delete(ctx, key) }
+func (v *View[V]) Delete(ctx context.Context, key string) error {
+	return v.c.deleteMany(ctx, []string{key})
+}
 
-// DeleteMany removes the entries under keys; missing keys are not an error.
+// DeleteMany removes the entries under keys; missing keys are not an error. When it fails
+// part-way, a *BatchError says which keys were deleted.
 func (v *View[V]) DeleteMany(ctx context.Context, keys ...string) error {
-	return v.c.DeleteMany(ctx, keys...)
+	return v.c.deleteMany(ctx, keys)
 }
 
 // Has reports whether an unexpired entry is stored under key, without reading its value.
-func (v *View[V]) Has(ctx context.Context, key string) (bool, error) { return v.c.Has(ctx, key) }
+func (v *View[V]) Has(ctx context.Context, key string) (bool, error) { return v.c.has(ctx, key) }
 
-// Expire gives the existing entry under key a new TTL, as Cache.Expire does; a zero ttl means
-// the view's.
+// Expire gives the existing entry under key a new TTL, counted from now, without changing its
+// value; a zero ttl means the view's. It reports ErrNotFound, and creates nothing, when there
+// is no entry. Sliding expiration is Expire on every read.
 func (v *View[V]) Expire(ctx context.Context, key string, ttl time.Duration) error {
-	return v.c.Expire(ctx, key, ttl)
+	return v.c.expire(ctx, key, ttl)
 }
 
 // TTL returns the time the entry under key has left, or ErrNotFound.
 func (v *View[V]) TTL(ctx context.Context, key string) (time.Duration, error) {
-	return v.c.TTL(ctx, key)
+	return v.c.timeLeft(ctx, key)
 }
 
 // Clear removes every entry under the view's prefix, and nothing else.

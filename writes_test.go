@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -27,7 +28,7 @@ import (
 func TestSetManyOfThousandsUnderOpenDefaults(t *testing.T) {
 	const n = 3000
 	value := strings.Repeat("x", 1000)
-	values := make(map[string]any, n)
+	values := make(map[string]string, n)
 	for i := range n {
 		values[fmt.Sprintf("k%04d", i)] = value
 	}
@@ -61,32 +62,23 @@ func TestSetManyOfThousandsUnderOpenDefaults(t *testing.T) {
 			}
 			defer c.Close()
 			defer c.Clear(context.Background())
+			cv := cachekit.Typed[string](c, "", 0)
 			ctx := context.Background()
 			start := time.Now()
-			if err := c.SetMany(ctx, values, time.Hour); err != nil {
+			if err := cv.SetMany(ctx, values, time.Hour); err != nil {
 				t.Fatalf("SetMany of %d values of 1 KB under Open's defaults: %v", n, err)
 			}
 			t.Logf("SetMany of %d values of 1 KB on %s: %v", n, name, time.Since(start))
-			found := map[string]string{}
-			if err := c.GetMany(ctx, slices.Collect(mapKeys(values)), &found); err != nil || len(found) != n {
+			found, err := cv.GetMany(ctx, slices.Collect(maps.Keys(values)))
+			if err != nil || len(found) != n {
 				t.Fatalf("GetMany after SetMany = %d values, %v; want %d", len(found), err, n)
 			}
 			start = time.Now()
-			if err := c.DeleteMany(ctx, slices.Collect(mapKeys(values))...); err != nil {
+			if err := cv.DeleteMany(ctx, slices.Collect(maps.Keys(values))...); err != nil {
 				t.Fatalf("DeleteMany of %d keys under Open's defaults: %v", n, err)
 			}
 			t.Logf("DeleteMany of %d keys on %s: %v", n, name, time.Since(start))
 		})
-	}
-}
-
-func mapKeys(m map[string]any) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 
@@ -126,6 +118,7 @@ func TestBatchErrorNamesTheCallersKeys(t *testing.T) {
 	defer c.Close()
 	defer c.Clear(context.Background())
 	view := cachekit.Typed[int](c, "v:", time.Minute)
+	cv := cachekit.Typed[any](c, "", 0)
 
 	ctx := context.Background()
 	keys := make([]string, 1200)
@@ -136,10 +129,10 @@ func TestBatchErrorNamesTheCallersKeys(t *testing.T) {
 		values[keys[i]], anyValues[keys[i]] = i, i
 	}
 	for name, write := range map[string]func() error{
-		"Cache.SetMany":    func() error { return c.SetMany(ctx, anyValues, time.Minute) },
-		"Cache.DeleteMany": func() error { return c.DeleteMany(ctx, keys...) },
-		"View.SetMany":     func() error { return view.SetMany(ctx, values, 0) },
-		"View.DeleteMany":  func() error { return view.DeleteMany(ctx, keys...) },
+		"root view SetMany":    func() error { return cv.SetMany(ctx, anyValues, time.Minute) },
+		"root view DeleteMany": func() error { return cv.DeleteMany(ctx, keys...) },
+		"View.SetMany":         func() error { return view.SetMany(ctx, values, 0) },
+		"View.DeleteMany":      func() error { return view.DeleteMany(ctx, keys...) },
 	} {
 		lost.n.Store(0)
 		lost.at = 2

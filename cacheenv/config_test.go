@@ -391,7 +391,8 @@ func FuzzKeys(f *testing.F) {
 	f.Cleanup(func() { c.Close() })
 	f.Fuzz(func(t *testing.T, key string) {
 		ctx := context.Background()
-		err := c.Set(ctx, key, key, 0)
+		v := cachekit.Typed[string](c, "", 0)
+		err := v.Set(ctx, key, key, 0)
 		if err != nil {
 			if !errors.Is(err, cachekit.ErrInvalidKey) {
 				t.Fatalf("Set: %v, want nil or ErrInvalidKey", err)
@@ -401,11 +402,10 @@ func FuzzKeys(f *testing.F) {
 			}
 			return
 		}
-		var got string
-		if err := c.Get(ctx, key, &got); err != nil || got != key {
+		if got, err := v.Get(ctx, key); err != nil || got != key {
 			t.Fatalf("Get = %q, %v; want the key back", got, err)
 		}
-		m, err := cachekit.Typed[string](c, "", 0).GetMany(ctx, []string{key})
+		m, err := v.GetMany(ctx, []string{key})
 		if err != nil || m[key] != key {
 			t.Fatalf("GetMany = %v, %v", m, err)
 		}

@@ -33,7 +33,8 @@ func ExampleNew() {
 		log.Fatal(err)
 	}
 	defer cache.Close()
-	_ = cache.Set(ctx, "1.1.1.1", map[string]string{"city": "Sydney"}, 0)
+	geo := cachekit.Typed[map[string]string](cache, "", 0)
+	_ = geo.Set(ctx, "1.1.1.1", map[string]string{"city": "Sydney"}, 0)
 }
 
 // Making the table ready, as `cachectl table create` does.

@@ -51,7 +51,7 @@ func TestWireFormat(t *testing.T) {
 		City string  `json:"city"`
 		Lat  float64 `json:"lat"`
 	}
-	if err := c.Set(ctx, "1.1.1.1", geo{City: "Sydney", Lat: -33.87}, 90*time.Second); err != nil {
+	if err := cachekit.Typed[geo](c, "", 0).Set(ctx, "1.1.1.1", geo{City: "Sydney", Lat: -33.87}, 90*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	now := clock.Now()
@@ -136,18 +136,22 @@ func TestBusinessItemsUntouched(t *testing.T) {
 			s, _ := dynamostore.New(client, opts)
 			c, _ := cachekit.New(s, cachekit.Options{Prefix: "CACHE#geo:"})
 			defer c.Close()
+			v := cachekit.Typed[any](c, "", 0)
 			ops := []error{
-				c.Set(ctx, "1", "cached", 0),
-				c.SetMany(ctx, map[string]any{"2": 2, "3": 3, "4": 4}, time.Minute),
-				c.Get(ctx, "1", new(string)),
-				c.GetMany(ctx, []string{"1", "2", "ORDER#1"}, new(map[string]any)),
-				c.Expire(ctx, "2", time.Hour),
-				c.Delete(ctx, "3"),
-				c.DeleteMany(ctx, "4", "5", "6"),
+				v.Set(ctx, "1", "cached", 0),
+				v.SetMany(ctx, map[string]any{"2": 2, "3": 3, "4": 4}, time.Minute),
 			}
-			_, err := c.Has(ctx, "1")
+			_, err := v.Get(ctx, "1")
 			ops = append(ops, err)
-			_, err = c.TTL(ctx, "1")
+			_, err = v.GetMany(ctx, []string{"1", "2", "ORDER#1"})
+			ops = append(ops, err,
+				v.Expire(ctx, "2", time.Hour),
+				v.Delete(ctx, "3"),
+				v.DeleteMany(ctx, "4", "5", "6"),
+			)
+			_, err = v.Has(ctx, "1")
+			ops = append(ops, err)
+			_, err = v.TTL(ctx, "1")
 			ops = append(ops, err)
 			_, err = c.Stats(ctx)
 			ops = append(ops, err)

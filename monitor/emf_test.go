@@ -144,7 +144,7 @@ func TestEMFFlushesOnItsInterval(t *testing.T) {
 		e.Watch(c)
 		e.Start()
 		for range 1000 {
-			_ = c.Set(context.Background(), "k", 1, 0)
+			_ = cachekit.Typed[int](c, "", 0).Set(context.Background(), "k", 1, 0)
 		}
 		time.Sleep(3*time.Minute + time.Second)
 		synctest.Wait()

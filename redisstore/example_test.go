@@ -23,7 +23,8 @@ func ExampleOpen() {
 		log.Fatal(err)
 	}
 	defer cache.Close()
-	_ = cache.Set(context.Background(), "abc", "user-42", 0)
+	sessions := cachekit.Typed[string](cache, "", 0)
+	_ = sessions.Set(context.Background(), "abc", "user-42", 0)
 }
 
 // A store on a client the caller configured and keeps.

@@ -111,7 +111,7 @@ func TestPlainRedisReadsTheEntries(t *testing.T) {
 			type geo struct {
 				City string `json:"city"`
 			}
-			if err := c.Set(ctx, "1.1.1.1", geo{City: "Sydney"}, 1500*time.Millisecond); err != nil {
+			if err := cachekit.Typed[geo](c, "", 0).Set(ctx, "1.1.1.1", geo{City: "Sydney"}, 1500*time.Millisecond); err != nil {
 				t.Fatal(err)
 			}
 			v, err := raw.Do(ctx, raw.B().Get().Key(prefix+"1.1.1.1").Build()).ToString()
@@ -162,18 +162,20 @@ func TestKeysOutsideThePrefixAreUntouched(t *testing.T) {
 			c, _ := cachekit.New(s, cachekit.Options{Prefix: prefix})
 			defer c.Close()
 			var keys []string
-			vals := map[string]any{}
+			vals := map[string]int{}
 			for i := range 300 {
 				k := "k" + string(rune('a'+i%26)) + strings.Repeat("x", i%7) + string(rune('0'+i%10)) + string(rune('A'+i/26))
 				keys = append(keys, k)
 				vals[k] = i
 			}
+			v := cachekit.Typed[int](c, "", 0)
+			_, getManyErr := v.GetMany(ctx, keys)
 			errs := []error{
-				c.Set(ctx, "one", 1, 0),
-				c.SetMany(ctx, vals, time.Minute),
-				c.GetMany(ctx, keys, new(map[string]int)),
-				c.Expire(ctx, "one", time.Hour),
-				c.DeleteMany(ctx, keys[:50]...),
+				v.Set(ctx, "one", 1, 0),
+				v.SetMany(ctx, vals, time.Minute),
+				getManyErr,
+				v.Expire(ctx, "one", time.Hour),
+				v.DeleteMany(ctx, keys[:50]...),
 			}
 			n, err := c.Clear(ctx)
 			errs = append(errs, err)

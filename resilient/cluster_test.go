@@ -34,6 +34,7 @@ func TestClusterMasterKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ints := cachekit.Typed[int](c, "", 0)
 	defer c.Close()
 	ctx := context.Background()
 	// The data is written straight to the cluster, with no deadline but the test's: a slow
@@ -118,8 +119,7 @@ func TestClusterMasterKilled(t *testing.T) {
 				default:
 				}
 				i := rng.IntN(n)
-				var got int
-				err := c.Get(ctx, keys[i], &got)
+				got, err := ints.Get(ctx, keys[i])
 				s := seq.Add(1)
 				p := phase.Load()
 				switch {
@@ -155,18 +155,17 @@ func TestClusterMasterKilled(t *testing.T) {
 	// open circuit would. Whether the circuit is still open when the batch runs is up to the
 	// machine's speed: what follows holds either way.
 	testenv.WaitFor(t, "a read of the killed master's keys to be skipped", 60*time.Second, func() bool { return victimSkips.Load() > 0 })
-	err = c.DeleteMany(ctx, victimKeys[0], healthyKeys[0])
+	err = ints.DeleteMany(ctx, victimKeys[0], healthyKeys[0])
 	t.Logf("DeleteMany over both masters during the outage: %v", err)
 	if err != nil && !errors.Is(err, resilient.ErrOpen) {
 		t.Logf("(the victim's circuit was closed or half-open: the delete failed on the dead master)")
 	}
-	var got int
-	if err := c.Get(ctx, healthyKeys[0], &got); !errors.Is(err, cachekit.ErrNotFound) {
+	if got, err := ints.Get(ctx, healthyKeys[0]); !errors.Is(err, cachekit.ErrNotFound) {
 		t.Errorf("a deleted key of a healthy master: Get = %d, %v; want a miss", got, err)
 	}
-	err = c.SetMany(ctx, map[string]any{victimKeys[1]: -1, healthyKeys[1]: -1}, time.Hour)
+	err = ints.SetMany(ctx, map[string]int{victimKeys[1]: -1, healthyKeys[1]: -1}, time.Hour)
 	t.Logf("SetMany over both masters during the outage: %v", err)
-	if err := c.Get(ctx, healthyKeys[1], &got); err != nil || got != -1 {
+	if got, err := ints.Get(ctx, healthyKeys[1]); err != nil || got != -1 {
 		t.Errorf("a key of a healthy master written during the outage: Get = %d, %v; want -1", got, err)
 	}
 
@@ -179,8 +178,7 @@ func TestClusterMasterKilled(t *testing.T) {
 		}
 	}()
 	testenv.WaitFor(t, "every key to read its value again after the failover", 90*time.Second, func() bool {
-		var got map[string]int
-		if err := c.GetMany(ctx, keys[:n], &got); err != nil || len(got) != n {
+		if got, err := ints.GetMany(ctx, keys[:n]); err != nil || len(got) != n {
 			return false
 		}
 		recovered = time.Since(killed)
@@ -221,12 +219,11 @@ func TestClusterMasterKilled(t *testing.T) {
 	// No value from before the outage comes back: the deleted keys miss, and a key whose
 	// write was skipped misses or reads the new value.
 	for _, k := range []string{victimKeys[0], healthyKeys[0]} {
-		var got int
-		if err := c.Get(ctx, k, &got); !errors.Is(err, cachekit.ErrNotFound) {
+		if got, err := ints.Get(ctx, k); !errors.Is(err, cachekit.ErrNotFound) {
 			t.Errorf("a key deleted during the outage reads %d, %v after the failover; want a miss", got, err)
 		}
 	}
-	if err := c.Get(ctx, victimKeys[1], &got); err == nil && got != -1 || err != nil && !errors.Is(err, cachekit.ErrNotFound) {
+	if got, err := ints.Get(ctx, victimKeys[1]); err == nil && got != -1 || err != nil && !errors.Is(err, cachekit.ErrNotFound) {
 		t.Errorf("a key of the killed master written during the outage reads %d, %v after the failover; want -1 or a miss", got, err)
 	}
 	if after.skipped.Load() != 0 || after.failed.Load() != 0 {

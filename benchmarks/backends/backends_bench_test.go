@@ -72,7 +72,7 @@ func TestMain(m *testing.M) {
 // backend is one store under test, behind a Cache that holds value under every hit key.
 type backend struct {
 	name  string
-	cache *cachekit.Cache
+	cache *cachekit.View[geo]
 	where string // what did not answer, when err is set
 	err   error  // why the backend cannot be measured: need reports it
 }
@@ -144,7 +144,7 @@ func open(tb testing.TB) []*backend {
 
 // start puts s behind a Cache under prefix and writes the hit keys; the Cache is cleared and
 // closed when tb ends.
-func start(tb testing.TB, prefix string, s cachekit.Store) *cachekit.Cache {
+func start(tb testing.TB, prefix string, s cachekit.Store) *cachekit.View[geo] {
 	tb.Helper()
 	c, err := cachekit.New(s, cachekit.Options{Prefix: prefix})
 	if err != nil {
@@ -161,16 +161,17 @@ func start(tb testing.TB, prefix string, s cachekit.Store) *cachekit.Cache {
 			tb.Errorf("closing %s: %v", prefix, err)
 		}
 	})
-	entries := make(map[string]any, numKeys)
+	v := cachekit.Typed[geo](c, "", 0)
+	entries := make(map[string]geo, numKeys)
 	for _, k := range hitKeys {
 		entries[k] = value
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := c.SetMany(ctx, entries, ttl); err != nil {
+	if err := v.SetMany(ctx, entries, ttl); err != nil {
 		tb.Fatalf("writing the hit keys under %s: %v", prefix, err)
 	}
-	return c
+	return v
 }
 
 // dynamoTable creates a table named name in DynamoDB Local, deleted when tb ends, and returns
@@ -233,32 +234,31 @@ func redis(tb testing.TB, url string, cluster bool) (cachekit.Store, error) {
 // result the workload does not expect (a miss on a hit key, a hit on a miss key) as an error.
 type op struct {
 	name string
-	do   func(ctx context.Context, c *cachekit.Cache, i int) error
+	do   func(ctx context.Context, c *cachekit.View[geo], i int) error
 }
 
 var ops = []op{
-	{"GetHit", func(ctx context.Context, c *cachekit.Cache, i int) error {
-		var g geo
-		return c.Get(ctx, hitKeys[i%numKeys], &g)
+	{"GetHit", func(ctx context.Context, c *cachekit.View[geo], i int) error {
+		_, err := c.Get(ctx, hitKeys[i%numKeys])
+		return err
 	}},
-	{"GetMiss", func(ctx context.Context, c *cachekit.Cache, i int) error {
-		var g geo
-		if err := c.Get(ctx, missKeys[i%numKeys], &g); !errors.Is(err, cachekit.ErrNotFound) {
+	{"GetMiss", func(ctx context.Context, c *cachekit.View[geo], i int) error {
+		if _, err := c.Get(ctx, missKeys[i%numKeys]); !errors.Is(err, cachekit.ErrNotFound) {
 			return fmt.Errorf("Get of a key never written: %v, want ErrNotFound", err)
 		}
 		return nil
 	}},
-	{"Set", func(ctx context.Context, c *cachekit.Cache, i int) error {
+	{"Set", func(ctx context.Context, c *cachekit.View[geo], i int) error {
 		return c.Set(ctx, setKeys[i%numKeys], value, ttl)
 	}},
 	{fmt.Sprintf("GetMany%d", batch), getMany},
 }
 
 // getMany reads the i-th run of batch hit keys, in one call.
-func getMany(ctx context.Context, c *cachekit.Cache, i int) error {
+func getMany(ctx context.Context, c *cachekit.View[geo], i int) error {
 	start := i * batch % numKeys
-	var got map[string]geo
-	if err := c.GetMany(ctx, hitKeys[start:start+batch], &got); err != nil {
+	got, err := c.GetMany(ctx, hitKeys[start:start+batch])
+	if err != nil {
 		return err
 	}
 	if len(got) != batch {
@@ -291,7 +291,7 @@ func BenchmarkBackends(b *testing.B) {
 
 // warm reads every hit key before the timing starts, so that connections are open and the
 // tiered store's L1 holds its copies, as in a warm Lambda environment.
-func warm(tb testing.TB, c *cachekit.Cache) {
+func warm(tb testing.TB, c *cachekit.View[geo]) {
 	tb.Helper()
 	for i := range numKeys / batch {
 		if err := getMany(context.Background(), c, i); err != nil {
@@ -317,22 +317,20 @@ func TestBackends(t *testing.T) {
 				}
 			}
 
-			var got geo
-			if err := c.Get(ctx, hitKeys[7], &got); err != nil || got != value {
+			if got, err := c.Get(ctx, hitKeys[7]); err != nil || got != value {
 				t.Errorf("Get(%s) = %+v, %v; want %+v", hitKeys[7], got, err, value)
 			}
-			if err := c.Get(ctx, missKeys[7], &got); !errors.Is(err, cachekit.ErrNotFound) {
+			if _, err := c.Get(ctx, missKeys[7]); !errors.Is(err, cachekit.ErrNotFound) {
 				t.Errorf("Get(%s) = %v, want ErrNotFound", missKeys[7], err)
 			}
-			got = geo{}
-			if err := c.Get(ctx, setKeys[0], &got); err != nil || got != value { // written by op Set
+			if got, err := c.Get(ctx, setKeys[0]); err != nil || got != value { // written by op Set
 				t.Errorf("Get(%s) after Set = %+v, %v; want %+v", setKeys[0], got, err, value)
 			}
 			if d, err := c.TTL(ctx, setKeys[0]); err != nil || d <= ttl-time.Minute || d > ttl+time.Second {
 				t.Errorf("TTL(%s) = %v, %v; want about %v", setKeys[0], d, err, ttl)
 			}
-			many := map[string]geo{}
-			if err := c.GetMany(ctx, append(hitKeys[900:], missKeys[:3]...), &many); err != nil {
+			many, err := c.GetMany(ctx, append(hitKeys[900:], missKeys[:3]...))
+			if err != nil {
 				t.Fatal(err)
 			}
 			if len(many) != batch {

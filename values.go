@@ -1,0 +1,192 @@
+package cachekit
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cachekit/cachekit/backend"
+)
+
+// The operations on encoded values that views run, each counted in the statistics of the
+// view and of its Cache.
+
+// getRaw reads key's encoded value and counts the hit, miss or error.
+func (c *Cache) getRaw(ctx context.Context, key string) ([]byte, error) {
+	s, full, err := c.target(ctx, key)
+	if err != nil {
+		return nil, c.count(&counters{errors: 1}, err)
+	}
+	start := time.Now()
+	data, err := s.Get(ctx, full)
+	c.timed(false, start)
+	c.countRead(err)
+	return data, err
+}
+
+// getManyRaw reads the encoded values of keys, keyed by whole keys: callers take the prefix
+// off (a substring, which copies nothing) as they decode.
+func (c *Cache) getManyRaw(ctx context.Context, keys []string) (map[string][]byte, error) {
+	full, err := c.fullKeys(keys)
+	if err != nil {
+		return nil, c.count(&counters{errors: 1}, err)
+	}
+	s, err := c.use(ctx)
+	if err != nil {
+		return nil, c.count(&counters{errors: 1}, err)
+	}
+	if len(full) == 0 {
+		return map[string][]byte{}, nil
+	}
+	start := time.Now()
+	found, err := s.GetMany(ctx, full)
+	c.timed(false, start)
+	if err != nil {
+		return nil, c.count(&counters{errors: 1}, err)
+	}
+	c.count(&counters{hits: uint64(len(found)), misses: uint64(len(full) - len(found))}, nil)
+	return found, nil
+}
+
+// encode runs the codec, wrapping its error in ErrEncode.
+func (c *Cache) encode(v any) ([]byte, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	data, err := c.core.codec.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEncode, err)
+	}
+	return data, nil
+}
+
+// decode runs the codec, wrapping its error in ErrDecode.
+func (c *Cache) decode(data []byte, dst any) error {
+	if err := c.core.codec.Unmarshal(data, dst); err != nil {
+		c.count(&counters{errors: 1}, nil)
+		return fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	return nil
+}
+
+// target returns what a call on one key works on: the Store and the whole key.
+func (c *Cache) target(ctx context.Context, key string) (Store, string, error) {
+	full, err := c.fullKey(key)
+	if err != nil {
+		return nil, "", err
+	}
+	s, err := c.use(ctx)
+	return s, full, err
+}
+
+// setRaw writes an encoded value.
+func (c *Cache) setRaw(ctx context.Context, key string, data []byte, ttl time.Duration) error {
+	ttl, err := c.resolveTTL(ttl)
+	var s Store
+	var full string
+	if err == nil {
+		s, full, err = c.target(ctx, key)
+	}
+	if err == nil {
+		start := time.Now()
+		err = s.Set(ctx, full, data, ttl)
+		c.timed(true, start)
+	}
+	if err != nil {
+		return c.count(&counters{errors: 1}, err)
+	}
+	c.count(&counters{sets: 1}, nil)
+	return nil
+}
+
+// setManyRaw writes encoded values, all with one TTL.
+func (c *Cache) setManyRaw(ctx context.Context, values map[string][]byte, ttl time.Duration) error {
+	ttl, err := c.resolveTTL(ttl)
+	if err != nil {
+		return c.count(&counters{errors: 1}, err)
+	}
+	entries := make([]Entry, 0, len(values))
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		full, err := c.fullKey(k)
+		if err != nil {
+			return c.count(&counters{errors: 1}, err)
+		}
+		entries = append(entries, Entry{Key: full, Value: values[k], TTL: ttl})
+	}
+	s, err := c.use(ctx)
+	if err == nil && len(entries) > 0 {
+		start := time.Now()
+		err = s.SetMany(ctx, entries)
+		c.timed(true, start)
+	}
+	if err != nil {
+		return c.count(&counters{errors: 1}, backend.MapBatchKeys(err, c.callerKey))
+	}
+	c.count(&counters{sets: uint64(len(entries))}, nil)
+	return nil
+}
+
+// deleteMany removes the entries under keys; missing keys are not an error.
+func (c *Cache) deleteMany(ctx context.Context, keys []string) error {
+	full, err := c.fullKeys(keys)
+	var s Store
+	if err == nil {
+		s, err = c.use(ctx)
+	}
+	if err == nil && len(full) > 0 {
+		start := time.Now()
+		err = s.Delete(ctx, full...)
+		c.timed(true, start)
+	}
+	if err != nil {
+		return c.count(&counters{errors: 1}, backend.MapBatchKeys(err, c.callerKey))
+	}
+	c.count(&counters{deletes: uint64(len(full))}, nil)
+	return nil
+}
+
+// callerKey turns a Store's whole key back into the key the caller gave, for a BatchError.
+func (c *Cache) callerKey(full string) string { return strings.TrimPrefix(full, c.prefix) }
+
+// has reports whether an unexpired entry is stored under key, without reading its value.
+func (c *Cache) has(ctx context.Context, key string) (bool, error) {
+	s, full, err := c.target(ctx, key)
+	if err != nil {
+		return false, c.count(&counters{errors: 1}, err)
+	}
+	start := time.Now()
+	ok, err := s.Has(ctx, full)
+	c.timed(false, start)
+	return ok, c.count(&counters{}, err)
+}
+
+// expire gives the existing entry under key a new TTL, counted from now.
+func (c *Cache) expire(ctx context.Context, key string, ttl time.Duration) error {
+	ttl, err := c.resolveTTL(ttl)
+	var s Store
+	var full string
+	if err == nil {
+		s, full, err = c.target(ctx, key)
+	}
+	if err == nil {
+		start := time.Now()
+		err = s.Expire(ctx, full, ttl)
+		c.timed(true, start)
+	}
+	return c.count(&counters{}, err)
+}
+
+// timeLeft returns the time the entry under key has left, or ErrNotFound.
+func (c *Cache) timeLeft(ctx context.Context, key string) (time.Duration, error) {
+	s, full, err := c.target(ctx, key)
+	if err != nil {
+		return 0, c.count(&counters{errors: 1}, err)
+	}
+	start := time.Now()
+	ttl, err := s.TTL(ctx, full)
+	c.timed(false, start)
+	return ttl, c.count(&counters{}, err)
+}
