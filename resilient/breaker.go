@@ -376,25 +376,8 @@ func (b *Breaker) GetMany(ctx context.Context, keys []string) (found map[string]
 		return map[string][]byte{}, nil
 	}
 	found = make(map[string][]byte, len(keys))
-	var mu sync.Mutex
-	var errs []error
-	each(b.split(len(keys), func(i int) string { return keys[i] }), func(g group) {
-		var part map[string][]byte
-		o, err := b.call(b.many(ctx), g.c, read, func(ctx context.Context) (err error) {
-			part, err = b.next.GetMany(ctx, g.keys())
-			return err
-		})
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case o == wasSkipped:
-		case err != nil:
-			errs = append(errs, err)
-		default:
-			maps.Copy(found, part)
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
+	err = readParts(ctx, b, keys, b.next.GetMany, func(part map[string][]byte) { maps.Copy(found, part) })
+	if err != nil {
 		return nil, err
 	}
 	return found, nil
@@ -409,12 +392,25 @@ func (b *Breaker) GetEntries(ctx context.Context, keys []string) (entries []back
 	if keys = b.fresh(keys); len(keys) == 0 {
 		return nil, nil
 	}
+	err = readParts(ctx, b, keys, func(ctx context.Context, keys []string) ([]backend.Entry, error) {
+		return backend.ReadEntries(ctx, b.next, keys)
+	}, func(part []backend.Entry) { entries = append(entries, part...) })
+	if err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+// readParts reads keys through the circuit of each one's partition, at once: fetch is the
+// Store's call for one part's keys, and keep gathers a part's result, one part at a time. An
+// open part's keys are misses; the parts' failures are joined.
+func readParts[T any](ctx context.Context, b *Breaker, keys []string, fetch func(context.Context, []string) (T, error), keep func(T)) error {
 	var mu sync.Mutex
 	var errs []error
 	each(b.split(len(keys), func(i int) string { return keys[i] }), func(g group) {
-		var part []backend.Entry
+		var part T
 		o, err := b.call(b.many(ctx), g.c, read, func(ctx context.Context) (err error) {
-			part, err = backend.ReadEntries(ctx, b.next, g.keys())
+			part, err = fetch(ctx, g.keys())
 			return err
 		})
 		mu.Lock()
@@ -424,13 +420,10 @@ func (b *Breaker) GetEntries(ctx context.Context, keys []string) (entries []back
 		case err != nil:
 			errs = append(errs, err)
 		default:
-			entries = append(entries, part...)
+			keep(part)
 		}
 	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return entries, nil
+	return errors.Join(errs...)
 }
 
 // Has implements backend.Store; while open, false.
