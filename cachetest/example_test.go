@@ -8,9 +8,9 @@ import (
 	"github.com/cachekit/cachekit/memstore"
 )
 
-// TestConformance is how a backend author runs the kit, as the README and docs/api.md show
-// it: one test in the backend's own package, whose New builds the store under test on the
-// kit's clock. Here the store is memstore; a new backend puts its own constructor in New.
+// TestConformance is how a backend author runs the kit, as docs/api.md shows it: one test in
+// the backend's own package, whose New builds the store under test on the kit's clock. Here
+// the store is memstore; a new backend puts its own constructor in New.
 func TestConformance(t *testing.T) {
 	cachetest.Run(t, cachetest.Harness{
 		New: func(t *testing.T, clock backend.Clock) backend.Store {
