@@ -33,13 +33,16 @@ func ExampleView_Get() {
 
 	sessions := cachekit.Typed[Session](cache, "session:", 30*time.Minute)
 	s, err := sessions.Get(ctx, id)
-	if err == nil {
+	switch {
+	case err == nil:
 		_ = sessions.Expire(ctx, id, 0) // sliding expiration: another 30 minutes from now
+		fmt.Println(s.User)
+	case errors.Is(err, cachekit.ErrNotFound):
+		fmt.Println("a miss") // load it from the source of truth
+	default:
+		fmt.Println("the backend or the codec failed:", err)
 	}
-	if errors.Is(err, cachekit.ErrNotFound) { /* a miss */
-		fmt.Println("a miss", s == Session{})
-	}
-	// Output: a miss true
+	// Output: a miss
 }
 
 // One call of the batch loader for the keys the cache misses; its values are stored in one
