@@ -1,7 +1,10 @@
 package cachetest_test
 
 import (
+	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/cachetest"
@@ -21,4 +24,24 @@ func TestConformance(t *testing.T) {
 			return s
 		},
 	})
+}
+
+// The kit's Clock stands still until Advance moves it, so a test sees an entry expire without
+// waiting; a backend's own tests can use it too.
+func ExampleClock() {
+	ctx := context.Background()
+	clock := cachetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	store, _ := memstore.New(memstore.Options{Clock: clock})
+	defer store.Close()
+
+	_ = store.Set(ctx, "cachetest:k", []byte(`"v"`), time.Hour)
+	clock.Advance(59 * time.Minute)
+	ttl, _ := store.TTL(ctx, "cachetest:k")
+	fmt.Println(ttl)
+	clock.Advance(time.Minute)
+	has, _ := store.Has(ctx, "cachetest:k")
+	fmt.Println(has)
+	// Output:
+	// 1m0s
+	// false
 }
