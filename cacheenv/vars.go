@@ -15,8 +15,8 @@ import (
 )
 
 // Variable is one environment variable that Load reads: its name, what it sets and what an
-// unset variable means. Variables is the one list of them; cachectl's help and the README's
-// table are made from it, and a test holds the README to it.
+// unset variable means. Variables is the one list of them; cachectl's help and the table in
+// docs/configuration.md are made from it, and a test holds that page to it.
 type Variable struct {
 	// Name is the variable's name, such as CACHE_STORAGE_TYPE.
 	Name string

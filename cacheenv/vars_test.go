@@ -9,14 +9,15 @@ import (
 	"github.com/cachekit/cachekit/cacheenv"
 )
 
-var update = flag.Bool("update", false, "rewrite the README's table of variables from cacheenv.Variables")
+var update = flag.Bool("update", false, "rewrite the table of variables in docs/configuration.md from cacheenv.Variables")
 
 const (
-	tableStart = "<!-- The variables, made from cacheenv.Variables by: go test ./cacheenv -run TestREADMEListsTheVariables -update -->\n"
+	tableStart = "<!-- The variables, made from cacheenv.Variables by: go test ./cacheenv -run TestDocsListTheVariables -update -->\n"
 	tableEnd   = "<!-- end of the variables -->\n"
 )
 
-// variablesTable is the README's table of the variables, as Variables describes them.
+// variablesTable is the table of the variables in docs/configuration.md, as Variables
+// describes them.
 func variablesTable() string {
 	var b strings.Builder
 	b.WriteString("| variable | meaning | default |\n| --- | --- | --- |\n")
@@ -27,10 +28,11 @@ func variablesTable() string {
 	return b.String()
 }
 
-// TestREADMEListsTheVariables holds the README's table to the code's one list of variables.
-func TestREADMEListsTheVariables(t *testing.T) {
-	const readme = "../README.md"
-	data, err := os.ReadFile(readme)
+// TestDocsListTheVariables holds the table in docs/configuration.md to the code's one list
+// of variables.
+func TestDocsListTheVariables(t *testing.T) {
+	const page = "../docs/configuration.md"
+	data, err := os.ReadFile(page)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,19 +40,19 @@ func TestREADMEListsTheVariables(t *testing.T) {
 	before, rest, ok1 := strings.Cut(text, tableStart)
 	table, after, ok2 := strings.Cut(rest, tableEnd)
 	if !ok1 || !ok2 {
-		t.Fatalf("%s has no table of variables between %q and %q", readme, tableStart, tableEnd)
+		t.Fatalf("%s has no table of variables between %q and %q", page, tableStart, tableEnd)
 	}
 	want := variablesTable()
 	if table == want {
 		return
 	}
 	if *update {
-		if err := os.WriteFile(readme, []byte(before+tableStart+want+tableEnd+after), 0o644); err != nil {
+		if err := os.WriteFile(page, []byte(before+tableStart+want+tableEnd+after), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	t.Errorf("the README's table of variables differs from cacheenv.Variables; rewrite it with: go test ./cacheenv -run TestREADMEListsTheVariables -update\nwant:\n%s", want)
+	t.Errorf("%s: the table of variables differs from cacheenv.Variables; rewrite it with: go test ./cacheenv -run TestDocsListTheVariables -update\nwant:\n%s", page, want)
 }
 
 // TestEveryVariableIsRead: each listed variable changes what Load returns, so that no row of

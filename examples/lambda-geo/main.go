@@ -11,7 +11,7 @@
 //
 //	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -tags lambda.norpc -ldflags="-s -w" -o bootstrap .
 //
-// The README's "AWS Lambda: from zero to a running function" deploys it and runs it locally.
+// docs/lambda.md deploys it and runs it locally, step by step.
 package main
 
 import (
