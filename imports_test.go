@@ -44,9 +44,11 @@ func TestImportGraph(t *testing.T) {
 		// Decorators build on the contract, never on one another; tiered's L1 is a memstore.
 		"resilient": {"backend"},
 		"tiered":    {"backend", "memstore"},
-		"monitor":   {"backend"},
-		// The root reports to the monitor's checker and EMF writer until they are plug-ins.
-		"":         {"backend", "monitor"},
+		// Plug-ins build on the root's interfaces (HealthCheck, Recorder), never the reverse.
+		"monitor":   {"", "backend"},
+		"emf":       {"", "backend"},
+		"otelcache": {"", "backend"},
+		"":          {"backend"},
 		"cachetest": {"backend"},
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {

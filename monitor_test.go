@@ -10,15 +10,17 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/emf"
 	"github.com/cachekit/cachekit/memstore"
 	"github.com/cachekit/cachekit/monitor"
 	"github.com/cachekit/cachekit/tiered"
 )
 
-// quietMemstore is a memstore with no goroutine of its own, as a synctest bubble needs.
+// quietMemstore is a memstore (which has no goroutine of its own, as a synctest bubble
+// needs).
 func quietMemstore(t *testing.T) *memstore.Store {
 	t.Helper()
-	ms, err := memstore.New(memstore.Options{CleanupInterval: -1})
+	ms, err := memstore.New(memstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +33,7 @@ func quietMemstore(t *testing.T) *memstore.Store {
 func TestHealthChecksRunOnDemand(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		c, _ := cachekit.New(quietMemstore(t), cachekit.Options{Health: &monitor.Options{Interval: time.Minute}})
+		c, _ := cachekit.New(quietMemstore(t), cachekit.Options{Health: monitor.NewChecker(monitor.Options{}), HealthInterval: time.Minute})
 		defer c.Close()
 		if _, ok := c.Health(); ok {
 			t.Fatal("a health result before any call")
@@ -46,7 +48,7 @@ func TestHealthChecksRunOnDemand(t *testing.T) {
 		for range 10 {
 			_ = c.Set(ctx, "k", 1, 30*time.Minute)
 		}
-		if st := c.Counters(); st.HealthChecks != 1 || st.Health == nil || st.Health.Status != monitor.Healthy {
+		if st := c.Counters(); st.HealthChecks != 1 || st.Health == nil || st.Health.Status != cachekit.Healthy {
 			t.Fatalf("after 10 calls past the first minute: %d checks, last %+v; want one healthy check", st.HealthChecks, st.Health)
 		}
 		if !strings.HasPrefix(c.Counters().Health.Key, "CACHE#health:") {
@@ -78,8 +80,9 @@ func TestMetricsFlushOnDemandOnFlushAndOnClose(t *testing.T) {
 		ctx := context.Background()
 		var out strings.Builder
 		c, _ := cachekit.New(quietMemstore(t), cachekit.Options{
-			Prefix:  "CACHE#geo:",
-			Metrics: &monitor.EMFOptions{Writer: &out, Interval: time.Minute, Dimensions: map[string]string{"Service": "geo"}},
+			Prefix:          "CACHE#geo:",
+			Metrics:         emf.New(emf.Options{Prefix: "CACHE#geo:", Writer: &out, Dimensions: map[string]string{"Service": "geo"}}),
+			MetricsInterval: time.Minute,
 		})
 		var s string
 		for range 100 {
@@ -116,15 +119,17 @@ func TestMetricsFlushOnDemandOnFlushAndOnClose(t *testing.T) {
 	})
 }
 
-// TestBackgroundMonitoringStopsOnClose: a long-running service's checks and flushes run on
-// the Cache's own goroutines, which Close stops (the bubble fails if one is left).
+// TestBackgroundMonitoringStopsOnClose: a long-running service's checks, flushes and sweeps
+// run on the Cache's one goroutine, which Close stops (the bubble fails if one is left).
 func TestBackgroundMonitoringStopsOnClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var out strings.Builder
 		c, _ := cachekit.New(quietMemstore(t), cachekit.Options{
-			Health:     &monitor.Options{Interval: time.Minute},
-			Metrics:    &monitor.EMFOptions{Writer: &out, Interval: time.Minute},
-			Background: true,
+			Health:          monitor.NewChecker(monitor.Options{}),
+			HealthInterval:  time.Minute,
+			Metrics:         emf.New(emf.Options{Writer: &out}),
+			MetricsInterval: time.Minute,
+			Background:      true,
 		})
 		time.Sleep(3*time.Minute + time.Second)
 		synctest.Wait()
@@ -154,11 +159,11 @@ func TestHealthChecksProbeTheRemoteTier(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, _ := cachekit.New(ts, cachekit.Options{Health: &monitor.Options{}})
+		c, _ := cachekit.New(ts, cachekit.Options{Health: monitor.NewChecker(monitor.Options{})})
 		defer c.Close()
-		time.Sleep(monitor.DefaultInterval)
+		time.Sleep(cachekit.DefaultHealthInterval)
 		_, _ = c.Has(context.Background(), "k") // runs the due check
-		if st := c.Counters(); st.HealthChecks != 1 || st.Health.Status != monitor.Healthy {
+		if st := c.Counters(); st.HealthChecks != 1 || st.Health.Status != cachekit.Healthy {
 			t.Fatalf("Counters = %+v, want one healthy check", st)
 		}
 		if st := ts.Stats(); st.L1Hits != 0 || st.L2Reads != 0 || st.L1Len != 0 {
