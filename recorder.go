@@ -25,9 +25,10 @@ type Recorder interface {
 	RecordDeletes(n int)
 	// RecordErrors counts calls that failed for any reason other than a miss.
 	RecordErrors(n int)
-	// RecordLoads and RecordLoadErrors count loader runs by GetOrLoad, and those that failed.
-	RecordLoads(n int)
-	RecordLoadErrors(n int)
+	// RecordLoadSuccess and RecordLoadFailure count loader runs by GetOrLoad that returned a
+	// value, and that returned an error.
+	RecordLoadSuccess(n int)
+	RecordLoadFailure(n int)
 	// RecordRead and RecordWrite take the latency of one call to the Store: reads (Get,
 	// GetMany, Has, TTL) and writes (Set, SetMany, Delete, Expire).
 	RecordRead(d time.Duration)
@@ -58,8 +59,8 @@ func (NopRecorder) RecordSkipped(int)           {} // RecordSkipped does nothing
 func (NopRecorder) RecordSets(int)              {} // RecordSets does nothing.
 func (NopRecorder) RecordDeletes(int)           {} // RecordDeletes does nothing.
 func (NopRecorder) RecordErrors(int)            {} // RecordErrors does nothing.
-func (NopRecorder) RecordLoads(int)             {} // RecordLoads does nothing.
-func (NopRecorder) RecordLoadErrors(int)        {} // RecordLoadErrors does nothing.
+func (NopRecorder) RecordLoadSuccess(int)       {} // RecordLoadSuccess does nothing.
+func (NopRecorder) RecordLoadFailure(int)       {} // RecordLoadFailure does nothing.
 func (NopRecorder) RecordRead(time.Duration)    {} // RecordRead does nothing.
 func (NopRecorder) RecordWrite(time.Duration)   {} // RecordWrite does nothing.
 func (NopRecorder) RecordStatus(backend.Status) {} // RecordStatus does nothing.

@@ -154,11 +154,11 @@ func report(r Recorder, d *counters) {
 	if d.errors != 0 {
 		r.RecordErrors(int(d.errors))
 	}
-	if d.loads != 0 {
-		r.RecordLoads(int(d.loads))
+	if ok := d.loads - d.loadErrors; ok != 0 {
+		r.RecordLoadSuccess(int(ok))
 	}
 	if d.loadErrors != 0 {
-		r.RecordLoadErrors(int(d.loadErrors))
+		r.RecordLoadFailure(int(d.loadErrors))
 	}
 }
 
