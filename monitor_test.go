@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/emf"
 	"github.com/cachekit/cachekit/memstore"
 	"github.com/cachekit/cachekit/monitor"
+	"github.com/cachekit/cachekit/resilient"
 	"github.com/cachekit/cachekit/tiered"
 )
 
@@ -190,6 +193,135 @@ func TestExpiredEntriesAreSweptOnDemand(t *testing.T) {
 		_, _ = c.Has(ctx, "0")
 		if n := ms.Len(); n != 0 {
 			t.Errorf("%d entries held after the first call past the interval, want none", n)
+		}
+	})
+}
+
+// TestZeroCleanupIntervalMeansTheDefault: a zero CleanupInterval sweeps every
+// DefaultCleanupInterval, as zero means the documented default everywhere.
+func TestZeroCleanupIntervalMeansTheDefault(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		ms := quietMemstore(t)
+		c, _ := cachekit.New(ms, cachekit.Options{})
+		defer c.Close()
+		v := cachekit.Typed[int](c, "", 0)
+		for i := range 100 {
+			_ = v.Set(ctx, fmt.Sprint(i), i, 30*time.Second)
+		}
+		time.Sleep(cachekit.DefaultCleanupInterval)
+		_, _ = v.Has(ctx, "0")
+		if n := ms.Len(); n != 0 {
+			t.Errorf("%d entries held after the first call past the default interval, want none", n)
+		}
+	})
+}
+
+// TestNegativeIntervalsTurnTasksOff: a negative interval is the one way to say "off".
+func TestNegativeIntervalsTurnTasksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		ms := quietMemstore(t)
+		var out strings.Builder
+		c, _ := cachekit.New(ms, cachekit.Options{
+			Health: monitor.NewChecker(monitor.Options{}), HealthInterval: -1,
+			Metrics: emf.New(emf.Options{Writer: &out}), MetricsInterval: -1,
+			CleanupInterval: -1,
+		})
+		v := cachekit.Typed[int](c, "", 0)
+		_ = v.Set(ctx, "k", 1, time.Second)
+		time.Sleep(time.Hour)
+		_, _ = v.Has(ctx, "k")
+		if st := c.Counters(); st.HealthChecks != 0 || out.Len() != 0 || ms.Len() != 1 {
+			t.Errorf("after an hour: %d checks, %d bytes of metrics, %d entries held; want none, none and the expired one",
+				st.HealthChecks, out.Len(), ms.Len())
+		}
+		_ = c.Close()
+		if n := strings.Count(out.String(), "\n"); n != 1 {
+			t.Errorf("%d lines after Close, want its flush", n)
+		}
+	})
+}
+
+// TestBackgroundSweepsMemory: in a long-running service with few calls, the Cache's one
+// goroutine sweeps the memstore, which runs none of its own.
+func TestBackgroundSweepsMemory(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		ms := quietMemstore(t)
+		c, _ := cachekit.New(ms, cachekit.Options{Background: true})
+		v := cachekit.Typed[int](c, "", 0)
+		for i := range 100 {
+			_ = v.Set(ctx, fmt.Sprint(i), i, 30*time.Second)
+		}
+		time.Sleep(cachekit.DefaultCleanupInterval + time.Second)
+		synctest.Wait()
+		if n := ms.Len(); n != 0 {
+			t.Errorf("%d entries held a sweep interval later with no call, want none", n)
+		}
+		_ = c.Close()
+	})
+}
+
+// counting is a Recorder that counts what it is told.
+type counting struct {
+	cachekit.NopRecorder
+	hits, misses, reads, writes atomic.Int64
+	statuses                    []backend.Status
+	health                      []cachekit.HealthResult
+}
+
+func (r *counting) RecordHits(n int)                     { r.hits.Add(int64(n)) }
+func (r *counting) RecordMisses(n int)                   { r.misses.Add(int64(n)) }
+func (r *counting) RecordRead(time.Duration)             { r.reads.Add(1) }
+func (r *counting) RecordWrite(time.Duration)            { r.writes.Add(1) }
+func (r *counting) RecordStatus(s backend.Status)        { r.statuses = append(r.statuses, s) }
+func (r *counting) RecordHealth(h cachekit.HealthResult) { r.health = append(r.health, h) }
+
+// TestRecorderIsToldEveryCallAndCostsNoAllocation: the Recorder hears of views' calls too,
+// and reporting to it adds no allocation to a hit.
+func TestRecorderIsToldEveryCallAndCostsNoAllocation(t *testing.T) {
+	ctx := context.Background()
+	hitAllocs := func(rec cachekit.Recorder) float64 {
+		c, _ := cachekit.New(quietMemstore(t), cachekit.Options{Metrics: rec})
+		defer c.Close()
+		v := cachekit.Typed[[]byte](c, "v:", 0)
+		_ = v.Set(ctx, "k", []byte("x"), 0)
+		return testing.AllocsPerRun(1000, func() { _, _ = v.Get(ctx, "k") })
+	}
+	rec := &counting{}
+	without, with := hitAllocs(nil), hitAllocs(rec)
+	if with != without {
+		t.Errorf("a hit allocates %.1f times with a Recorder, %.1f without; want no difference", with, without)
+	}
+	if rec.hits.Load() < 1000 || rec.writes.Load() != 1 || rec.reads.Load() != rec.hits.Load() {
+		t.Errorf("Recorder heard %d hits, %d reads, %d writes; want every one", rec.hits.Load(), rec.reads.Load(), rec.writes.Load())
+	}
+}
+
+// TestRecorderHearsStatusAndHealth: the breaker's state on Flush, and each check's result.
+func TestRecorderHearsStatusAndHealth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		guarded, err := resilient.New(quietMemstore(t), resilient.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &counting{}
+		c, _ := cachekit.New(guarded, cachekit.Options{Health: monitor.NewChecker(monitor.Options{}), Metrics: rec, MetricsInterval: -1})
+		defer c.Close()
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(cachekit.DefaultHealthInterval)
+		_, _ = c.Has(context.Background(), "k")
+		if len(rec.statuses) != 1 || rec.statuses[0].Breaker != "closed" {
+			t.Errorf("statuses %+v, want the closed breaker once, from Flush", rec.statuses)
+		}
+		if len(rec.health) != 1 || rec.health[0].Status != cachekit.Healthy {
+			t.Errorf("health results %+v, want one healthy", rec.health)
+		}
+		if h, ok := c.Health(); !ok || h.Status != cachekit.Healthy {
+			t.Errorf("Health() = %+v, %v", h, ok)
 		}
 	})
 }
