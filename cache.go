@@ -45,9 +45,10 @@ type Options struct {
 	// Codec encodes values. Nil means JSON.
 	Codec Codec
 
-	// Health, when not nil, checks the Store's health every HealthInterval (monitor.Checker
-	// probes it with a key under Prefix + "health:"): behind an in-memory L1, the remote tier.
-	// Cache.Health and Stats report the last result.
+	// Health, when not nil, checks the Store's health every HealthInterval (monitor.Checker is
+	// one; its probe keys go under its own Options.Prefix): the Store the Cache uses at the
+	// time, or behind an in-memory L1 the remote tier. Cache.Health and Stats report the last
+	// conclusive result.
 	Health HealthCheck
 	// HealthInterval is how often Health runs. Zero means DefaultHealthInterval.
 	HealthInterval time.Duration
