@@ -114,7 +114,7 @@ type Config struct {
 	// Metrics is "emf" to write the cachekit.Cache's statistics as CloudWatch Embedded Metric Format
 	// lines on standard output, or empty for none. Environment: CACHE_METRICS.
 	Metrics string
-	// MetricsNamespace is the CloudWatch namespace; empty means "cachekit".
+	// MetricsNamespace is the CloudWatch namespace; empty means emf.DefaultNamespace.
 	// Environment: CACHE_METRICS_NAMESPACE.
 	MetricsNamespace string
 	// MetricsInterval is how often metrics are flushed; zero means
