@@ -53,18 +53,41 @@ type NopRecorder struct{}
 
 var _ Recorder = NopRecorder{}
 
-func (NopRecorder) RecordHits(int)              {} // RecordHits does nothing.
-func (NopRecorder) RecordMisses(int)            {} // RecordMisses does nothing.
-func (NopRecorder) RecordSkipped(int)           {} // RecordSkipped does nothing.
-func (NopRecorder) RecordSets(int)              {} // RecordSets does nothing.
-func (NopRecorder) RecordDeletes(int)           {} // RecordDeletes does nothing.
-func (NopRecorder) RecordErrors(int)            {} // RecordErrors does nothing.
-func (NopRecorder) RecordLoadSuccess(int)       {} // RecordLoadSuccess does nothing.
-func (NopRecorder) RecordLoadFailure(int)       {} // RecordLoadFailure does nothing.
-func (NopRecorder) RecordRead(time.Duration)    {} // RecordRead does nothing.
-func (NopRecorder) RecordWrite(time.Duration)   {} // RecordWrite does nothing.
-func (NopRecorder) RecordStatus(backend.Status) {} // RecordStatus does nothing.
-func (NopRecorder) RecordHealth(HealthResult)   {} // RecordHealth does nothing.
+// RecordHits does nothing.
+func (NopRecorder) RecordHits(int) {}
+
+// RecordMisses does nothing.
+func (NopRecorder) RecordMisses(int) {}
+
+// RecordSkipped does nothing.
+func (NopRecorder) RecordSkipped(int) {}
+
+// RecordSets does nothing.
+func (NopRecorder) RecordSets(int) {}
+
+// RecordDeletes does nothing.
+func (NopRecorder) RecordDeletes(int) {}
+
+// RecordErrors does nothing.
+func (NopRecorder) RecordErrors(int) {}
+
+// RecordLoadSuccess does nothing.
+func (NopRecorder) RecordLoadSuccess(int) {}
+
+// RecordLoadFailure does nothing.
+func (NopRecorder) RecordLoadFailure(int) {}
+
+// RecordRead does nothing.
+func (NopRecorder) RecordRead(time.Duration) {}
+
+// RecordWrite does nothing.
+func (NopRecorder) RecordWrite(time.Duration) {}
+
+// RecordStatus does nothing.
+func (NopRecorder) RecordStatus(backend.Status) {}
+
+// RecordHealth does nothing.
+func (NopRecorder) RecordHealth(HealthResult) {}
 
 // HealthStatus is a health check's verdict.
 type HealthStatus string

@@ -83,10 +83,17 @@ func (co *core) run(ctx context.Context, task int) {
 	}
 }
 
-// background runs the tasks on one goroutine, each when due, until halt. Its context is the
-// Cache's closing one, so that Close ends a check under way.
+// background runs the tasks on one goroutine, each when due, until halt. Their context is the
+// Cache's closing one, so that Close ends a check under way, bounded by the shortest interval
+// so that a hung backend cannot hold the schedule up for longer.
 func (s *schedule) background(co *core) {
 	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	var bound time.Duration
+	for i := range s.tasks {
+		if every := s.tasks[i].every; every > 0 && (bound == 0 || every < bound) {
+			bound = every
+		}
+	}
 	go func() {
 		defer close(s.done)
 		for {
@@ -97,7 +104,9 @@ func (s *schedule) background(co *core) {
 				return
 			case <-t.C:
 			}
-			co.runDue(co.closing)
+			ctx, cancel := context.WithTimeout(co.closing, bound)
+			co.runDue(ctx)
+			cancel()
 		}
 	}()
 }

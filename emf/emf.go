@@ -77,12 +77,23 @@ type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
 
-func (w *Writer) RecordHits(n int)    { w.hits.Add(uint64(n)) }    // RecordHits implements cachekit.Recorder.
-func (w *Writer) RecordMisses(n int)  { w.misses.Add(uint64(n)) }  // RecordMisses implements cachekit.Recorder.
-func (w *Writer) RecordSkipped(n int) { w.skipped.Add(uint64(n)) } // RecordSkipped implements cachekit.Recorder.
-func (w *Writer) RecordSets(n int)    { w.sets.Add(uint64(n)) }    // RecordSets implements cachekit.Recorder.
-func (w *Writer) RecordDeletes(n int) { w.deletes.Add(uint64(n)) } // RecordDeletes implements cachekit.Recorder.
-func (w *Writer) RecordErrors(n int)  { w.errors.Add(uint64(n)) }  // RecordErrors implements cachekit.Recorder.
+// RecordHits implements cachekit.Recorder.
+func (w *Writer) RecordHits(n int) { w.hits.Add(uint64(n)) }
+
+// RecordMisses implements cachekit.Recorder.
+func (w *Writer) RecordMisses(n int) { w.misses.Add(uint64(n)) }
+
+// RecordSkipped implements cachekit.Recorder.
+func (w *Writer) RecordSkipped(n int) { w.skipped.Add(uint64(n)) }
+
+// RecordSets implements cachekit.Recorder.
+func (w *Writer) RecordSets(n int) { w.sets.Add(uint64(n)) }
+
+// RecordDeletes implements cachekit.Recorder.
+func (w *Writer) RecordDeletes(n int) { w.deletes.Add(uint64(n)) }
+
+// RecordErrors implements cachekit.Recorder.
+func (w *Writer) RecordErrors(n int) { w.errors.Add(uint64(n)) }
 
 // RecordLoadSuccess implements cachekit.Recorder.
 func (w *Writer) RecordLoadSuccess(n int) { w.loads.Add(uint64(n)) }
