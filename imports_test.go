@@ -18,10 +18,11 @@ func TestImportGraph(t *testing.T) {
 	}
 	for _, dep := range strings.Fields(string(out)) {
 		for _, banned := range []string{
-			"github.com/aws/", "github.com/redis/", "github.com/maypok86/otter",
+			"github.com/aws/", "github.com/redis/", "github.com/maypok86/otter", "go.opentelemetry.io/",
 			"github.com/cachekit/cachekit/memstore", "github.com/cachekit/cachekit/dynamostore",
 			"github.com/cachekit/cachekit/redisstore", "github.com/cachekit/cachekit/tiered",
-			"github.com/cachekit/cachekit/cacheenv",
+			"github.com/cachekit/cachekit/cacheenv", "github.com/cachekit/cachekit/monitor",
+			"github.com/cachekit/cachekit/emf", "github.com/cachekit/cachekit/otelcache",
 		} {
 			if strings.HasPrefix(dep, banned) {
 				t.Errorf("the root package links %s: a program on one backend would pay for it", dep)
