@@ -19,7 +19,7 @@ func (w wrapper) Unwrap() backend.Store { return w.Store }
 // TestAbilitiesAreFoundThroughDecorators: a Cache finds the breaker's status, the tier's L2
 // and the sweeper along any chain of decorators, a user's own included.
 func TestAbilitiesAreFoundThroughDecorators(t *testing.T) {
-	ms, err := memstore.New(memstore.Options{CleanupInterval: -1})
+	ms, err := memstore.New(memstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package cachekit
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,16 +10,26 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit/backend"
-	"github.com/cachekit/cachekit/monitor"
 )
 
 // Defaults for the zero fields of Options.
 const (
-	DefaultPrefix = "CACHE#"
-	DefaultTTL    = time.Hour
+	DefaultPrefix          = "CACHE#"
+	DefaultTTL             = time.Hour
+	DefaultHealthInterval  = time.Minute
+	DefaultMetricsInterval = time.Minute
+	DefaultCleanupInterval = time.Minute
 )
 
-// Options configures a Cache. The zero value means every documented default.
+// Options configures a Cache. The zero value means every documented default; a nil plug-in
+// (Codec aside) means none, and a negative interval turns its task off.
+//
+// The Cache runs its periodic tasks (health checks, metric flushes, sweeps of expired entries
+// held in memory) on one schedule: by default inside calls, the first call that finds a task
+// due running it before its own work, which is what AWS Lambda needs, where goroutines freeze
+// between invocations; with Background, on one goroutine of the Cache's own. Each task is
+// first due one interval after New, not in the first call: that call is often a Lambda cold
+// start's, which has paid enough.
 type Options struct {
 	// Prefix is put before every key on the way to the Store and taken off on the way back,
 	// so that caches with different prefixes can share one Store, and a DynamoDB table with
@@ -33,24 +42,29 @@ type Options struct {
 	// Codec encodes values. Nil means JSON.
 	Codec Codec
 
-	// Health, when not nil, makes the Cache check its Store with a probe (see
-	// monitor.Checker) every Health.Interval, on demand: the first call that finds a check
-	// due runs it before its own work, which is what AWS Lambda needs, where goroutines freeze
-	// between invocations. The first check is due one interval after New. A zero
-	// Health.Prefix means the Cache's prefix + "health:". Counters reports the last result.
-	Health *monitor.Options
-	// Metrics, when not nil, makes the Cache write its statistics as CloudWatch Embedded
-	// Metric Format lines (see monitor.EMF): every Metrics.Interval, checked on demand like
-	// Health; on Flush, at the end of a Lambda invocation; and on Close.
-	Metrics *monitor.EMFOptions
-	// Background runs the health checks and metric flushes on goroutines of the Cache's own,
-	// on their intervals, instead of on demand: for long-running services. Close stops them.
-	Background bool
-	// CleanupInterval, when positive, makes calls sweep the Store's expired entries on
-	// demand, when the Store keeps them in memory (memstore, tiered's L1): the first call that
-	// finds a sweep due runs it. For Lambda, where a memstore's own clean-up goroutine
-	// freezes between invocations. Zero means none.
+	// Health, when not nil, checks the Store's health every HealthInterval (monitor.Checker is
+	// one; its probe keys go under its own Options.Prefix): the Store the Cache uses at the
+	// time, or behind an in-memory L1 the remote tier. Cache.Health and Stats report the last
+	// conclusive result.
+	Health HealthCheck
+	// HealthInterval is how often Health runs. Zero means DefaultHealthInterval.
+	HealthInterval time.Duration
+	// Metrics, when not nil, receives the Cache's counts and latencies as they happen (see
+	// Recorder; packages emf and otelcache have two). Every MetricsInterval the Cache reports
+	// its Store's status to it and flushes it when it is a Flusher; Flush and Close flush it
+	// too. The Cache does not own it: Close does not close it.
+	Metrics Recorder
+	// MetricsInterval is how often the status is reported and Metrics flushed. Zero means
+	// DefaultMetricsInterval.
+	MetricsInterval time.Duration
+	// CleanupInterval is how often expired entries are swept out of a Store that keeps them in
+	// memory (a backend.Sweeper: memstore, tiered's L1). Zero means DefaultCleanupInterval.
+	// Expired entries are never returned either way; sweeping frees their memory.
 	CleanupInterval time.Duration
+	// Background runs the periodic tasks on one goroutine of the Cache's own, which Close
+	// stops, instead of inside calls: for long-running services, whose calls may be too few
+	// to run them in time. Leave it off under AWS Lambda.
+	Background bool
 }
 
 // Cache is what services call: typed-agnostic values through a Codec, keys under a prefix, a
@@ -79,31 +93,10 @@ type core struct {
 	closing   context.Context // done when the Cache is closed; ends loads in flight
 	cancel    context.CancelFunc
 
-	checker  *monitor.Checker // nil without Options.Health
-	emf      *monitor.EMF     // nil without Options.Metrics
-	onDemand bool             // calls run due checks, flushes and sweeps
-	checkDue due
-	flushDue due
-	sweepDue due
-}
-
-// due tells calls when a periodic task is due, so that exactly one of them runs it.
-type due struct {
-	every time.Duration
-	next  atomic.Int64 // Unix nanoseconds
-}
-
-// start makes the task due every interval, the first time one interval from now.
-func (d *due) start(every time.Duration) {
-	d.every = every
-	d.next.Store(time.Now().Add(every).UnixNano())
-}
-
-// claim reports whether the task is due at now, and if so makes this caller the one to run
-// it.
-func (d *due) claim(now int64) bool {
-	next := d.next.Load()
-	return d.every > 0 && now >= next && d.next.CompareAndSwap(next, now+int64(d.every))
+	rec      Recorder // nil without Options.Metrics
+	health   health
+	onDemand bool // calls run the due tasks
+	sched    schedule
 }
 
 type storeBox struct{ Store }
@@ -128,7 +121,7 @@ func New(store Store, opts Options) (*Cache, error) {
 	if opts.Codec == nil {
 		opts.Codec = JSON
 	}
-	co := &core{codec: opts.Codec}
+	co := &core{codec: opts.Codec, rec: opts.Metrics}
 	co.closing, co.cancel = context.WithCancel(context.Background())
 	co.store.Store(&storeBox{store})
 	c := &Cache{core: co, prefix: opts.Prefix, ttl: opts.TTL}
@@ -136,99 +129,69 @@ func New(store Store, opts Options) (*Cache, error) {
 	return c, nil
 }
 
-// watch sets up the health checks and metrics opts asks for.
+// watch sets up the periodic tasks opts asks for.
 func (co *core) watch(c *Cache, opts Options) {
+	sweep := -1 * time.Second // off unless the Store keeps expired entries in memory
+	if _, ok := backend.Find[backend.Sweeper](co.store.Load().Store); ok {
+		sweep = interval(opts.CleanupInterval, DefaultCleanupInterval)
+	}
+	check := -1 * time.Second
 	if opts.Health != nil {
-		h := *opts.Health
-		if h.Prefix == "" {
-			h.Prefix = c.prefix + "health:"
+		co.health.check = opts.Health
+		check = interval(opts.HealthInterval, DefaultHealthInterval)
+	}
+	flush := -1 * time.Second
+	if co.rec != nil {
+		flush = interval(opts.MetricsInterval, DefaultMetricsInterval)
+	}
+	co.sched.start(time.Now(), check, flush, sweep)
+	if !co.sched.idle() {
+		if opts.Background {
+			co.sched.background(co)
+		} else {
+			co.onDemand = true
 		}
-		co.checker = monitor.NewChecker(probed{co}, h)
 	}
-	if opts.Metrics != nil {
-		co.emf = monitor.NewEMF(*opts.Metrics)
-		co.emf.Watch(c)
-	}
-	if opts.Background {
-		if co.checker != nil {
-			co.checker.Start()
-		}
-		if co.emf != nil {
-			co.emf.Start()
-		}
-		opts.Health, opts.Metrics = nil, nil // none on demand
-	}
-	// The first check is due an interval from now, not in the first call: that call is often
-	// a Lambda cold start's, which has paid enough.
-	if opts.Health != nil {
-		co.checkDue.start(cmp.Or(max(opts.Health.Interval, 0), monitor.DefaultInterval))
-	}
-	if opts.Metrics != nil {
-		co.flushDue.start(cmp.Or(max(opts.Metrics.Interval, 0), monitor.DefaultFlushInterval))
-	}
-	if opts.CleanupInterval > 0 {
-		co.sweepDue.start(opts.CleanupInterval)
-	}
-	co.onDemand = co.checkDue.every > 0 || co.flushDue.every > 0 || co.sweepDue.every > 0
 }
 
-// probed is what health checks call: the Store the Cache uses at the time, uncounted, or
-// the remote tier behind it when it has one (a copy in memory says nothing of the backend).
-type probed struct{ co *core }
+// interval resolves an Options interval: zero means def, a negative value off (0 here).
+func interval(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
+}
 
-func (p probed) target() Store {
-	s := p.co.store.Load().Store
+// probeTarget is what health checks probe: the Store the Cache uses at the time, or the
+// remote tier behind it when it has one (a copy in memory says nothing of the backend).
+func (co *core) probeTarget() Store {
+	s := co.store.Load().Store
 	if t, ok := backend.Find[backend.Tier](s); ok {
 		return t.L2()
 	}
 	return s
 }
 
-func (p probed) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	return p.target().Set(ctx, key, value, ttl)
-}
-
-func (p probed) Get(ctx context.Context, key string) ([]byte, error) {
-	return p.target().Get(ctx, key)
-}
-
-func (p probed) Delete(ctx context.Context, keys ...string) error {
-	return p.target().Delete(ctx, keys...)
-}
-
-// maintain runs, on demand, the health check, metric flush and sweep that are due. One
-// call runs each; the others go on.
-func (co *core) maintain(ctx context.Context) {
-	now := time.Now().UnixNano()
-	if co.checkDue.claim(now) {
-		co.checker.Check(ctx)
-	}
-	if co.flushDue.claim(now) {
-		_ = co.emf.Flush()
-	}
-	if co.sweepDue.claim(now) {
-		if s, ok := backend.Find[backend.Sweeper](co.store.Load().Store); ok {
-			s.CleanUp()
-		}
-	}
-}
-
-// Flush writes the metrics of the Cache now, when Options.Metrics asked for them: call it at
-// the end of a Lambda invocation, so that no line waits for a thaw that may never come.
+// Flush reports the Store's status to Options.Metrics and flushes it, when it is a Flusher:
+// call it at the end of a Lambda invocation, so that no line waits for a thaw that may never
+// come. It does nothing without Options.Metrics.
 func (c *Cache) Flush() error {
-	if c.err != nil || c.core.emf == nil {
+	if c.err != nil || c.core.rec == nil {
 		return nil
 	}
-	return c.core.emf.Flush()
+	return c.core.flush()
 }
 
-// Health returns the result of the last health check, and whether one has run.
-func (c *Cache) Health() (monitor.Result, bool) {
-	if c.err != nil || c.core.checker == nil {
-		return monitor.Result{}, false
+// Health returns the result of the last conclusive health check, and whether one has run.
+func (c *Cache) Health() (HealthResult, bool) {
+	r, _, _ := c.core.health.snapshot()
+	if r == nil {
+		return HealthResult{}, false
 	}
-	r := c.core.checker.Last()
-	return r, !r.CheckedAt.IsZero()
+	return *r, true
 }
 
 // PrefixSeparators are the bytes a Cache's or a view's whole prefix may end with. Ending with
@@ -288,7 +251,7 @@ func (c *Cache) SetStore(s Store) (old Store, err error) {
 	return c.core.store.Swap(&storeBox{s}).Store, nil
 }
 
-// Close stops the goroutines the Cache started, writes its last metrics, cancels the
+// Close stops the goroutine the Cache started, flushes its metrics, cancels the
 // contexts of loads in flight, closes the Store and makes later calls report ErrClosed, on
 // the Cache and on every view made from it. It is idempotent: a second Close returns nil.
 func (c *Cache) Close() error {
@@ -300,12 +263,10 @@ func (c *Cache) Close() error {
 		co := c.core
 		co.closed.Store(true)
 		co.cancel()
+		co.sched.halt()
 		var errs []error
-		if co.checker != nil {
-			errs = append(errs, co.checker.Close())
-		}
-		if co.emf != nil {
-			errs = append(errs, co.emf.Close())
+		if co.rec != nil {
+			errs = append(errs, co.flush())
 		}
 		err = errors.Join(append(errs, c.Store().Close())...)
 	})
@@ -324,7 +285,7 @@ func (c *Cache) use(ctx context.Context) (Store, error) {
 		return nil, err
 	}
 	if c.core.onDemand {
-		c.core.maintain(ctx)
+		c.core.runDue(ctx)
 	}
 	return c.core.store.Load().Store, nil
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/cachekit/cachekit/cachetest"
 	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/memstore"
-	"github.com/cachekit/cachekit/monitor"
 )
 
 func TestMain(m *testing.M) {
@@ -295,7 +294,7 @@ func TestStats(t *testing.T) {
 		if n := got.WriteLatency.Count(); n != writes {
 			t.Errorf("%s: %d write latencies, want %d", what, n, writes)
 		}
-		got.ReadLatency, got.WriteLatency = monitor.Histogram{}, monitor.Histogram{}
+		got.ReadLatency, got.WriteLatency = cachekit.Histogram{}, cachekit.Histogram{}
 		if got != want {
 			t.Errorf("%s = %+v\nwant %+v", what, got, want)
 		}

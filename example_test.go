@@ -8,6 +8,7 @@ import (
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/cacheenv"
+	"github.com/cachekit/cachekit/emf"
 	"github.com/cachekit/cachekit/memstore"
 	"github.com/cachekit/cachekit/monitor"
 	"github.com/cachekit/cachekit/resilient"
@@ -80,8 +81,8 @@ func ExampleOptions_monitoring() {
 	guarded, _ := resilient.New(primary, resilient.Options{})
 	both, _ := resilient.NewFallback(guarded, fallback, resilient.FallbackOptions{})
 	cache, _ := cachekit.New(both, cachekit.Options{
-		Health:  &monitor.Options{},                                                                           // a probe every minute
-		Metrics: &monitor.EMFOptions{Writer: io.Discard, Dimensions: map[string]string{"Service": "geo-api"}}, // stdout by default
+		Health:  monitor.NewChecker(monitor.Options{}),                                                         // a probe every minute
+		Metrics: emf.New(emf.Options{Writer: io.Discard, Dimensions: map[string]string{"Service": "geo-api"}}), // stdout by default
 	})
 	defer cache.Close()
 

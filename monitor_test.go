@@ -5,20 +5,25 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/backend"
+	"github.com/cachekit/cachekit/emf"
 	"github.com/cachekit/cachekit/memstore"
 	"github.com/cachekit/cachekit/monitor"
+	"github.com/cachekit/cachekit/resilient"
 	"github.com/cachekit/cachekit/tiered"
 )
 
-// quietMemstore is a memstore with no goroutine of its own, as a synctest bubble needs.
+// quietMemstore is a memstore (which has no goroutine of its own, as a synctest bubble
+// needs).
 func quietMemstore(t *testing.T) *memstore.Store {
 	t.Helper()
-	ms, err := memstore.New(memstore.Options{CleanupInterval: -1})
+	ms, err := memstore.New(memstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +36,7 @@ func quietMemstore(t *testing.T) *memstore.Store {
 func TestHealthChecksRunOnDemand(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		c, _ := cachekit.New(quietMemstore(t), cachekit.Options{Health: &monitor.Options{Interval: time.Minute}})
+		c, _ := cachekit.New(quietMemstore(t), cachekit.Options{Health: monitor.NewChecker(monitor.Options{}), HealthInterval: time.Minute})
 		defer c.Close()
 		cv := cachekit.Typed[int](c, "", 0)
 		if _, ok := c.Health(); ok {
@@ -47,7 +52,7 @@ func TestHealthChecksRunOnDemand(t *testing.T) {
 		for range 10 {
 			_ = cv.Set(ctx, "k", 1, 30*time.Minute)
 		}
-		if st := c.Counters(); st.HealthChecks != 1 || st.Health == nil || st.Health.Status != monitor.Healthy {
+		if st := c.Counters(); st.HealthChecks != 1 || st.Health == nil || st.Health.Status != cachekit.Healthy {
 			t.Fatalf("after 10 calls past the first minute: %d checks, last %+v; want one healthy check", st.HealthChecks, st.Health)
 		}
 		if !strings.HasPrefix(c.Counters().Health.Key, "CACHE#health:") {
@@ -78,8 +83,9 @@ func TestMetricsFlushOnDemandOnFlushAndOnClose(t *testing.T) {
 		ctx := context.Background()
 		var out strings.Builder
 		c, _ := cachekit.New(quietMemstore(t), cachekit.Options{
-			Prefix:  "CACHE#geo:",
-			Metrics: &monitor.EMFOptions{Writer: &out, Interval: time.Minute, Dimensions: map[string]string{"Service": "geo"}},
+			Prefix:          "CACHE#geo:",
+			Metrics:         emf.New(emf.Options{Prefix: "CACHE#geo:", Writer: &out, Dimensions: map[string]string{"Service": "geo"}}),
+			MetricsInterval: time.Minute,
 		})
 		cv := cachekit.Typed[string](c, "", 0)
 		for range 100 {
@@ -116,15 +122,17 @@ func TestMetricsFlushOnDemandOnFlushAndOnClose(t *testing.T) {
 	})
 }
 
-// TestBackgroundMonitoringStopsOnClose: a long-running service's checks and flushes run on
-// the Cache's own goroutines, which Close stops (the bubble fails if one is left).
+// TestBackgroundMonitoringStopsOnClose: a long-running service's checks, flushes and sweeps
+// run on the Cache's one goroutine, which Close stops (the bubble fails if one is left).
 func TestBackgroundMonitoringStopsOnClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var out strings.Builder
 		c, _ := cachekit.New(quietMemstore(t), cachekit.Options{
-			Health:     &monitor.Options{Interval: time.Minute},
-			Metrics:    &monitor.EMFOptions{Writer: &out, Interval: time.Minute},
-			Background: true,
+			Health:          monitor.NewChecker(monitor.Options{}),
+			HealthInterval:  time.Minute,
+			Metrics:         emf.New(emf.Options{Writer: &out}),
+			MetricsInterval: time.Minute,
+			Background:      true,
 		})
 		time.Sleep(3*time.Minute + time.Second)
 		synctest.Wait()
@@ -154,12 +162,12 @@ func TestHealthChecksProbeTheRemoteTier(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, _ := cachekit.New(ts, cachekit.Options{Health: &monitor.Options{}})
+		c, _ := cachekit.New(ts, cachekit.Options{Health: monitor.NewChecker(monitor.Options{})})
 		defer c.Close()
 		cv := cachekit.Typed[int](c, "", 0)
-		time.Sleep(monitor.DefaultInterval)
+		time.Sleep(cachekit.DefaultHealthInterval)
 		_, _ = cv.Has(context.Background(), "k") // runs the due check
-		if st := c.Counters(); st.HealthChecks != 1 || st.Health.Status != monitor.Healthy {
+		if st := c.Counters(); st.HealthChecks != 1 || st.Health.Status != cachekit.Healthy {
 			t.Fatalf("Counters = %+v, want one healthy check", st)
 		}
 		if st := ts.Stats(); st.L1Hits != 0 || st.L2Reads != 0 || st.L1Len != 0 {
@@ -187,6 +195,135 @@ func TestExpiredEntriesAreSweptOnDemand(t *testing.T) {
 		_, _ = cv.Has(ctx, "0")
 		if n := ms.Len(); n != 0 {
 			t.Errorf("%d entries held after the first call past the interval, want none", n)
+		}
+	})
+}
+
+// TestZeroCleanupIntervalMeansTheDefault: a zero CleanupInterval sweeps every
+// DefaultCleanupInterval, as zero means the documented default everywhere.
+func TestZeroCleanupIntervalMeansTheDefault(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		ms := quietMemstore(t)
+		c, _ := cachekit.New(ms, cachekit.Options{})
+		defer c.Close()
+		v := cachekit.Typed[int](c, "", 0)
+		for i := range 100 {
+			_ = v.Set(ctx, fmt.Sprint(i), i, 30*time.Second)
+		}
+		time.Sleep(cachekit.DefaultCleanupInterval)
+		_, _ = v.Has(ctx, "0")
+		if n := ms.Len(); n != 0 {
+			t.Errorf("%d entries held after the first call past the default interval, want none", n)
+		}
+	})
+}
+
+// TestNegativeIntervalsTurnTasksOff: a negative interval is the one way to say "off".
+func TestNegativeIntervalsTurnTasksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		ms := quietMemstore(t)
+		var out strings.Builder
+		c, _ := cachekit.New(ms, cachekit.Options{
+			Health: monitor.NewChecker(monitor.Options{}), HealthInterval: -1,
+			Metrics: emf.New(emf.Options{Writer: &out}), MetricsInterval: -1,
+			CleanupInterval: -1,
+		})
+		v := cachekit.Typed[int](c, "", 0)
+		_ = v.Set(ctx, "k", 1, time.Second)
+		time.Sleep(time.Hour)
+		_, _ = v.Has(ctx, "k")
+		if st := c.Counters(); st.HealthChecks != 0 || out.Len() != 0 || ms.Len() != 1 {
+			t.Errorf("after an hour: %d checks, %d bytes of metrics, %d entries held; want none, none and the expired one",
+				st.HealthChecks, out.Len(), ms.Len())
+		}
+		_ = c.Close()
+		if n := strings.Count(out.String(), "\n"); n != 1 {
+			t.Errorf("%d lines after Close, want its flush", n)
+		}
+	})
+}
+
+// TestBackgroundSweepsMemory: in a long-running service with few calls, the Cache's one
+// goroutine sweeps the memstore, which runs none of its own.
+func TestBackgroundSweepsMemory(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		ms := quietMemstore(t)
+		c, _ := cachekit.New(ms, cachekit.Options{Background: true})
+		v := cachekit.Typed[int](c, "", 0)
+		for i := range 100 {
+			_ = v.Set(ctx, fmt.Sprint(i), i, 30*time.Second)
+		}
+		time.Sleep(cachekit.DefaultCleanupInterval + time.Second)
+		synctest.Wait()
+		if n := ms.Len(); n != 0 {
+			t.Errorf("%d entries held a sweep interval later with no call, want none", n)
+		}
+		_ = c.Close()
+	})
+}
+
+// counting is a Recorder that counts what it is told.
+type counting struct {
+	cachekit.NopRecorder
+	hits, misses, reads, writes atomic.Int64
+	statuses                    []backend.Status
+	health                      []cachekit.HealthResult
+}
+
+func (r *counting) RecordHits(n int)                     { r.hits.Add(int64(n)) }
+func (r *counting) RecordMisses(n int)                   { r.misses.Add(int64(n)) }
+func (r *counting) RecordRead(time.Duration)             { r.reads.Add(1) }
+func (r *counting) RecordWrite(time.Duration)            { r.writes.Add(1) }
+func (r *counting) RecordStatus(s backend.Status)        { r.statuses = append(r.statuses, s) }
+func (r *counting) RecordHealth(h cachekit.HealthResult) { r.health = append(r.health, h) }
+
+// TestRecorderIsToldEveryCallAndCostsNoAllocation: the Recorder hears of views' calls too,
+// and reporting to it adds no allocation to a hit.
+func TestRecorderIsToldEveryCallAndCostsNoAllocation(t *testing.T) {
+	ctx := context.Background()
+	hitAllocs := func(rec cachekit.Recorder) float64 {
+		c, _ := cachekit.New(quietMemstore(t), cachekit.Options{Metrics: rec})
+		defer c.Close()
+		v := cachekit.Typed[[]byte](c, "v:", 0)
+		_ = v.Set(ctx, "k", []byte("x"), 0)
+		return testing.AllocsPerRun(1000, func() { _, _ = v.Get(ctx, "k") })
+	}
+	rec := &counting{}
+	without, with := hitAllocs(nil), hitAllocs(rec)
+	if with != without {
+		t.Errorf("a hit allocates %.1f times with a Recorder, %.1f without; want no difference", with, without)
+	}
+	if rec.hits.Load() < 1000 || rec.writes.Load() != 1 || rec.reads.Load() != rec.hits.Load() {
+		t.Errorf("Recorder heard %d hits, %d reads, %d writes; want every one", rec.hits.Load(), rec.reads.Load(), rec.writes.Load())
+	}
+}
+
+// TestRecorderHearsStatusAndHealth: the breaker's state on Flush, and each check's result.
+func TestRecorderHearsStatusAndHealth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		guarded, err := resilient.New(quietMemstore(t), resilient.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &counting{}
+		c, _ := cachekit.New(guarded, cachekit.Options{Health: monitor.NewChecker(monitor.Options{}), Metrics: rec, MetricsInterval: -1})
+		defer c.Close()
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(cachekit.DefaultHealthInterval)
+		_, _ = cachekit.Typed[int](c, "", 0).Has(context.Background(), "k")
+		if len(rec.statuses) != 1 || rec.statuses[0].Breaker != "closed" {
+			t.Errorf("statuses %+v, want the closed breaker once, from Flush", rec.statuses)
+		}
+		if len(rec.health) != 1 || rec.health[0].Status != cachekit.Healthy {
+			t.Errorf("health results %+v, want one healthy", rec.health)
+		}
+		if h, ok := c.Health(); !ok || h.Status != cachekit.Healthy {
+			t.Errorf("Health() = %+v, %v", h, ok)
 		}
 	})
 }

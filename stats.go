@@ -7,12 +7,44 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit/backend"
-	"github.com/cachekit/cachekit/monitor"
 )
 
-// Stats is a snapshot of a Cache's activity since it was created; see monitor.Stats for
-// its fields. A Typed view counts its own calls, and its Cache counts them too.
-type Stats = monitor.Stats
+// Stats is a snapshot of a Cache's activity since it was created. A Typed view counts its own
+// calls, and its Cache counts them too.
+type Stats struct {
+	Prefix string // the prefix the cache puts before every key
+
+	Hits       uint64 // reads that found an entry; GetMany counts each key
+	Misses     uint64 // reads that found none
+	Skipped    uint64 // reads a circuit breaker answered as misses without asking the backend: while open, or of a key left stale by an outage
+	Sets       uint64 // entries written
+	Deletes    uint64 // keys deleted, and entries removed by Clear
+	Errors     uint64 // calls that failed for any reason other than a miss
+	Loads      uint64 // loader runs by GetOrLoad
+	LoadErrors uint64 // loader runs that returned an error
+
+	// Keys is the number of unexpired entries under the prefix, counted by the Store, or -1
+	// when it was not counted.
+	Keys int
+	// HitRatio is Hits / (Hits + Misses), or 0 before the first read.
+	HitRatio float64
+
+	// ReadLatency and WriteLatency are the latencies of the calls to the Store: reads (Get,
+	// GetMany, Has, TTL) and writes (Set, SetMany, Delete, Expire).
+	ReadLatency, WriteLatency Histogram
+
+	// Breaker is the state of the circuit breaker in front of the backend: "closed",
+	// "half-open" or "open"; empty when the Store has none.
+	Breaker string
+	// Active is "primary" or "fallback" for a Store with a fallback (where traffic goes now);
+	// empty otherwise.
+	Active string
+
+	// Health is the result of the last health check, or nil when none has run.
+	Health *HealthResult
+	// HealthChecks and HealthFailures count the health checks run and those that failed.
+	HealthChecks, HealthFailures uint64
+}
 
 // counters is a change to the statistics: plain numbers, added atomically by add.
 type counters struct {
@@ -22,7 +54,7 @@ type counters struct {
 // statCounters holds a Cache's running totals.
 type statCounters struct {
 	hits, misses, skipped, sets, deletes, errors, loads, loadErrors atomic.Uint64
-	reads, writes                                                   monitor.Recorder
+	reads, writes                                                   Latencies
 }
 
 func (s *statCounters) add(d *counters) {
@@ -76,21 +108,19 @@ func (c *Cache) Counters() Stats {
 	if reads := st.Hits + st.Misses; reads > 0 {
 		st.HitRatio = float64(st.Hits) / float64(reads)
 	}
-	if r, ok := backend.Find[backend.StatusReporter](c.Store()); ok {
-		rs := r.Status()
-		st.Breaker, st.Active = rs.Breaker, rs.Active
-	}
-	if ch := c.core.checker; ch != nil {
-		if last := ch.Last(); !last.CheckedAt.IsZero() {
-			st.Health = &last
+	if s := c.Store(); s != nil {
+		if r, ok := backend.Find[backend.StatusReporter](s); ok {
+			rs := r.Status()
+			st.Breaker, st.Active = rs.Breaker, rs.Active
 		}
-		st.HealthChecks, st.HealthFailures = ch.Counts()
 	}
+	st.Health, st.HealthChecks, st.HealthFailures = c.core.health.snapshot()
 	return st
 }
 
 // count adds delta to the Cache's statistics, and its parent's, plus one error when err is
-// neither nil nor a miss; it returns err for the caller's convenience.
+// neither nil nor a miss, and reports it to the Cache's Recorder; it returns err for the
+// caller's convenience.
 func (c *Cache) count(delta *counters, err error) error {
 	if err != nil && !errors.Is(err, ErrNotFound) && delta.errors == 0 {
 		delta.errors = 1
@@ -98,11 +128,42 @@ func (c *Cache) count(delta *counters, err error) error {
 	for x := c; x != nil; x = x.parent {
 		x.stats.add(delta)
 	}
+	if r := c.core.rec; r != nil {
+		report(r, delta)
+	}
 	return err
 }
 
+// report sends delta to r, one call per kind of event that happened.
+func report(r Recorder, d *counters) {
+	if d.hits != 0 {
+		r.RecordHits(int(d.hits))
+	}
+	if d.misses != 0 {
+		r.RecordMisses(int(d.misses))
+	}
+	if d.skipped != 0 {
+		r.RecordSkipped(int(d.skipped))
+	}
+	if d.sets != 0 {
+		r.RecordSets(int(d.sets))
+	}
+	if d.deletes != 0 {
+		r.RecordDeletes(int(d.deletes))
+	}
+	if d.errors != 0 {
+		r.RecordErrors(int(d.errors))
+	}
+	if ok := d.loads - d.loadErrors; ok != 0 {
+		r.RecordLoadSuccess(int(ok))
+	}
+	if d.loadErrors != 0 {
+		r.RecordLoadFailure(int(d.loadErrors))
+	}
+}
+
 // timed records the latency of a Store call that started at start, in the Cache's
-// statistics and its parent's.
+// statistics, its parent's and its Recorder.
 func (c *Cache) timed(write bool, start time.Time) {
 	d := time.Since(start)
 	for x := c; x != nil; x = x.parent {
@@ -110,6 +171,13 @@ func (c *Cache) timed(write bool, start time.Time) {
 			x.stats.writes.Record(d)
 		} else {
 			x.stats.reads.Record(d)
+		}
+	}
+	if r := c.core.rec; r != nil {
+		if write {
+			r.RecordWrite(d)
+		} else {
+			r.RecordRead(d)
 		}
 	}
 }

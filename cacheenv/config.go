@@ -19,6 +19,7 @@ import (
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/dynamostore"
+	"github.com/cachekit/cachekit/emf"
 	"github.com/cachekit/cachekit/memstore"
 	"github.com/cachekit/cachekit/monitor"
 	"github.com/cachekit/cachekit/redisstore"
@@ -57,9 +58,11 @@ type Config struct {
 	// changed can be when read here; setting it alone turns L1 on with tiered.DefaultMaxSize.
 	// Zero means tiered.DefaultMaxTTL. Environment: CACHE_L1_TTL.
 	L1TTL time.Duration
-	// MemoryCleanupInterval is memstore's CleanupInterval: zero means its default, a negative
-	// value no clean-up goroutine. Environment: CACHE_MEMORY_CLEANUP_INTERVAL, a duration or
-	// seconds as for CACHE_DEFAULT_TTL, where "0" turns the goroutine off.
+	// MemoryCleanupInterval is how often expired entries are swept out of memory (the memory
+	// backend, an L1): cachekit.Options.CleanupInterval, where zero means
+	// cachekit.DefaultCleanupInterval and a negative value no sweeps. Environment:
+	// CACHE_MEMORY_CLEANUP_INTERVAL, a duration or seconds as for CACHE_DEFAULT_TTL, where "0"
+	// turns the sweeps off.
 	MemoryCleanupInterval time.Duration
 	// TableName is the DynamoDB table. Environment: CACHE_TABLE_NAME.
 	TableName string
@@ -104,26 +107,27 @@ type Config struct {
 	BreakerOpenTimeout time.Duration
 
 	// HealthCheckInterval is how often the cachekit.Cache checks a remote backend's health with a
-	// probe key: zero means monitor.DefaultInterval, a negative value no checks. The memory
+	// probe key: zero means cachekit.DefaultHealthInterval, a negative value no checks. The memory
 	// backend is never checked. Environment: CACHE_HEALTH_CHECK_INTERVAL, a duration, where
 	// "0" turns the checks off.
 	HealthCheckInterval time.Duration
 	// Metrics is "emf" to write the cachekit.Cache's statistics as CloudWatch Embedded Metric Format
 	// lines on standard output, or empty for none. Environment: CACHE_METRICS.
 	Metrics string
-	// MetricsNamespace is the CloudWatch namespace; empty means "cachekit".
+	// MetricsNamespace is the CloudWatch namespace; empty means emf.DefaultNamespace.
 	// Environment: CACHE_METRICS_NAMESPACE.
 	MetricsNamespace string
 	// MetricsInterval is how often metrics are flushed; zero means
-	// monitor.DefaultFlushInterval. Environment: CACHE_METRICS_INTERVAL.
+	// cachekit.DefaultMetricsInterval. Environment: CACHE_METRICS_INTERVAL.
 	MetricsInterval time.Duration
 	// ServiceName is the metrics' Service dimension. Environment: CACHE_SERVICE_NAME, else
 	// AWS_LAMBDA_FUNCTION_NAME.
 	ServiceName string
-	// OnDemand runs health checks and metric flushes inside cache calls, when due, instead
-	// of on goroutines of the cachekit.Cache's own: what AWS Lambda needs, where goroutines freeze
-	// between invocations. Load sets it when AWS_LAMBDA_FUNCTION_NAME is set.
-	OnDemand bool
+	// Background runs the cachekit.Cache's health checks, metric flushes and sweeps on a
+	// goroutine of its own (cachekit.Options.Background) rather than inside calls when due.
+	// Load sets it unless AWS_LAMBDA_FUNCTION_NAME is set: under AWS Lambda goroutines freeze
+	// between invocations.
+	Background bool
 }
 
 // MetricsEMF is the value of Config.Metrics (CACHE_METRICS) that turns metrics on.
@@ -170,7 +174,7 @@ func Load() (Config, error) {
 
 // LoadFrom is Load over any source of variables, such as a test's map.
 func LoadFrom(lookup func(name string) (string, bool)) (Config, error) {
-	var cfg Config
+	cfg := Config{Background: true} // unless AWS_LAMBDA_FUNCTION_NAME says otherwise
 	var errs []error
 	for _, v := range variables {
 		value, _ := lookup(v.Name)
@@ -307,22 +311,24 @@ func Open(cfg Config) (*cachekit.Cache, error) {
 
 // options returns the cachekit.Cache options cfg describes.
 func (cfg Config) options() cachekit.Options {
-	opts := cachekit.Options{Prefix: cfg.KeyPrefix, TTL: cfg.DefaultTTL, Background: !cfg.OnDemand}
-	if cfg.OnDemand && (cfg.Backend() == StorageMemory || cfg.tiered()) && cfg.MemoryCleanupInterval >= 0 {
-		opts.CleanupInterval = cmp.Or(cfg.MemoryCleanupInterval, memstore.DefaultCleanupInterval)
+	opts := cachekit.Options{
+		Prefix: cfg.KeyPrefix, TTL: cfg.DefaultTTL, Background: cfg.Background,
+		HealthInterval: cfg.HealthCheckInterval, MetricsInterval: cfg.MetricsInterval,
+		CleanupInterval: cfg.MemoryCleanupInterval,
 	}
 	if cfg.Backend() != StorageMemory && cfg.HealthCheckInterval >= 0 {
-		opts.Health = &monitor.Options{Interval: cfg.HealthCheckInterval}
-		if cfg.OnDemand {
-			opts.Health.Retries = -1 // the check runs inside a request: no backoff sleeps there
+		h := monitor.Options{Prefix: cmp.Or(cfg.KeyPrefix, cachekit.DefaultPrefix) + "health:"}
+		if !cfg.Background {
+			h.Retries = -1 // the check runs inside a request: no backoff sleeps there
 		}
+		opts.Health = monitor.NewChecker(h)
 	}
 	if cfg.Metrics == MetricsEMF {
 		dims := map[string]string{"Backend": cfg.Backend()}
 		if cfg.ServiceName != "" {
 			dims["Service"] = cfg.ServiceName
 		}
-		opts.Metrics = &monitor.EMFOptions{Namespace: cfg.MetricsNamespace, Dimensions: dims, Interval: cfg.MetricsInterval}
+		opts.Metrics = emf.New(emf.Options{Namespace: cfg.MetricsNamespace, Prefix: cfg.KeyPrefix, Dimensions: dims})
 	}
 	return opts
 }
@@ -384,11 +390,7 @@ func openBackend(cfg Config) (cachekit.Store, error) {
 		opts.OnClose = closeIdle // the cachekit.Cache owns the client it built
 		return dynamostore.New(client, opts)
 	default:
-		every := cfg.MemoryCleanupInterval
-		if cfg.OnDemand {
-			every = -1 // no goroutine to freeze: calls sweep on demand (cachekit.Options.CleanupInterval)
-		}
-		return memstore.New(memstore.Options{MaxSize: cfg.MemoryMaxSize, CleanupInterval: every})
+		return memstore.New(memstore.Options{MaxSize: cfg.MemoryMaxSize})
 	}
 }
 

@@ -34,18 +34,18 @@ func TestConfigFromLookup(t *testing.T) {
 		env  map[string]string
 		want cacheenv.Config
 	}{
-		{"nothing set", nil, cacheenv.Config{}},
+		{"nothing set", nil, cacheenv.Config{Background: true}},
 		{"memory in full", map[string]string{
 			"CACHE_STORAGE_TYPE":            " Memory ",
 			"CACHE_KEY_PREFIX":              "CACHE#svc:",
 			"CACHE_DEFAULT_TTL":             "24h",
 			"CACHE_MEMORY_MAX_SIZE":         "500",
 			"CACHE_MEMORY_CLEANUP_INTERVAL": "30s",
-		}, cacheenv.Config{StorageType: "memory", KeyPrefix: "CACHE#svc:", DefaultTTL: 24 * time.Hour, MemoryMaxSize: 500, MemoryCleanupInterval: 30 * time.Second}},
+		}, cacheenv.Config{Background: true, StorageType: "memory", KeyPrefix: "CACHE#svc:", DefaultTTL: 24 * time.Hour, MemoryMaxSize: 500, MemoryCleanupInterval: 30 * time.Second}},
 		{"seconds as plain numbers", map[string]string{"CACHE_DEFAULT_TTL": "300", "CACHE_MEMORY_CLEANUP_INTERVAL": "60"},
-			cacheenv.Config{DefaultTTL: 5 * time.Minute, MemoryCleanupInterval: time.Minute}},
-		{"no clean-up goroutine", map[string]string{"CACHE_MEMORY_CLEANUP_INTERVAL": "0"}, cacheenv.Config{MemoryCleanupInterval: -1}},
-		{"empty means unset", map[string]string{"CACHE_STORAGE_TYPE": "", "CACHE_DEFAULT_TTL": " "}, cacheenv.Config{}},
+			cacheenv.Config{Background: true, DefaultTTL: 5 * time.Minute, MemoryCleanupInterval: time.Minute}},
+		{"no sweeps", map[string]string{"CACHE_MEMORY_CLEANUP_INTERVAL": "0"}, cacheenv.Config{Background: true, MemoryCleanupInterval: -1}},
+		{"empty means unset", map[string]string{"CACHE_STORAGE_TYPE": "", "CACHE_DEFAULT_TTL": " "}, cacheenv.Config{Background: true}},
 		{"resilience and metrics", map[string]string{
 			"CACHE_OP_TIMEOUT":            "250ms",
 			"CACHE_BREAKER_FAILURES":      "3",
@@ -57,13 +57,13 @@ func TestConfigFromLookup(t *testing.T) {
 			"AWS_LAMBDA_FUNCTION_NAME":    "geo-fn",
 		}, cacheenv.Config{OpTimeout: 250 * time.Millisecond, BreakerFailures: 3, BreakerOpenTimeout: 30 * time.Second,
 			HealthCheckInterval: 5 * time.Minute, Metrics: "emf", MetricsNamespace: "shop", MetricsInterval: 10 * time.Second,
-			ServiceName: "geo-fn", OnDemand: true}},
+			ServiceName: "geo-fn"}},
 		{"the service name wins over the function's", map[string]string{"CACHE_SERVICE_NAME": "geo", "AWS_LAMBDA_FUNCTION_NAME": "geo-fn-prod"},
-			cacheenv.Config{ServiceName: "geo", OnDemand: true}},
+			cacheenv.Config{ServiceName: "geo"}},
 		{"no breaker, no health checks", map[string]string{"CACHE_BREAKER": "off", "CACHE_HEALTH_CHECK_INTERVAL": "0"},
-			cacheenv.Config{DisableBreaker: true, HealthCheckInterval: -1}},
+			cacheenv.Config{Background: true, DisableBreaker: true, HealthCheckInterval: -1}},
 		{"an L1 in front of DynamoDB", map[string]string{"CACHE_TABLE_NAME": "t", "CACHE_L1_MAX_SIZE": "500", "CACHE_L1_TTL": "5s"},
-			cacheenv.Config{TableName: "t", L1MaxSize: 500, L1TTL: 5 * time.Second}},
+			cacheenv.Config{Background: true, TableName: "t", L1MaxSize: 500, L1TTL: 5 * time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := cacheenv.LoadFrom(lookup(tc.env))
@@ -158,7 +158,7 @@ func TestConfigDynamoDB(t *testing.T) {
 		"CACHE_DYNAMODB_PARTITION_KEY": "pk", "CACHE_DYNAMODB_SORT_KEY": "sk", "CACHE_DYNAMODB_SORT_KEY_VALUE": "CACHE",
 		"CACHE_DYNAMODB_CONSISTENT_READ": "true",
 	}))
-	want := cacheenv.Config{StorageType: "dynamodb", TableName: "app", DynamoDBEndpoint: "http://127.0.0.1:8000",
+	want := cacheenv.Config{Background: true, StorageType: "dynamodb", TableName: "app", DynamoDBEndpoint: "http://127.0.0.1:8000",
 		DynamoDBPartitionKey: "pk", DynamoDBSortKey: "sk", DynamoDBSortKeyValue: "CACHE", DynamoDBConsistentRead: true}
 	if err != nil || cfg != want {
 		t.Errorf("ConfigFromLookup = %+v, %v\nwant %+v", cfg, err, want)
@@ -386,7 +386,7 @@ func FuzzKeys(f *testing.F) {
 	for _, k := range []string{"a", "", "\xff", "日本", "CACHE#x", strings.Repeat("k", 1100), "a\x00b"} {
 		f.Add(k)
 	}
-	s, _ := memstore.New(memstore.Options{CleanupInterval: -1})
+	s, _ := memstore.New(memstore.Options{})
 	c, _ := cachekit.New(s, cachekit.Options{})
 	f.Cleanup(func() { c.Close() })
 	f.Fuzz(func(t *testing.T, key string) {

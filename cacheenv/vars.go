@@ -9,7 +9,6 @@ import (
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/memstore"
-	"github.com/cachekit/cachekit/monitor"
 	"github.com/cachekit/cachekit/resilient"
 	"github.com/cachekit/cachekit/tiered"
 )
@@ -41,7 +40,7 @@ var variables = []Variable{
 		positive(func(c *Config) *time.Duration { return &c.DefaultTTL }, "5m or 300")},
 	{VarMemoryMaxSize, "most entries the in-memory store holds", code(memstore.DefaultMaxSize),
 		count(func(c *Config) *int { return &c.MemoryMaxSize })},
-	{VarMemoryCleanupInterval, "how often expired entries are swept from memory (the memory backend, an L1): a duration or seconds; `0` turns the sweep off", code(short(memstore.DefaultCleanupInterval)),
+	{VarMemoryCleanupInterval, "how often expired entries are swept from memory (the memory backend, an L1): a duration or seconds; `0` turns the sweep off", code(short(cachekit.DefaultCleanupInterval)),
 		interval(func(c *Config) *time.Duration { return &c.MemoryCleanupInterval })},
 	{VarTableName, "the DynamoDB table; set alone, it selects `dynamodb`", "none",
 		text(func(c *Config) *string { return &c.TableName }, nil)},
@@ -81,19 +80,19 @@ var variables = []Variable{
 		count(func(c *Config) *int { return &c.BreakerFailures })},
 	{VarBreakerOpenTimeout, "how long the breaker stays open before it probes again", code(short(resilient.DefaultOpenTimeout)),
 		positive(func(c *Config) *time.Duration { return &c.BreakerOpenTimeout }, "500ms or 10s")},
-	{VarHealthCheckInterval, "how often a remote backend's health is checked with a probe key; `0` turns checks off", code(short(monitor.DefaultInterval)),
+	{VarHealthCheckInterval, "how often a remote backend's health is checked with a probe key; `0` turns checks off", code(short(cachekit.DefaultHealthInterval)),
 		interval(func(c *Config) *time.Duration { return &c.HealthCheckInterval })},
 	{VarMetrics, "`emf` writes CloudWatch Embedded Metric Format lines on stdout", "none",
 		text(func(c *Config) *string { return &c.Metrics }, strings.ToLower)},
 	{VarMetricsNamespace, "the metrics' CloudWatch namespace", "`cachekit`",
 		text(func(c *Config) *string { return &c.MetricsNamespace }, nil)},
-	{VarMetricsInterval, "how often metrics are flushed", code(short(monitor.DefaultFlushInterval)),
+	{VarMetricsInterval, "how often metrics are flushed", code(short(cachekit.DefaultMetricsInterval)),
 		positive(func(c *Config) *time.Duration { return &c.MetricsInterval }, "500ms or 10s")},
 	{VarServiceName, "the metrics' `Service` dimension", "`AWS_LAMBDA_FUNCTION_NAME`",
 		text(func(c *Config) *string { return &c.ServiceName }, nil)},
 	{VarLambdaFunctionName, "set by AWS Lambda: health checks, metric flushes and sweeps run inside calls when due, and it names the `Service` dimension", "not in Lambda",
 		func(c *Config, v string) error {
-			c.OnDemand = true
+			c.Background = false
 			c.ServiceName = cmp.Or(c.ServiceName, v)
 			return nil
 		}},

@@ -6,6 +6,6 @@
 // because it kept the best hit ratio on a Zipf workload at capacity and the fastest reads of
 // the caches measured side by side (see docs/benchmarks.md).
 //
-// Expired entries are never returned. They are removed as the store is used and by a
-// clean-up goroutine that Close stops.
+// Expired entries are never returned. They are removed as the store is used and by CleanUp,
+// which a cachekit.Cache calls on its schedule: the store runs no goroutine of its own.
 package memstore

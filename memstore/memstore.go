@@ -13,22 +13,14 @@ import (
 	"github.com/cachekit/cachekit/backend"
 )
 
-// Defaults for the zero fields of Options.
-const (
-	DefaultMaxSize         = 10_000
-	DefaultCleanupInterval = time.Minute
-)
+// DefaultMaxSize is the default of Options.MaxSize.
+const DefaultMaxSize = 10_000
 
 // Options configures a Store. The zero value means every documented default.
 type Options struct {
 	// MaxSize bounds the number of entries. When the store is full, a write evicts the entry
 	// least likely to be used again (W-TinyLFU). Zero means DefaultMaxSize.
 	MaxSize int
-	// CleanupInterval is how often a goroutine owned by the store removes expired entries.
-	// Zero means DefaultCleanupInterval; a negative value runs no goroutine. Either way, expired
-	// entries are never returned and are also removed as the store is used, so a process whose
-	// goroutines are frozen between requests (AWS Lambda) does not grow past MaxSize.
-	CleanupInterval time.Duration
 	// Clock is the time source for expiry. Nil means the system's monotonic clock.
 	Clock backend.Clock
 }
@@ -40,9 +32,7 @@ type Store struct {
 	clock  otter.Clock
 	closed atomic.Bool
 
-	stopOnce sync.Once
-	stop     chan struct{} // closed by Close to end the clean-up goroutine
-	done     chan struct{} // closed when the clean-up goroutine has returned
+	closeOnce sync.Once
 }
 
 var (
@@ -65,9 +55,6 @@ func New(opts Options) (*Store, error) {
 	if opts.MaxSize == 0 {
 		opts.MaxSize = DefaultMaxSize
 	}
-	if opts.CleanupInterval == 0 {
-		opts.CleanupInterval = DefaultCleanupInterval
-	}
 	var clock otter.Clock = newMonotonic()
 	if opts.Clock != nil {
 		clock = clockAdapter{opts.Clock}
@@ -82,27 +69,7 @@ func New(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memstore: %w", err)
 	}
-	s := &Store{cache: cache, clock: clock, stop: make(chan struct{}), done: make(chan struct{})}
-	if opts.CleanupInterval > 0 {
-		go s.cleanup(opts.CleanupInterval)
-	} else {
-		close(s.done)
-	}
-	return s, nil
-}
-
-func (s *Store) cleanup(every time.Duration) {
-	defer close(s.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.cache.CleanUp()
-		}
-	}
+	return &Store{cache: cache, clock: clock}, nil
 }
 
 // usable reports why no call may proceed: a closed store or a done context.
@@ -318,19 +285,18 @@ func (s *Store) Len() int {
 	return s.cache.EstimatedSize()
 }
 
-// CleanUp removes expired entries and finishes pending evictions now, as the clean-up
-// goroutine does on its interval. A Lambda handler may call it at the end of an invocation.
+// CleanUp removes expired entries and finishes pending evictions now. The store runs no
+// goroutine of its own: a cachekit.Cache calls CleanUp on its schedule (see
+// cachekit.Options.CleanupInterval), and a program using the store alone may call it.
 func (s *Store) CleanUp() {
 	s.cache.CleanUp()
 }
 
-// Close stops the clean-up goroutine and drops every entry. Later calls report
+// Close drops every entry. Later calls report
 // backend.ErrClosed. Close is idempotent and always returns nil.
 func (s *Store) Close() error {
-	s.stopOnce.Do(func() {
+	s.closeOnce.Do(func() {
 		s.closed.Store(true)
-		close(s.stop)
-		<-s.done
 		s.cache.StopAllGoroutines()
 		s.cache.InvalidateAll()
 	})
@@ -350,7 +316,7 @@ func newMonotonic() *monotonic {
 
 func (m *monotonic) NowNano() int64 { return m.startNano + int64(time.Since(m.start)) }
 
-// Tick returns nil: the store runs its own clean-up goroutine, which Close stops.
+// Tick returns nil: the store runs no timer of its own; its owner sweeps it (CleanUp).
 func (m *monotonic) Tick(time.Duration) <-chan time.Time { return nil }
 
 type clockAdapter struct{ clock backend.Clock }

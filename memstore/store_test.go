@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/cachekit/cachekit/cachetest"
@@ -24,7 +23,7 @@ func newStore(t *testing.T, opts memstore.Options) *memstore.Store {
 func TestMaxSizeBoundsEntries(t *testing.T) {
 	ctx := context.Background()
 	const max = 100
-	s := newStore(t, memstore.Options{MaxSize: max, CleanupInterval: -1})
+	s := newStore(t, memstore.Options{MaxSize: max})
 	for i := range 100 * max {
 		if err := s.Set(ctx, fmt.Sprint("k", i), []byte("v"), time.Hour); err != nil {
 			t.Fatal(err)
@@ -44,7 +43,7 @@ func TestMaxSizeBoundsEntries(t *testing.T) {
 func TestExpiredEntriesAreRemovedWithoutTheGoroutine(t *testing.T) {
 	ctx := context.Background()
 	clock := cachetest.NewClock(time.Unix(1_800_000_000, 0))
-	s := newStore(t, memstore.Options{MaxSize: 1000, CleanupInterval: -1, Clock: clock})
+	s := newStore(t, memstore.Options{MaxSize: 1000, Clock: clock})
 	for i := range 1000 {
 		_ = s.Set(ctx, fmt.Sprint("old", i), []byte("v"), time.Minute)
 	}
@@ -59,25 +58,6 @@ func TestExpiredEntriesAreRemovedWithoutTheGoroutine(t *testing.T) {
 	if n := s.Len(); n > 1000 {
 		t.Errorf("Len = %d, want at most 1000", n)
 	}
-}
-
-func TestCleanupGoroutineRemovesExpiredEntries(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx := context.Background()
-		s := newStore(t, memstore.Options{CleanupInterval: time.Minute})
-		for i := range 100 {
-			_ = s.Set(ctx, fmt.Sprint("k", i), []byte("v"), 30*time.Second)
-		}
-		_ = s.Set(ctx, "live", []byte("v"), time.Hour)
-		if n := s.Len(); n != 101 {
-			t.Fatalf("Len = %d, want 101", n)
-		}
-		time.Sleep(time.Minute + time.Second) // the bubble's clock: instant
-		synctest.Wait()
-		if n := s.Len(); n != 1 {
-			t.Errorf("Len after the clean-up interval = %d, want only the live entry", n)
-		}
-	})
 }
 
 func TestGetHitDoesNotAllocate(t *testing.T) {

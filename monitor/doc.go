@@ -1,10 +1,8 @@
-// Package monitor watches a cache and its backend: health checks that write a probe key,
-// read it back, compare and delete it, timing each step, with retries (Checker); the
-// statistics a cache reports (Stats), with lock-free latency histograms (Recorder,
-// Histogram); and CloudWatch Embedded Metric Format lines made of them (EMF).
+// Package monitor checks a cache's backend: health checks that write a probe key, read it
+// back, compare and delete it, timing each step, with retries (Checker).
 //
-// cachekit's Cache runs the checks and flushes for its Store when Options.Health and
-// Options.Metrics ask: on an interval in a long-running service, on demand where goroutines
-// freeze between requests (AWS Lambda). A Checker is also an http.Handler for services with
-// a health endpoint.
+// A Checker is a cachekit.HealthCheck: a Cache given one in cachekit.Options.Health runs it on
+// the Cache's schedule (inside calls where goroutines freeze between requests, as in AWS
+// Lambda; on the Cache's goroutine in a long-running service). Its Handler serves checks to a
+// service's health endpoint.
 package monitor

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 
+	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/memstore"
 	"github.com/cachekit/cachekit/monitor"
 )
@@ -16,9 +17,9 @@ func ExampleChecker_Check() {
 	store, _ := memstore.New(memstore.Options{}) // any backend.Store: dynamostore, redisstore, a decorator
 	defer store.Close()
 
-	checker := monitor.NewChecker(store, monitor.Options{})
-	res := checker.Check(context.Background())
-	fmt.Println(res.Status != monitor.Unhealthy, res.Attempts, res.ConsecutiveFailures) // degraded is a working but slow backend
+	checker := monitor.NewChecker(monitor.Options{})
+	res := checker.Check(context.Background(), store)
+	fmt.Println(res.Status != cachekit.Unhealthy, res.Attempts, res.ConsecutiveFailures) // degraded is a working but slow backend
 	for _, step := range res.Steps {
 		fmt.Println(step.Step, step.Error == "")
 	}
@@ -32,15 +33,15 @@ func ExampleChecker_Check() {
 	// probe key left behind: false
 }
 
-// A Checker is an http.Handler: each request runs a check, bounded by the request's context,
-// and gets its result as JSON.
-func ExampleChecker_ServeHTTP() {
+// A Checker's Handler checks a store on each request, bounded by the request's context, and
+// answers with the result as JSON.
+func ExampleChecker_Handler() {
 	store, _ := memstore.New(memstore.Options{})
 	defer store.Close()
 
-	checker := monitor.NewChecker(store, monitor.Options{})
+	checker := monitor.NewChecker(monitor.Options{})
 	mux := http.NewServeMux()
-	mux.Handle("/health/cache", checker) // 200 healthy or degraded, 503 unhealthy, JSON
+	mux.Handle("/health/cache", checker.Handler(store)) // 200 healthy or degraded, 503 unhealthy, JSON
 
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/health/cache", nil))

@@ -12,37 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/backend"
 )
-
-// Status is a health check's verdict.
-type Status string
-
-// The verdicts of a health check.
-const (
-	Healthy   Status = "healthy"   // every step worked, within Options.Slow
-	Degraded  Status = "degraded"  // every step worked, but the probe took longer than Options.Slow
-	Unhealthy Status = "unhealthy" // a step failed on every attempt
-)
-
-// Step is one timed step of a probe: set, get or delete.
-type Step struct {
-	Step      string `json:"step"`
-	LatencyNS int64  `json:"latency_ns"`
-	Error     string `json:"error,omitempty"`
-}
-
-// Result is the outcome of a health check: its last attempt's steps.
-type Result struct {
-	Status              Status    `json:"status"`
-	Key                 string    `json:"key"` // the probe key of the last attempt
-	Steps               []Step    `json:"steps"`
-	TotalNS             int64     `json:"total_ns"`
-	Attempts            int       `json:"attempts"`
-	ConsecutiveFailures int       `json:"consecutive_failures"` // unhealthy checks in a row, this one included
-	LastError           string    `json:"last_error,omitempty"`
-	CheckedAt           time.Time `json:"checked_at"`
-}
 
 // Defaults for the zero fields of Options.
 const (
@@ -51,7 +23,6 @@ const (
 	DefaultRetries  = 2
 	DefaultBackoff  = 100 * time.Millisecond
 	DefaultSlow     = 250 * time.Millisecond
-	DefaultInterval = time.Minute
 )
 
 // Options configures a Checker. The zero value means every documented default.
@@ -65,45 +36,35 @@ type Options struct {
 	ProbeTTL time.Duration
 	// Retries is how many more attempts a failed probe gets before the check reports
 	// unhealthy; Backoff is the wait before the first retry, doubled for each next one. Zero
-	// means DefaultRetries and DefaultBackoff; a negative Retries means none.
+	// means DefaultRetries and DefaultBackoff; a negative Retries means none (what a check
+	// run inside a Lambda request wants: no backoff sleeps there).
 	Retries int
 	Backoff time.Duration
 	// Slow is the probe time over which a working backend is reported degraded. Zero means
-	// DefaultSlow.
+	// DefaultSlow; a negative value never reports degraded.
 	Slow time.Duration
-	// Interval is how often checks run: Start's goroutine runs one per Interval, and
-	// CheckIfDue runs one when the last is older. Zero means DefaultInterval.
-	Interval time.Duration
 	// Logger receives an error line for each unhealthy check; it never names keys or values.
 	// Nil means slog.Default().
 	Logger *slog.Logger
-	// Now is the time source for due checks; nil means time.Now.
-	Now func() time.Time
+	// Clock is the time source of the results' CheckedAt; nil means the system clock.
+	Clock backend.Clock
 }
 
-// Probed is what a health check calls: a backend.Store has these methods, and so has
-// anything that forwards them to one.
-type Probed interface {
-	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
-	Get(ctx context.Context, key string) ([]byte, error)
-	Delete(ctx context.Context, keys ...string) error
-}
-
-// Checker runs health checks against one Store. It is safe for concurrent use; a zero
-// Checker is not: create it with NewChecker.
+// Checker runs health checks. It is a cachekit.HealthCheck: give it to a Cache in
+// cachekit.Options.Health, which runs it on its schedule; or call Check, or serve Handler,
+// yourself. It is safe for concurrent use; a zero Checker is not: create it with NewChecker.
 type Checker struct {
-	store Probed
-	o     Options
+	o Options
 
 	mu               sync.Mutex
-	last             Result
+	last             cachekit.HealthResult
 	checks, failures uint64
-	checking         chan struct{} // closed when the check under way ends; nil when none is
-	checker          loop
 }
 
-// NewChecker returns a Checker of store, configured by opts.
-func NewChecker(store Probed, opts Options) *Checker {
+var _ cachekit.HealthCheck = (*Checker)(nil)
+
+// NewChecker returns a Checker configured by opts.
+func NewChecker(opts Options) *Checker {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
@@ -116,31 +77,32 @@ func NewChecker(store Probed, opts Options) *Checker {
 	if opts.Backoff <= 0 {
 		opts.Backoff = DefaultBackoff
 	}
-	if opts.Slow <= 0 {
+	if opts.Slow == 0 {
 		opts.Slow = DefaultSlow
-	}
-	if opts.Interval <= 0 {
-		opts.Interval = DefaultInterval
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if opts.Clock == nil {
+		opts.Clock = systemClock{}
 	}
-	return &Checker{store: store, o: opts}
+	return &Checker{o: opts}
 }
 
-// Check runs a health check now: a probe, retried with backoff while it fails and ctx allows.
-// A check that fails because ctx ended is returned but not recorded: the caller's deadline
-// says nothing of the backend.
-func (c *Checker) Check(ctx context.Context) Result {
-	var res Result
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Check runs a health check of s now: a probe, retried with backoff while it fails and ctx
+// allows. A check that fails because ctx ended is returned, marked Inconclusive, but not
+// recorded: the caller's deadline says nothing of the backend.
+func (c *Checker) Check(ctx context.Context, s backend.Store) cachekit.HealthResult {
+	var res cachekit.HealthResult
 	backoff := c.o.Backoff
 	for attempt := 0; ; attempt++ {
-		res = c.probe(ctx)
+		res = c.probe(ctx, s)
 		res.Attempts = attempt + 1
-		if res.Status != Unhealthy || attempt >= c.o.Retries || ctx.Err() != nil {
+		if res.Status != cachekit.Unhealthy || attempt >= c.o.Retries || ctx.Err() != nil {
 			break
 		}
 		t := time.NewTimer(backoff)
@@ -151,21 +113,22 @@ func (c *Checker) Check(ctx context.Context) Result {
 		t.Stop()
 		backoff *= 2
 	}
-	if res.Status == Unhealthy && ctx.Err() != nil {
+	if res.Status == cachekit.Unhealthy && ctx.Err() != nil {
 		// Cut short by the caller, the check says nothing of the backend.
 		res.LastError = "inconclusive: " + res.LastError
+		res.Inconclusive = true
 		return res
 	}
 	c.mu.Lock()
 	c.checks++
 	res.ConsecutiveFailures = 0
-	if res.Status == Unhealthy {
+	if res.Status == cachekit.Unhealthy {
 		c.failures++
 		res.ConsecutiveFailures = c.last.ConsecutiveFailures + 1
 	}
 	c.last = res
 	c.mu.Unlock()
-	if res.Status == Unhealthy {
+	if res.Status == cachekit.Unhealthy {
 		c.o.Logger.Error("cachekit: health check failed", "attempts", res.Attempts,
 			"consecutive_failures", res.ConsecutiveFailures, "error", res.LastError)
 	}
@@ -174,26 +137,26 @@ func (c *Checker) Check(ctx context.Context) Result {
 
 // probe writes a key no one else uses, reads it back, compares and deletes it, timing each
 // step. The delete runs even when an earlier step failed, to leave nothing behind.
-func (c *Checker) probe(ctx context.Context) Result {
+func (c *Checker) probe(ctx context.Context, s backend.Store) cachekit.HealthResult {
 	token := fmt.Sprintf("%016x", rand.Uint64())
 	key := c.o.Prefix + token
-	want, _ := json.Marshal(map[string]any{"probe": token, "at": c.o.Now().Unix()})
-	res := Result{Status: Healthy, Key: key, CheckedAt: c.o.Now()}
+	want, _ := json.Marshal(map[string]any{"probe": token, "at": c.o.Clock.Now().Unix()})
+	res := cachekit.HealthResult{Status: cachekit.Healthy, Key: key, CheckedAt: c.o.Clock.Now()}
 	step := func(name string, f func() error) bool {
 		start := time.Now()
 		err := f()
-		s := Step{Step: name, LatencyNS: int64(time.Since(start))}
+		st := cachekit.HealthStep{Step: name, LatencyNS: int64(time.Since(start))}
 		if err != nil {
-			s.Error = err.Error()
-			res.Status, res.LastError = Unhealthy, name+": "+err.Error()
+			st.Error = err.Error()
+			res.Status, res.LastError = cachekit.Unhealthy, name+": "+err.Error()
 		}
-		res.Steps = append(res.Steps, s)
-		res.TotalNS += s.LatencyNS
+		res.Steps = append(res.Steps, st)
+		res.TotalNS += st.LatencyNS
 		return err == nil
 	}
-	if step("set", func() error { return c.store.Set(ctx, key, want, c.o.ProbeTTL) }) {
+	if step("set", func() error { return s.Set(ctx, key, want, c.o.ProbeTTL) }) {
 		step("get", func() error {
-			got, err := c.store.Get(ctx, key)
+			got, err := s.Get(ctx, key)
 			switch {
 			case errors.Is(err, backend.ErrNotFound):
 				return fmt.Errorf("the probe key was not found right after it was set (%w)", err)
@@ -205,15 +168,15 @@ func (c *Checker) probe(ctx context.Context) Result {
 			return nil
 		})
 	}
-	step("delete", func() error { return c.store.Delete(ctx, key) })
-	if res.Status == Healthy && time.Duration(res.TotalNS) > c.o.Slow {
-		res.Status = Degraded
+	step("delete", func() error { return s.Delete(ctx, key) })
+	if res.Status == cachekit.Healthy && c.o.Slow > 0 && time.Duration(res.TotalNS) > c.o.Slow {
+		res.Status = cachekit.Degraded
 	}
 	return res
 }
 
 // Last returns the result of the latest check, or a zero Result before the first.
-func (c *Checker) Last() Result {
+func (c *Checker) Last() cachekit.HealthResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.last
@@ -226,60 +189,17 @@ func (c *Checker) Counts() (checks, failures uint64) {
 	return c.checks, c.failures
 }
 
-// CheckIfDue runs a check when the latest is older than Options.Interval, and returns the
-// latest result either way. Callers that run it as a cache is used get checks where
-// goroutines freeze between requests (AWS Lambda): a function thawed after an hour checks on
-// its first call. Concurrent callers share one check.
-func (c *Checker) CheckIfDue(ctx context.Context) Result {
-	c.mu.Lock()
-	if !c.last.CheckedAt.IsZero() && c.o.Now().Sub(c.last.CheckedAt) < c.o.Interval {
-		defer c.mu.Unlock()
-		return c.last
-	}
-	ch := c.checking
-	if ch == nil {
-		ch = make(chan struct{})
-		c.checking = ch
-		c.mu.Unlock()
-		c.Check(ctx)
-		c.mu.Lock()
-		c.checking = nil
-		close(ch)
-		defer c.mu.Unlock()
-		return c.last
-	}
-	c.mu.Unlock()
-	select {
-	case <-ch:
-	case <-ctx.Done():
-	}
-	return c.Last()
-}
-
-// Start runs a check every Options.Interval on a goroutine of the Checker's own, until Close.
-// Where goroutines freeze between requests, use CheckIfDue instead.
-func (c *Checker) Start() {
-	c.checker.start(c.o.Interval, func(ctx context.Context) {
-		ctx, cancel := context.WithTimeout(ctx, c.o.Interval) // Close cancels it too
-		defer cancel()
-		c.Check(ctx)
+// Handler returns an http.Handler that runs a check of s, bounded by the request's
+// context, and answers with the result as JSON: 200 when healthy or degraded, 503 when
+// unhealthy. For services with a health endpoint.
+func (c *Checker) Handler(s backend.Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res := c.Check(r.Context(), s)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if res.Status == cachekit.Unhealthy {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(res)
 	})
-}
-
-// Close stops Start's goroutine and waits for it. It is idempotent; the Store stays open.
-func (c *Checker) Close() error {
-	c.checker.halt()
-	return nil
-}
-
-// ServeHTTP runs a check, bounded by the request's context, and answers with the Result as
-// JSON: 200 when healthy or degraded, 503 when unhealthy.
-func (c *Checker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	res := c.Check(r.Context())
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	if res.Status == Unhealthy {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	_ = json.NewEncoder(w).Encode(res)
 }

@@ -15,6 +15,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/memstore"
 	"github.com/cachekit/cachekit/monitor"
@@ -73,8 +74,8 @@ func (l *logs) String() string              { l.mu.Lock(); defer l.mu.Unlock(); 
 func TestHealthyProbeLeavesNothing(t *testing.T) {
 	ctx := context.Background()
 	s := newSick(t)
-	res := monitor.NewChecker(s, monitor.Options{Prefix: "CACHE#svc:health:"}).Check(ctx)
-	if res.Status != monitor.Healthy || len(res.Steps) != 3 || res.Attempts != 1 || res.ConsecutiveFailures != 0 {
+	res := monitor.NewChecker(monitor.Options{Prefix: "CACHE#svc:health:"}).Check(ctx, s)
+	if res.Status != cachekit.Healthy || len(res.Steps) != 3 || res.Attempts != 1 || res.ConsecutiveFailures != 0 {
 		t.Errorf("Check = %+v, want healthy after 3 steps and 1 attempt", res)
 	}
 	if !strings.HasPrefix(res.Key, "CACHE#svc:health:") {
@@ -96,10 +97,10 @@ func TestUnhealthyIsRetriedCountedAndLogged(t *testing.T) {
 		s := newSick(t)
 		s.failing.Store(true)
 		var out logs
-		c := monitor.NewChecker(s, monitor.Options{Retries: 2, Logger: slog.New(slog.NewTextHandler(&out, nil))})
+		c := monitor.NewChecker(monitor.Options{Retries: 2, Logger: slog.New(slog.NewTextHandler(&out, nil))})
 		for want := 1; want <= 2; want++ {
-			res := c.Check(ctx)
-			if res.Status != monitor.Unhealthy || res.Attempts != 3 || res.ConsecutiveFailures != want ||
+			res := c.Check(ctx, s)
+			if res.Status != cachekit.Unhealthy || res.Attempts != 3 || res.ConsecutiveFailures != want ||
 				!strings.Contains(res.LastError, "connection refused") {
 				t.Errorf("check %d = %+v, want unhealthy after 3 attempts, %d in a row", want, res, want)
 			}
@@ -111,7 +112,7 @@ func TestUnhealthyIsRetriedCountedAndLogged(t *testing.T) {
 			t.Errorf("logs = %q, want two failure lines that name no key", got)
 		}
 		s.failing.Store(false)
-		if res := c.Check(ctx); res.Status != monitor.Healthy || res.ConsecutiveFailures != 0 {
+		if res := c.Check(ctx, s); res.Status != cachekit.Healthy || res.ConsecutiveFailures != 0 {
 			t.Errorf("check after recovery = %+v, want healthy", res)
 		}
 	})
@@ -121,72 +122,27 @@ func TestSlowIsDegraded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newSick(t)
 		s.slow = 300 * time.Millisecond
-		if res := monitor.NewChecker(s, monitor.Options{}).Check(context.Background()); res.Status != monitor.Degraded {
+		if res := monitor.NewChecker(monitor.Options{}).Check(context.Background(), s); res.Status != cachekit.Degraded {
 			t.Errorf("Check of a backend that reads in 300ms = %+v, want degraded", res)
-		}
-	})
-}
-
-func TestCheckIfDue(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx := context.Background()
-		s := newSick(t)
-		c := monitor.NewChecker(s, monitor.Options{Interval: time.Minute})
-		var wg sync.WaitGroup
-		for range 5 {
-			wg.Go(func() { c.CheckIfDue(ctx) })
-		}
-		wg.Wait()
-		if n := s.sets.Load(); n != 1 {
-			t.Errorf("5 concurrent callers ran %d checks, want 1", n)
-		}
-		time.Sleep(59 * time.Second)
-		c.CheckIfDue(ctx)
-		if n := s.sets.Load(); n != 1 {
-			t.Errorf("a check within the interval ran a probe: %d in all", n)
-		}
-		// A frozen hour later, the first call catches up.
-		time.Sleep(time.Hour)
-		if res := c.CheckIfDue(ctx); s.sets.Load() != 2 || res.Status != monitor.Healthy {
-			t.Errorf("first call after an hour: %d probes, %+v; want a fresh check", s.sets.Load(), res)
-		}
-	})
-}
-
-func TestStartChecksOnItsIntervalUntilClose(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		s := newSick(t)
-		c := monitor.NewChecker(s, monitor.Options{Interval: 10 * time.Second})
-		c.Start()
-		time.Sleep(35 * time.Second)
-		synctest.Wait()
-		if n := s.sets.Load(); n != 3 {
-			t.Errorf("%d checks in 35s at a 10s interval, want 3", n)
-		}
-		c.Close()
-		c.Close()
-		time.Sleep(time.Minute)
-		if n := s.sets.Load(); n != 3 {
-			t.Errorf("checks went on after Close: %d", n)
 		}
 	})
 }
 
 func TestServeHTTP(t *testing.T) {
 	s := newSick(t)
-	srv := httptest.NewServer(monitor.NewChecker(s, monitor.Options{Retries: -1, Logger: slog.New(slog.DiscardHandler)}))
+	srv := httptest.NewServer(monitor.NewChecker(monitor.Options{Retries: -1, Logger: slog.New(slog.DiscardHandler)}).Handler(s))
 	defer srv.Close()
 	for _, tc := range []struct {
 		failing bool
 		code    int
-		status  monitor.Status
-	}{{false, 200, monitor.Healthy}, {true, 503, monitor.Unhealthy}} {
+		status  cachekit.HealthStatus
+	}{{false, 200, cachekit.Healthy}, {true, 503, cachekit.Unhealthy}} {
 		s.failing.Store(tc.failing)
 		resp, err := http.Get(srv.URL)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var res monitor.Result
+		var res cachekit.HealthResult
 		err = json.NewDecoder(resp.Body).Decode(&res)
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != tc.code || res.Status != tc.status {
@@ -202,16 +158,16 @@ func TestServeHTTP(t *testing.T) {
 func TestRealBackends(t *testing.T) {
 	ctx := context.Background()
 	testenv.Redis(t, testenv.RedisURL(), false)
-	for url, want := range map[string]monitor.Status{
-		testenv.RedisURL(): monitor.Healthy,
-		"redis://127.0.0.1:9?dial_timeout=200ms&cluster=false": monitor.Unhealthy,
+	for url, want := range map[string]cachekit.HealthStatus{
+		testenv.RedisURL(): cachekit.Healthy,
+		"redis://127.0.0.1:9?dial_timeout=200ms&cluster=false": cachekit.Unhealthy,
 	} {
 		s, _ := redisstore.Open(url, redisstore.Options{})
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		res := monitor.NewChecker(s, monitor.Options{Retries: 1, Backoff: time.Millisecond, Logger: slog.New(slog.DiscardHandler)}).Check(cctx)
+		res := monitor.NewChecker(monitor.Options{Retries: 1, Backoff: time.Millisecond, Logger: slog.New(slog.DiscardHandler)}).Check(cctx, s)
 		cancel()
 		s.Close()
-		if res.Status != want && !(want == monitor.Healthy && res.Status == monitor.Degraded) {
+		if res.Status != want && !(want == cachekit.Healthy && res.Status == cachekit.Degraded) {
 			t.Errorf("Check of %s = %+v, want %s", url, res, want)
 		}
 	}
@@ -223,18 +179,18 @@ func TestRealBackends(t *testing.T) {
 func TestCheckCutShortByTheCallerIsNotRecorded(t *testing.T) {
 	s := newSick(t)
 	var out logs
-	c := monitor.NewChecker(s, monitor.Options{Logger: slog.New(slog.NewTextHandler(&out, nil))})
-	if res := c.Check(context.Background()); res.Status != monitor.Healthy {
+	c := monitor.NewChecker(monitor.Options{Logger: slog.New(slog.NewTextHandler(&out, nil))})
+	if res := c.Check(context.Background(), s); res.Status != cachekit.Healthy {
 		t.Fatalf("first check: %+v", res)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	s.failing.Store(true)
-	res := c.Check(ctx)
-	if res.Status != monitor.Unhealthy || !strings.HasPrefix(res.LastError, "inconclusive: ") {
+	res := c.Check(ctx, s)
+	if res.Status != cachekit.Unhealthy || !strings.HasPrefix(res.LastError, "inconclusive: ") {
 		t.Errorf("check with the caller's context done = %+v, want an inconclusive failure", res)
 	}
-	if last := c.Last(); last.Status != monitor.Healthy || last.ConsecutiveFailures != 0 {
+	if last := c.Last(); last.Status != cachekit.Healthy || last.ConsecutiveFailures != 0 {
 		t.Errorf("Last after the cut-short check = %+v, want the healthy one before it", last)
 	}
 	if checks, failures := c.Counts(); checks != 1 || failures != 0 {

@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,14 +26,16 @@ var ErrOpen = errors.New("cachekit: circuit breaker open")
 
 // Defaults for the zero fields of Options.
 const (
+	DefaultName             = "cachekit"
 	DefaultFailureThreshold = 5
 	DefaultOpenTimeout      = 10 * time.Second
+	DefaultHalfOpenProbes   = 1
 	DefaultOpTimeout        = 500 * time.Millisecond
 )
 
 // Options configures a Breaker. The zero value means every documented default.
 type Options struct {
-	// Name names the breaker in logs. Zero means "cachekit".
+	// Name names the breaker in logs. Zero means DefaultName.
 	Name string
 	// FailureThreshold is how many failures in a row open the breaker. Zero means
 	// DefaultFailureThreshold.
@@ -41,7 +44,7 @@ type Options struct {
 	// Zero means DefaultOpenTimeout.
 	OpenTimeout time.Duration
 	// HalfOpenProbes is how many calls may probe the backend at once while half open; that
-	// many successes close the breaker. Zero means 1.
+	// many successes close the breaker. Zero means DefaultHalfOpenProbes.
 	HalfOpenProbes uint32
 	// OpTimeout bounds every request to the backend, inside the caller's context, so that a
 	// hung backend costs milliseconds, not the caller's whole budget. A single-key call is
@@ -101,7 +104,7 @@ func New(next backend.Store, opts Options) (*Breaker, error) {
 		return nil, errors.New("resilient: nil Store")
 	}
 	if opts.Name == "" {
-		opts.Name = "cachekit"
+		opts.Name = DefaultName
 	}
 	if opts.FailureThreshold == 0 {
 		opts.FailureThreshold = DefaultFailureThreshold
@@ -140,7 +143,7 @@ func (b *Breaker) settings(name string) gobreaker.Settings {
 	opts := b.o
 	return gobreaker.Settings{
 		Name:        name,
-		MaxRequests: max(opts.HalfOpenProbes, 1),
+		MaxRequests: cmp.Or(opts.HalfOpenProbes, DefaultHalfOpenProbes),
 		Timeout:     opts.OpenTimeout,
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= opts.FailureThreshold },
 		IsExcluded:  func(err error) bool { return errors.Is(err, errExcluded) },

@@ -170,7 +170,7 @@ func TestFailbackWaitsForAPassingHealthCheck(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		b, f := newBreaker(t) // 3 failures open it for 5s
-		fb, _ := memstore.New(memstore.Options{CleanupInterval: -1})
+		fb, _ := memstore.New(memstore.Options{})
 		fo, _ := resilient.NewFallback(b, fb, resilient.FallbackOptions{Logger: quiet})
 		defer fo.Close()
 		_ = fo.Set(ctx, "CACHE#k", []byte(`"old"`), time.Hour)
@@ -205,7 +205,7 @@ func TestFailbackDoesNotHoldUpOtherCalls(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		b, f := newBreaker(t)
-		fb, _ := memstore.New(memstore.Options{CleanupInterval: -1})
+		fb, _ := memstore.New(memstore.Options{})
 		fo, _ := resilient.NewFallback(b, fb, resilient.FallbackOptions{Logger: quiet})
 		defer fo.Close()
 		for _, k := range []string{"CACHE#a", "CACHE#b"} {

@@ -120,7 +120,7 @@ func TestFallbackNeverTracksARefusedKey(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		b, f := newBreaker(t)
-		fb, _ := memstore.New(memstore.Options{CleanupInterval: -1})
+		fb, _ := memstore.New(memstore.Options{})
 		fo, _ := resilient.NewFallback(b, fb, resilient.FallbackOptions{Logger: quiet})
 		defer fo.Close()
 		outage(t, fo, f, "CACHE#k")
@@ -147,7 +147,7 @@ func TestFallbackClearAndOtherNamespaceSettle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		b, f := newBreaker(t)
-		fb, _ := memstore.New(memstore.Options{CleanupInterval: -1})
+		fb, _ := memstore.New(memstore.Options{})
 		fo, _ := resilient.NewFallback(b, fb, resilient.FallbackOptions{Logger: quiet})
 		defer fo.Close()
 		outage(t, fo, f, "a:1")

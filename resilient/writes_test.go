@@ -20,7 +20,7 @@ import (
 // does, as far as the breaker and the fallback can tell.
 func newRemote(t *testing.T, rtt time.Duration) *faulty {
 	t.Helper()
-	ms, err := memstore.New(memstore.Options{CleanupInterval: -1})
+	ms, err := memstore.New(memstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestHalfOpenSkippedSetIsNotReadStale(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		spare, err := memstore.New(memstore.Options{CleanupInterval: -1})
+		spare, err := memstore.New(memstore.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +132,7 @@ func TestFailbackUnderSteadyWrites(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		spare, err := memstore.New(memstore.Options{CleanupInterval: -1})
+		spare, err := memstore.New(memstore.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -96,7 +96,7 @@ func New(l2 backend.Store, opts Options) (*Store, error) {
 	}
 	// No clean-up goroutine: copies live at most MaxTTL, expired ones are never served, and
 	// CleanUp sweeps on demand (a Cache calls it when due).
-	l1, err := memstore.New(memstore.Options{MaxSize: opts.MaxSize, CleanupInterval: -1, Clock: opts.Clock})
+	l1, err := memstore.New(memstore.Options{MaxSize: opts.MaxSize, Clock: opts.Clock})
 	if err != nil {
 		return nil, fmt.Errorf("tiered: L1: %w", err)
 	}

@@ -117,7 +117,7 @@ func newTiered(t *testing.T, l2 backend.Store, clock backend.Clock, maxTTL time.
 
 func newL2(t *testing.T, clock backend.Clock) *counted {
 	t.Helper()
-	ms, err := memstore.New(memstore.Options{Clock: clock, CleanupInterval: -1})
+	ms, err := memstore.New(memstore.Options{Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func (g *gatedL2) GetEntries(ctx context.Context, keys []string) ([]backend.Entr
 // the deleted value back in L1.
 func TestReadInFlightNeverRefillsAWrittenKey(t *testing.T) {
 	ctx := context.Background()
-	ms, _ := memstore.New(memstore.Options{CleanupInterval: -1})
+	ms, _ := memstore.New(memstore.Options{})
 	l2 := &gatedL2{Store: ms}
 	s := newTiered(t, l2, nil, time.Minute)
 	defer s.Close()
@@ -274,7 +274,7 @@ func (c *cancelOnSet) Set(ctx context.Context, k string, v []byte, ttl time.Dura
 // TestL1FollowsAWriteWhoseContextEnds: L2 took the write, so L1 must not keep the copy of
 // the value it replaced, though the caller's context ended on the way back.
 func TestL1FollowsAWriteWhoseContextEnds(t *testing.T) {
-	ms, _ := memstore.New(memstore.Options{CleanupInterval: -1})
+	ms, _ := memstore.New(memstore.Options{})
 	l2 := &cancelOnSet{Store: ms}
 	s := newTiered(t, l2, nil, time.Minute)
 	defer s.Close()

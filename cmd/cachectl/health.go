@@ -7,23 +7,24 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/monitor"
 )
 
 // healthReport is the outcome of a health check, as "health --json" prints it.
 type healthReport struct {
 	Backend string `json:"backend"`
-	monitor.Result
+	cachekit.HealthResult
 }
 
 func runHealth(ctx context.Context, inv *invocation) error {
 	ctx, cancel := context.WithTimeout(ctx, inv.opts.healthTimeout)
 	defer cancel()
-	checker := monitor.NewChecker(inv.cache.Store(), monitor.Options{
+	checker := monitor.NewChecker(monitor.Options{
 		Prefix: inv.cache.Prefix() + "cachectl:health:",
 		Logger: slog.New(slog.DiscardHandler), // the report says it all
 	})
-	rep := healthReport{Backend: inv.cfg.Backend(), Result: checker.Check(ctx)}
+	rep := healthReport{Backend: inv.cfg.Backend(), HealthResult: checker.Check(ctx, inv.cache.Store())}
 
 	var err error
 	if inv.json {
@@ -43,7 +44,7 @@ func runHealth(ctx context.Context, inv *invocation) error {
 		fmt.Fprintf(tw, "total\t%v\n", time.Duration(rep.TotalNS))
 		err = tw.Flush()
 	}
-	if err == nil && rep.Status == monitor.Unhealthy {
+	if err == nil && rep.Status == cachekit.Unhealthy {
 		return exitStatus(exitMiss)
 	}
 	return err

@@ -128,7 +128,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	// A command reports the backend's errors as they are, and writes nothing of its own: no
 	// breaker to turn a failure into a miss (a fallback needs one), no probe keys, no metrics.
 	inv.cfg.DisableBreaker = inv.cfg.FallbackStorageType == ""
-	inv.cfg.HealthCheckInterval, inv.cfg.Metrics, inv.cfg.OnDemand = -1, "", true
+	inv.cfg.HealthCheckInterval, inv.cfg.Metrics, inv.cfg.Background = -1, "", false
 
 	if inv.cache, err = c.open(inv.cfg); err != nil {
 		return c.fail(name, err)

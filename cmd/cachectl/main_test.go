@@ -44,7 +44,7 @@ type session struct {
 func newSession(t *testing.T) *session {
 	t.Helper()
 	clock := cachetest.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
-	st, err := memstore.New(memstore.Options{CleanupInterval: -1, Clock: clock})
+	st, err := memstore.New(memstore.Options{Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}

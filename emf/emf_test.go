@@ -1,19 +1,27 @@
-package monitor_test
+package emf_test
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cachetest"
+	"github.com/cachekit/cachekit/emf"
+	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/memstore"
 	"github.com/cachekit/cachekit/monitor"
 )
+
+func TestMain(m *testing.M) {
+	testenv.VerifyNoLeaks(m)
+}
 
 // emfLine checks one line against the Embedded Metric Format specification's required
 // fields, and returns its top-level members.
@@ -92,36 +100,40 @@ func TestEMFLinesFollowTheSpecificationAndCarryDeltas(t *testing.T) {
 
 func testEMFLines(t *testing.T) {
 	ctx := context.Background()
-	ms, _ := memstore.New(memstore.Options{CleanupInterval: -1})
-	c, _ := cachekit.New(ms, cachekit.Options{Health: &monitor.Options{}})
-	defer c.Close()
-	geo := cachekit.Typed[string](c, "geo:", 0)
+	ms, _ := memstore.New(memstore.Options{})
 	var out strings.Builder
-	e := monitor.NewEMF(monitor.EMFOptions{
+	w := emf.New(emf.Options{
+		Prefix:     "CACHE#geo:",
 		Writer:     &out,
 		Dimensions: map[string]string{"Service": "geo-api", "Backend": "memory"},
-		Now:        func() time.Time { return time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC) }, // not the bubble's 2000
+		Clock:      cachetest.NewClock(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)), // not the bubble's 2000
 	})
-	e.Watch(geo)
+	c, _ := cachekit.New(ms, cachekit.Options{
+		Prefix:          "CACHE#geo:",
+		Health:          monitor.NewChecker(monitor.Options{}),
+		Metrics:         w,
+		MetricsInterval: -1, // only Flush and Close write lines
+	})
+	geo := cachekit.Typed[string](c, "", 0)
 
-	time.Sleep(monitor.DefaultInterval)
+	time.Sleep(cachekit.DefaultHealthInterval)
 	_ = geo.Set(ctx, "a", "1", 0) // the first call after an interval runs the due health check
 	_, _ = geo.Get(ctx, "a")
 	_, _ = geo.Get(ctx, "b")
 	_, _ = geo.Get(ctx, "c")
-	if err := e.Flush(); err != nil {
+	if err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	_, _ = geo.Get(ctx, "a")
-	if err := e.Close(); err != nil {
+	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Close(); err != nil {
+	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
 	ls := lines(out.String())
 	if len(ls) != 2 {
-		t.Fatalf("%d lines, want one per flush and none from the second Close:\n%s", len(ls), out.String())
+		t.Fatalf("%d lines, want Flush's and Close's, and none from the second Close:\n%s", len(ls), out.String())
 	}
 	first, second := emfLine(t, ls[0]), emfLine(t, ls[1])
 	for name, want := range map[string]any{"Hits": 1.0, "Misses": 2.0, "Sets": 1.0, "HitRatio": 100.0 / 3, "Healthy": 1.0, "HealthChecks": 1.0, "HealthCheckFailures": 0.0, "Prefix": "CACHE#geo:", "Service": "geo-api"} {
@@ -134,26 +146,43 @@ func testEMFLines(t *testing.T) {
 	}
 }
 
-func TestEMFFlushesOnItsInterval(t *testing.T) {
+// TestEMFFlushesOnTheCachesInterval: in a long-running service, the Cache's goroutine
+// flushes once per interval however many calls are made, and Close flushes what is left.
+func TestEMFFlushesOnTheCachesInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ms, _ := memstore.New(memstore.Options{})
-		c, _ := cachekit.New(ms, cachekit.Options{})
-		defer c.Close()
 		var out strings.Builder
-		e := monitor.NewEMF(monitor.EMFOptions{Writer: &out, Interval: time.Minute})
-		e.Watch(c)
-		e.Start()
+		c, _ := cachekit.New(ms, cachekit.Options{
+			Metrics:         emf.New(emf.Options{Writer: &out}),
+			MetricsInterval: time.Minute,
+			Background:      true,
+		})
+		v := cachekit.Typed[int](c, "", 0)
 		for range 1000 {
-			_ = cachekit.Typed[int](c, "", 0).Set(context.Background(), "k", 1, 0)
+			_ = v.Set(context.Background(), "k", 1, 0)
 		}
 		time.Sleep(3*time.Minute + time.Second)
 		synctest.Wait()
 		if n := len(lines(out.String())); n != 3 {
 			t.Errorf("%d lines after 3 intervals and 1000 calls, want 3", n)
 		}
-		e.Close()
+		_ = c.Close()
 		if n := len(lines(out.String())); n != 4 {
 			t.Errorf("%d lines after Close, want the final flush too", n)
 		}
 	})
+}
+
+// TestRecordingDoesNotAllocate: the request path pays a few atomic adds, nothing more.
+func TestRecordingDoesNotAllocate(t *testing.T) {
+	w := emf.New(emf.Options{Writer: io.Discard})
+	allocs := testing.AllocsPerRun(1000, func() {
+		w.RecordHits(1)
+		w.RecordMisses(1)
+		w.RecordRead(time.Millisecond)
+		w.RecordWrite(time.Millisecond)
+	})
+	if allocs != 0 {
+		t.Errorf("recording allocates %.1f times a call, want 0", allocs)
+	}
 }

@@ -1,4 +1,4 @@
-package monitor
+package cachekit
 
 import (
 	"fmt"
@@ -40,15 +40,15 @@ func bucketTop(i int) uint64 {
 	return sub<<shift + 1<<shift - 1
 }
 
-// Recorder records latencies with fixed memory, no allocation and no lock; it is safe for
+// Latencies records latencies with fixed memory, no allocation and no lock; it is safe for
 // concurrent use. The zero value is ready.
-type Recorder struct {
+type Latencies struct {
 	counts [numBuckets]atomic.Uint64
 	max    atomic.Uint64
 }
 
 // Record adds one observation of d; a negative d counts as zero.
-func (r *Recorder) Record(d time.Duration) {
+func (r *Latencies) Record(d time.Duration) {
 	v := uint64(max(d, 0))
 	r.counts[bucketOf(v)].Add(1)
 	for {
@@ -60,7 +60,7 @@ func (r *Recorder) Record(d time.Duration) {
 }
 
 // Snapshot returns what r has recorded so far.
-func (r *Recorder) Snapshot() Histogram {
+func (r *Latencies) Snapshot() Histogram {
 	var h Histogram
 	for i := range r.counts {
 		c := r.counts[i].Load()
@@ -102,7 +102,7 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 	return time.Duration(h.max)
 }
 
-// Since returns the observations h has and prev, an earlier snapshot of the same Recorder,
+// Since returns the observations h has and prev, an earlier snapshot of the same Latencies,
 // did not: the latencies of the interval between them. Its Max is the top of the highest
 // bucket with an observation, held to h's maximum.
 func (h *Histogram) Since(prev *Histogram) Histogram {
