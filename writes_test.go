@@ -7,13 +7,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/redis/rueidis"
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/cacheenv"
@@ -82,33 +80,11 @@ func TestSetManyOfThousandsUnderOpenDefaults(t *testing.T) {
 	}
 }
 
-// lostAnswer is a real Redis client whose `at`-th pipeline reaches the server, is applied,
-// and loses its answers, as on a connection that breaks after the request went out.
-type lostAnswer struct {
-	redisstore.Client
-	at int32
-	n  atomic.Int32
-}
-
-func (l *lostAnswer) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
-	res := l.Client.DoMulti(ctx, cmds...)
-	if l.n.Add(1) != l.at {
-		return res
-	}
-	cut, cancel := context.WithCancel(ctx)
-	cancel()
-	lost := make(rueidis.Commands, len(cmds))
-	for i := range cmds {
-		lost[i] = l.Client.B().Ping().Build()
-	}
-	return l.Client.DoMulti(cut, lost...)
-}
-
 // TestBatchErrorNamesTheCallersKeys: a Cache's and a view's BatchError list the keys as their
 // caller wrote them, without the prefix.
 func TestBatchErrorNamesTheCallersKeys(t *testing.T) {
 	raw := testenv.Redis(t, testenv.RedisURL(), false)
-	lost := &lostAnswer{Client: raw}
+	lost := &testenv.LostAnswer{Client: raw}
 	s, _ := redisstore.New(lost, redisstore.Options{})
 	prefix := testenv.Name("CACHE#callers") + ":"
 	c, err := cachekit.New(s, cachekit.Options{Prefix: prefix})
@@ -134,8 +110,8 @@ func TestBatchErrorNamesTheCallersKeys(t *testing.T) {
 		"View.SetMany":         func() error { return view.SetMany(ctx, values, 0) },
 		"View.DeleteMany":      func() error { return view.DeleteMany(ctx, keys...) },
 	} {
-		lost.n.Store(0)
-		lost.at = 2
+		lost.Reset()
+		lost.At = 2
 		err := write()
 		var be *cachekit.BatchError
 		if !errors.As(err, &be) {

@@ -121,6 +121,24 @@ type env struct {
 
 func (e *env) key(name string) string { return e.prefix + name }
 
+// readEntries reads keys with backend.ReadEntries, keyed by key, and fails on an entry
+// returned twice.
+func (e *env) readEntries(keys ...string) map[string]backend.Entry {
+	e.Helper()
+	entries, err := backend.ReadEntries(context.Background(), e.s, keys)
+	if err != nil {
+		e.Fatalf("ReadEntries: %v", err)
+	}
+	m := make(map[string]backend.Entry, len(entries))
+	for _, en := range entries {
+		if _, dup := m[en.Key]; dup {
+			e.Errorf("ReadEntries returned %s twice", e.short(en.Key))
+		}
+		m[en.Key] = en
+	}
+	return m
+}
+
 func (e *env) set(key string, value string, ttl time.Duration) {
 	e.Helper()
 	e.written[key] = time.Now()
@@ -822,21 +840,7 @@ func testEntries(t *testing.T, e *env) {
 	e.set(long, `1`, time.Hour)
 	e.set(short, `2`, 10*time.Second)
 	e.clock.Advance(4 * time.Second)
-	read := func() map[string]backend.Entry {
-		t.Helper()
-		entries, err := backend.ReadEntries(ctx, e.s, []string{long, short, missing, long})
-		if err != nil {
-			t.Fatalf("ReadEntries: %v", err)
-		}
-		m := make(map[string]backend.Entry, len(entries))
-		for _, en := range entries {
-			if _, dup := m[en.Key]; dup {
-				t.Errorf("ReadEntries returned %s twice", e.short(en.Key))
-			}
-			m[en.Key] = en
-		}
-		return m
-	}
+	read := func() map[string]backend.Entry { return e.readEntries(long, short, missing, long) }
 	m := read()
 	if len(m) != 2 || string(m[long].Value) != `1` || string(m[short].Value) != `2` {
 		t.Fatalf("ReadEntries = %v, want the two entries set", m)
@@ -940,21 +944,7 @@ func testEntriesWall(t *testing.T, e *env) {
 	start := time.Now()
 	e.set(long, `1`, time.Hour)
 	e.set(short, `2`, shortLife)
-	read := func() map[string]backend.Entry {
-		t.Helper()
-		entries, err := backend.ReadEntries(ctx, e.s, []string{long, short, missing, long})
-		if err != nil {
-			t.Fatalf("ReadEntries: %v", err)
-		}
-		m := make(map[string]backend.Entry, len(entries))
-		for _, en := range entries {
-			if _, dup := m[en.Key]; dup {
-				t.Errorf("ReadEntries returned %s twice", e.short(en.Key))
-			}
-			m[en.Key] = en
-		}
-		return m
-	}
+	read := func() map[string]backend.Entry { return e.readEntries(long, short, missing, long) }
 	m := read()
 	elapsed := time.Since(start)
 	if string(m[long].Value) != `1` || len(m) > 2 {

@@ -5,39 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/redis/rueidis"
 
 	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/redisstore"
 )
-
-// lostAnswer is a real client whose `at`-th pipeline (counting from 1) reaches the server and
-// is applied, but whose answers are lost, as on a connection that breaks after the request
-// went out: the caller gets the errors the client gives for a call cut short.
-type lostAnswer struct {
-	redisstore.Client
-	at int32
-	n  atomic.Int32
-}
-
-func (l *lostAnswer) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
-	res := l.Client.DoMulti(ctx, cmds...)
-	if l.n.Add(1) != l.at {
-		return res
-	}
-	cut, cancel := context.WithCancel(ctx)
-	cancel()
-	lost := make(rueidis.Commands, len(cmds))
-	for i := range cmds {
-		lost[i] = l.Client.B().Ping().Build()
-	}
-	return l.Client.DoMulti(cut, lost...) // the client's own error for each: the call ended
-}
 
 func entriesN(prefix string, n int, value []byte) []backend.Entry {
 	entries := make([]backend.Entry, n)
@@ -77,7 +51,7 @@ func TestBatchErrorSaysWhichKeysWereWritten(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				s, _ := redisstore.New(&lostAnswer{Client: raw, at: 2}, redisstore.Options{})
+				s, _ := redisstore.New(&testenv.LostAnswer{Client: raw, At: 2}, redisstore.Options{})
 				var err error
 				if op == "SetMany" {
 					err = s.SetMany(ctx, entries)
