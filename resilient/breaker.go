@@ -122,7 +122,9 @@ func New(next backend.Store, opts Options) (*Breaker, error) {
 		opts.Logger = slog.Default()
 	}
 	b := &Breaker{next: next, o: opts}
-	b.stale = newStaleSet(opts.MaxTracked, func() bool { return !b.isOpen() }, b.invalidate, settleLog{
+	// The invalidation waits for the whole Store's circuit only: on a Store in parts, the
+	// keys of the parts that answer are invalidated while another part is open.
+	b.stale = newStaleSet(opts.MaxTracked, func() bool { return b.cb.State() != gobreaker.StateOpen }, b.invalidate, settleLog{
 		logger: opts.Logger,
 		failed: "cachekit: invalidating the keys of skipped writes failed; they read as misses until a retry succeeds",
 		done:   "cachekit: the keys of skipped writes are invalidated; they read from the backend again",

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cachekit/cachekit/backend"
@@ -89,4 +91,81 @@ func TestBatchOverPartsReportsEveryKey(t *testing.T) {
 	if err := b.SetMany(ctx, entries); err != nil {
 		t.Errorf("SetMany over healthy parts: %v", err)
 	}
+}
+
+// twoParts is a store in two parts whose reads and writes fail on a part while it is down.
+type twoParts struct {
+	*memstore.Store
+	mu           sync.Mutex
+	downA, downB bool
+}
+
+func (h *twoParts) Partition(key string) string {
+	if strings.HasPrefix(key, "CACHE#a") {
+		return "a"
+	}
+	return "b"
+}
+
+func (h *twoParts) down(key string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.Partition(key) == "a" && h.downA || h.Partition(key) == "b" && h.downB
+}
+
+func (h *twoParts) Set(ctx context.Context, k string, v []byte, ttl time.Duration) error {
+	if h.down(k) {
+		return errDown
+	}
+	return h.Store.Set(ctx, k, v, ttl)
+}
+
+func (h *twoParts) Get(ctx context.Context, k string) ([]byte, error) {
+	if h.down(k) {
+		return nil, errDown
+	}
+	return h.Store.Get(ctx, k)
+}
+
+// TestStaleKeysOfHealthyPartsAreInvalidatedWhileAnotherIsOpen: the keys a failed write left
+// stale on a part that answers are invalidated, and read from the backend again, while
+// another part's circuit stays open; the open part's keys wait for it.
+func TestStaleKeysOfHealthyPartsAreInvalidatedWhileAnotherIsOpen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		ms, _ := memstore.New(memstore.Options{})
+		h := &twoParts{Store: ms}
+		b, err := resilient.New(h, resilient.Options{FailureThreshold: 2, OpenTimeout: time.Hour, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		_ = ms.Set(ctx, "CACHE#a1", []byte("old"), time.Hour)
+		_ = ms.Set(ctx, "CACHE#b2", []byte("old"), time.Hour)
+		h.mu.Lock()
+		h.downA, h.downB = true, true
+		h.mu.Unlock()
+		_ = b.Set(ctx, "CACHE#a1", []byte("new"), time.Hour) // one failure: a stays closed, a1 stale
+		_ = b.Set(ctx, "CACHE#b2", []byte("new"), time.Hour) // b2 stale
+		h.mu.Lock()
+		h.downA = false
+		h.mu.Unlock()
+		for range 2 {
+			_, _ = b.Get(ctx, "CACHE#b9") // b opens
+		}
+		if st := b.Stats(); st.OpenPartitions != 1 || st.Stale != 2 {
+			t.Fatalf("Stats = %+v, want part b open and a1, b2 stale", st)
+		}
+		_, _ = b.Get(ctx, "CACHE#a1") // a miss that starts the invalidation
+		synctest.Wait()
+		if _, err := b.Get(ctx, "CACHE#a1"); !errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrSkipped) {
+			t.Errorf("a1, on the healthy part, after the invalidation: %v; want a miss from the backend, its old value deleted", err)
+		}
+		if _, err := b.Get(ctx, "CACHE#b2"); !errors.Is(err, backend.ErrSkipped) {
+			t.Errorf("b2, on the open part: %v; want it still skipped", err)
+		}
+		if st := b.Stats(); st.Stale != 1 {
+			t.Errorf("Stats.Stale = %d, want b2 alone still to invalidate", st.Stale)
+		}
+	})
 }

@@ -300,7 +300,7 @@ func (s *staleSet) settle() {
 		s.mu.Lock()
 		s.cleaning = pending{}
 		if err != nil {
-			s.stale.merge(batch, s.limit)
+			s.stale.merge(unfinished(batch, err), s.limit)
 			s.settling = false
 		} else {
 			s.done += uint64(n)
@@ -313,6 +313,20 @@ func (s *staleSet) settle() {
 			return
 		}
 	}
+}
+
+// unfinished is what of batch is still to invalidate after it failed with err: the keys a
+// BatchError does not confirm, when it is one (a store in parts, one of them down, deletes the
+// others' keys), else the whole batch.
+func unfinished(batch pending, err error) pending {
+	var be *backend.BatchError
+	if !errors.As(err, &be) || len(batch.prefixes) > 0 {
+		return batch
+	}
+	var left pending
+	left.add(len(batch.keys), be.NotWritten...)
+	left.add(len(batch.keys), be.Unknown...)
+	return left
 }
 
 // outcome returns what to log of a batch's err, and records that it was. A breaker that
