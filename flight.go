@@ -2,6 +2,7 @@ package cachekit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"runtime/debug"
@@ -43,14 +44,27 @@ func shard(prefix, key string) uint64 {
 }
 
 type call struct {
-	done    chan struct{} // closed when the load has returned
-	data    []byte
-	absent  bool // a batch load returned nothing for the key
-	err     error
-	panic   *panicError
-	waiters int    // callers still waiting; guarded by flight.mu
-	release func() // called, under flight.mu, when the last waiter has gone: ends the load
+	done   chan struct{} // closed when the load has returned
+	data   []byte
+	absent bool // the load returned nothing for the key (a batch's source lacks it)
+	err    error
+	panic  *panicError
+	load   *loading // the load the call is a key of
 }
+
+// loading is one run of a loader, for one key or a batch of them. Its waiters count, over all
+// its keys, the callers still waiting; when the last has gone, the load is cancelled and its
+// keys leave the map at once, so that no later caller joins a load nobody waits for, and no
+// key of it is loaded again beside it while it runs. Guarded by flight.mu.
+type loading struct {
+	waiters int
+	cancel  context.CancelFunc
+	calls   []*call
+	keys    []string
+}
+
+// errNoReturn is what a caller gets whose loader ended without returning (runtime.Goexit).
+var errNoReturn = errors.New("cachekit: the loader ended without returning")
 
 // panicError carries a loader's panic, with its stack, to the callers that waited for it.
 type panicError struct {
@@ -69,30 +83,28 @@ func (p *panicError) Error() string {
 // mark is what g.mark returned for key before the caller read the cache. load is told to read
 // again (reread) when a load of key's shard has ended since: the caller's miss may predate
 // the value that load stored, and loading once per key means not loading it again.
+//
+// A key may be under way in a batch (doMany) whose source lacks it; the caller then loads it
+// itself: through the map once more, then, should a batch answer without it again, alone.
 func (g *flight) do(ctx, stop context.Context, key string, mark uint64, load func(ctx context.Context, reread bool) ([]byte, error)) ([]byte, error) {
-	g.mu.Lock()
-	if g.calls == nil {
-		g.calls = make(map[string]*call)
+	one := func(ctx context.Context, _ []string, reread []bool) (map[string][]byte, error) {
+		data, err := load(ctx, reread[0])
+		return map[string][]byte{key: data}, err
 	}
-	c, ok := g.calls[key]
-	if !ok {
-		c = &call{done: make(chan struct{})}
-		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		c.release = cancel
-		g.calls[key] = c
-		reread := g.mark(key, "") != mark
-		go g.run([]*call{c}, []string{key}, lctx, cancel, stop, func(ctx context.Context) (map[string][]byte, error) {
-			data, err := load(ctx, reread)
-			return map[string][]byte{key: data}, err
-		})
+	for attempt := 0; ; attempt++ {
+		calls := g.start(ctx, stop, []string{key}, []uint64{mark}, attempt >= 2, one)
+		if err := g.wait(ctx, calls); err != nil {
+			return nil, err
+		}
+		if c := calls[0]; c.err != nil || !c.absent {
+			return c.data, c.err
+		}
+		if attempt >= 2 {
+			// Its own load came back without the key: the loader never returned.
+			return nil, errNoReturn
+		}
+		mark = g.mark(key, "")
 	}
-	c.waiters++
-	g.mu.Unlock()
-
-	if err := g.wait(ctx, []*call{c}, []string{key}); err != nil {
-		return nil, err
-	}
-	return c.data, c.err
 }
 
 // doMany is do for several keys (whole keys, without repeats) at once: the keys another load
@@ -101,43 +113,8 @@ func (g *flight) do(ctx, stop context.Context, key string, mark uint64, load fun
 // load is told which of its keys to read again (see do). The result holds the keys found; a
 // load's error is returned for its keys' caller, and the first one met is doMany's.
 func (g *flight) doMany(ctx, stop context.Context, keys []string, marks []uint64, load func(ctx context.Context, keys []string, reread []bool) (map[string][]byte, error)) (map[string][]byte, error) {
-	calls := make([]*call, len(keys))
-	var own []*call
-	var ownKeys []string
-	var reread []bool
-	g.mu.Lock()
-	if g.calls == nil {
-		g.calls = make(map[string]*call)
-	}
-	for i, key := range keys {
-		c, ok := g.calls[key]
-		if !ok {
-			c = &call{done: make(chan struct{})}
-			g.calls[key] = c
-			own, ownKeys = append(own, c), append(ownKeys, key)
-			reread = append(reread, g.mark(key, "") != marks[i])
-		}
-		c.waiters++
-		calls[i] = c
-	}
-	if len(own) > 0 {
-		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		// The load ends when none of its keys has a caller left.
-		live := len(own)
-		for _, c := range own {
-			c.release = func() {
-				if live--; live == 0 {
-					cancel()
-				}
-			}
-		}
-		go g.run(own, ownKeys, lctx, cancel, stop, func(ctx context.Context) (map[string][]byte, error) {
-			return load(ctx, ownKeys, reread)
-		})
-	}
-	g.mu.Unlock()
-
-	if err := g.wait(ctx, calls, keys); err != nil {
+	calls := g.start(ctx, stop, keys, marks, false, load)
+	if err := g.wait(ctx, calls); err != nil {
 		return nil, err
 	}
 	found := make(map[string][]byte, len(keys))
@@ -152,44 +129,85 @@ func (g *flight) doMany(ctx, stop context.Context, keys []string, marks []uint64
 	return found, nil
 }
 
-// wait waits for every call of keys, as long as ctx allows, and re-raises a load's panic. A
-// caller that gives up leaves every call it still waited for; a call left with no waiter ends
-// its load and leaves the map, so that the next caller starts a fresh one.
-func (g *flight) wait(ctx context.Context, calls []*call, keys []string) error {
+// start returns a call per key, the caller counted among each one's waiters: the call under
+// way for the key, or (for the keys none is, or all of them when alone) a call of one new load
+// of those keys, started on a goroutine of its own. With alone, the new load is not entered
+// in the map: a caller that must load for itself.
+func (g *flight) start(ctx, stop context.Context, keys []string, marks []uint64, alone bool, load func(ctx context.Context, keys []string, reread []bool) (map[string][]byte, error)) []*call {
+	calls := make([]*call, len(keys))
+	l := &loading{}
+	var reread []bool
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.calls == nil {
+		g.calls = make(map[string]*call)
+	}
+	for i, key := range keys {
+		c, ok := g.calls[key]
+		if !ok || alone {
+			c = &call{done: make(chan struct{}), load: l}
+			if !alone {
+				g.calls[key] = c
+			}
+			l.calls, l.keys = append(l.calls, c), append(l.keys, key)
+			reread = append(reread, g.mark(key, "") != marks[i])
+		}
+		c.load.waiters++
+		calls[i] = c
+	}
+	if len(l.calls) > 0 {
+		var lctx context.Context
+		lctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
+		go g.run(l, lctx, stop, func(ctx context.Context) (map[string][]byte, error) {
+			return load(ctx, l.keys, reread)
+		})
+	}
+	return calls
+}
+
+// wait waits for every call, as long as ctx allows, and re-raises a load's panic. A caller
+// that gives up leaves every call it still waited for (see leave).
+func (g *flight) wait(ctx context.Context, calls []*call) error {
 	for i, c := range calls {
 		select {
 		case <-c.done:
 		case <-ctx.Done():
-			g.leave(calls[i:], keys[i:])
+			g.leave(calls[i:])
 			return fmt.Errorf("cachekit: %w", ctx.Err())
 		}
 		g.mu.Lock()
-		c.waiters--
+		c.load.waiters--
 		g.mu.Unlock()
 		if c.panic != nil {
-			g.leave(calls[i+1:], keys[i+1:])
+			g.leave(calls[i+1:])
 			panic(c.panic)
 		}
 	}
 	return nil
 }
 
-func (g *flight) leave(calls []*call, keys []string) {
+// leave takes the caller off the waiters of calls' loads; a load left with none is
+// cancelled, and its keys leave the map so that the next caller starts a fresh one.
+func (g *flight) leave(calls []*call) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for i, c := range calls {
-		if c.waiters--; c.waiters == 0 {
-			c.release()
-			if g.calls[keys[i]] == c {
-				delete(g.calls, keys[i])
+	for _, c := range calls {
+		l := c.load
+		if l.waiters--; l.waiters > 0 {
+			continue
+		}
+		l.cancel()
+		for i, key := range l.keys {
+			if g.calls[key] == l.calls[i] {
+				delete(g.calls, key)
 			}
 		}
 	}
 }
 
-// run runs load for the keys of calls, and gives each call its key's result.
-func (g *flight) run(calls []*call, keys []string, ctx context.Context, cancel context.CancelFunc, stop context.Context, load func(context.Context) (map[string][]byte, error)) {
-	unhook := context.AfterFunc(stop, cancel)
+// run runs load for the keys of l, and gives each call its key's result.
+func (g *flight) run(l *loading, ctx, stop context.Context, load func(context.Context) (map[string][]byte, error)) {
+	unhook := context.AfterFunc(stop, l.cancel)
 	var found map[string][]byte
 	var err error
 	var p *panicError
@@ -198,23 +216,23 @@ func (g *flight) run(calls []*call, keys []string, ctx context.Context, cancel c
 			p = &panicError{value: v, stack: debug.Stack()}
 		}
 		unhook()
-		cancel()
-		for i, c := range calls {
+		l.cancel()
+		for i, c := range l.calls {
 			c.panic, c.err = p, err
-			c.data, c.absent = found[keys[i]], found == nil || !hasKey(found, keys[i])
+			c.data, c.absent = found[l.keys[i]], !hasKey(found, l.keys[i])
 			// Counted before the call leaves the map: a caller that finds no call under
 			// way afterwards is sure to see the count changed, and so to read what this
 			// load stored.
-			g.landed[shard(keys[i], "")].Add(1)
+			g.landed[shard(l.keys[i], "")].Add(1)
 		}
 		g.mu.Lock()
-		for i, c := range calls {
-			if g.calls[keys[i]] == c {
-				delete(g.calls, keys[i])
+		for i, c := range l.calls {
+			if g.calls[l.keys[i]] == c {
+				delete(g.calls, l.keys[i])
 			}
 		}
 		g.mu.Unlock()
-		for _, c := range calls {
+		for _, c := range l.calls {
 			close(c.done)
 		}
 	}()

@@ -198,3 +198,83 @@ func TestGetManyOrLoadOncePerKeyOnRealBackends(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchKeyIsNotLoadedTwiceWhenItsCallerGivesUp: X loads a and b in one batch and gives
+// up while Y still waits for a. The batch goes on for Y, so a GetOrLoad of b meanwhile joins
+// it rather than loading b a second time beside it.
+func TestBatchKeyIsNotLoadedTwiceWhenItsCallerGivesUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		v := cachekit.Typed[int](newCache(t, nil, cachekit.Options{}), "sq:", 0)
+		src := &square{gate: make(chan struct{})}
+		single := func(ctx context.Context, k string) (int, error) {
+			m, err := src.load(ctx, []string{k})
+			return m[k], err
+		}
+		xctx, giveUp := context.WithCancel(ctx)
+		x := make(chan error, 1)
+		go func() { _, err := v.GetManyOrLoad(xctx, []string{"1", "2"}, src.load); x <- err }()
+		synctest.Wait()
+		y := make(chan result, 1)
+		go func() { n, err := v.GetOrLoad(ctx, "1", single); y <- result{n, err} }()
+		synctest.Wait()
+		giveUp()
+		if err := <-x; !errors.Is(err, context.Canceled) {
+			t.Errorf("X, who gave up: %v, want context.Canceled", err)
+		}
+		z := make(chan result, 1)
+		go func() { n, err := v.GetOrLoad(ctx, "2", single); z <- result{n, err} }()
+		synctest.Wait()
+		close(src.gate)
+		if r := <-y; r.err != nil || r.v != 1 {
+			t.Errorf("Y = %d, %v; want 1", r.v, r.err)
+		}
+		if r := <-z; r.err != nil || r.v != 4 {
+			t.Errorf("Z = %d, %v; want 4", r.v, r.err)
+		}
+		if calls := src.asked(); len(calls) != 1 {
+			t.Errorf("the source was asked %v; want one batch of 1 and 2, which Y and Z shared", calls)
+		}
+	})
+}
+
+// TestGetOrLoadLoadsAKeyTheJoinedBatchLacked: a GetOrLoad that joins a batch whose source has
+// no such key runs its own loader, rather than returning nothing.
+func TestGetOrLoadLoadsAKeyTheJoinedBatchLacked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		v := cachekit.Typed[int](newCache(t, nil, cachekit.Options{}), "sq:", 0)
+		src := &square{gate: make(chan struct{})}
+		go func() { _, _ = v.GetManyOrLoad(ctx, []string{"500"}, src.load) }() // 500 is not in it
+		synctest.Wait()
+		y := make(chan result, 1)
+		go func() {
+			n, err := v.GetOrLoad(ctx, "500", func(context.Context, string) (int, error) { return 7, nil })
+			y <- result{n, err}
+		}()
+		synctest.Wait()
+		close(src.gate)
+		if r := <-y; r.err != nil || r.v != 7 {
+			t.Errorf("GetOrLoad after a batch that lacked the key = %d, %v; want 7 from its own loader", r.v, r.err)
+		}
+	})
+}
+
+// TestInvalidCacheReportsItsErrorOnLoads: GetOrLoad and GetManyOrLoad on a Cache from Invalid
+// report its error and never reach a loader.
+func TestInvalidCacheReportsItsErrorOnLoads(t *testing.T) {
+	boom := errors.New("boom")
+	v := cachekit.Typed[int](cachekit.Invalid(boom), "x:", 0)
+	if _, err := v.GetOrLoad(context.Background(), "k", func(context.Context, string) (int, error) {
+		t.Error("the loader ran")
+		return 1, nil
+	}); !errors.Is(err, boom) {
+		t.Errorf("GetOrLoad on an invalid Cache: %v, want its error", err)
+	}
+	if _, err := v.GetManyOrLoad(context.Background(), []string{"k"}, func(context.Context, []string) (map[string]int, error) {
+		t.Error("the loader ran")
+		return nil, nil
+	}); !errors.Is(err, boom) {
+		t.Errorf("GetManyOrLoad on an invalid Cache: %v, want its error", err)
+	}
+}

@@ -116,6 +116,9 @@ func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V,
 	if load == nil {
 		return val, fmt.Errorf("%w: GetOrLoad with a nil loader", ErrConfig)
 	}
+	if v.c.err != nil {
+		return val, v.c.err
+	}
 	mark := v.c.core.flight.mark(v.c.prefix, key)
 	data, err := v.c.getRaw(ctx, key)
 	if err == nil {
@@ -176,6 +179,9 @@ type BatchLoader[V any] func(ctx context.Context, keys []string) (map[string]V, 
 func (v *View[V]) GetManyOrLoad(ctx context.Context, keys []string, load BatchLoader[V]) (map[string]V, error) {
 	if load == nil {
 		return nil, fmt.Errorf("%w: GetManyOrLoad with a nil loader", ErrConfig)
+	}
+	if v.c.err != nil {
+		return nil, v.c.err
 	}
 	keys = backend.UniqueKeys(keys)
 	marks := make([]uint64, len(keys))
