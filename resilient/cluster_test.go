@@ -98,7 +98,9 @@ func TestClusterMasterKilled(t *testing.T) {
 	}
 
 	// The load: every read is sorted by what it got; a wrong value fails the test.
-	type tally struct{ served, skipped, failed atomic.Int64 }
+	// missed: a plain miss, of a key the cluster itself lost in the failover (its replication
+	// is asynchronous); never of a key it holds, which the recovery check below compares.
+	type tally struct{ served, skipped, missed, failed atomic.Int64 }
 	var before, during, after tally
 	var phase atomic.Pointer[tally]
 	phase.Store(&before)
@@ -138,6 +140,8 @@ func TestClusterMasterKilled(t *testing.T) {
 					} else if p == &during {
 						healthySkipped.Add(1)
 					}
+				case errors.Is(err, backend.ErrNotFound):
+					p.missed.Add(1)
 				default:
 					p.failed.Add(1)
 				}
@@ -146,6 +150,12 @@ func TestClusterMasterKilled(t *testing.T) {
 	}
 
 	testenv.WaitFor(t, "reads before the kill", 30*time.Second, func() bool { return before.served.Load() > 100 })
+	// The victim's replica must hold what was written before the kill: replication is
+	// asynchronous, and a replica still in its first sync would be promoted empty.
+	testenv.WaitFor(t, "the victim's replica to hold every write", 60*time.Second, func() bool {
+		acked, _ := testenv.RedisCLI("-p", strconv.Itoa(nodes[victim].Port), "wait", "1", "1000")
+		return acked == "1"
+	})
 	killed := time.Now()
 	phase.Store(&during)
 	nodes[victim].Kill()
@@ -169,40 +179,61 @@ func TestClusterMasterKilled(t *testing.T) {
 		t.Errorf("a key of a healthy master written during the outage: Get = %d, %v; want -1", got, err)
 	}
 
-	// The outage ends when every key reads its value through the cache: the failover is done
-	// and the victim's circuit has closed again.
+	// The outage ends when every circuit has closed again and the cache answers every key as
+	// the cluster itself does. (Should the cluster lose
+	// writes its replica had not yet received, the cache must miss them too, not skip them.)
+	full := make([]string, n)
+	for i, k := range keys[:n] {
+		full[i] = "CACHE#cluster:" + k
+	}
 	var recovered time.Duration
+	var lastErr error
+	var served, held int
 	defer func() {
 		if t.Failed() {
-			t.Logf("the breaker when the test failed: %+v", c.Store().(*resilient.Breaker).Stats())
+			t.Logf("the breaker when the test failed: %+v; the last check: %v, %d keys through the cache, %d on the cluster",
+				c.Store().(*resilient.Breaker).Stats(), lastErr, served, held)
 		}
 	}()
-	testenv.WaitFor(t, "every key to read its value again after the failover", 90*time.Second, func() bool {
-		if got, err := ints.GetMany(ctx, keys[:n]); err != nil || len(got) != n {
+	testenv.WaitFor(t, "the cache to answer every key as the cluster does after the failover", 90*time.Second, func() bool {
+		onCluster, err := direct.GetMany(ctx, full)
+		if err != nil {
+			lastErr = err
+			return false
+		}
+		if st := c.Store().(*resilient.Breaker).Stats(); st.State != "closed" {
+			return false // an open circuit's keys are skipped: misses that say nothing
+		}
+		got, err := ints.GetMany(ctx, keys[:n])
+		lastErr, served, held = err, len(got), len(onCluster)
+		if err != nil || len(got) != len(onCluster) {
 			return false
 		}
 		recovered = time.Since(killed)
 		return true
 	})
+	if lost := n - held; lost > 0 {
+		t.Logf("the cluster itself lost %d of the %d keys in the failover (asynchronous replication); the cache misses them as it does", lost, n)
+	}
 	phase.Store(&after)
 	testenv.WaitFor(t, "reads after the failover", 30*time.Second, func() bool { return after.served.Load() > 100 })
 	close(stop)
 	wg.Wait()
 
 	share := func(p *tally) string {
-		all := p.served.Load() + p.skipped.Load() + p.failed.Load()
-		return fmt.Sprintf("%d reads: %.1f%% served, %.1f%% skipped, %.1f%% failed", all,
-			100*float64(p.served.Load())/float64(max(all, 1)), 100*float64(p.skipped.Load())/float64(max(all, 1)),
-			100*float64(p.failed.Load())/float64(max(all, 1)))
+		all := p.served.Load() + p.skipped.Load() + p.missed.Load() + p.failed.Load()
+		pct := func(x int64) float64 { return 100 * float64(x) / float64(max(all, 1)) }
+		return fmt.Sprintf("%d reads: %.1f%% served, %.1f%% skipped, %.1f%% missed, %.1f%% failed", all,
+			pct(p.served.Load()), pct(p.skipped.Load()), pct(p.missed.Load()), pct(p.failed.Load()))
 	}
-	held := 0
+	victimHeld := 0
 	for _, k := range keys[:n] {
 		if onVictim[k] {
-			held++
+			victimHeld++
 		}
 	}
-	t.Logf("the killed master held %d of the %d keys read (%.1f%%); every key read its value again %v after the kill",
-		held, n, 100*float64(held)/n, recovered.Round(time.Millisecond))
+	t.Logf("the killed master held %d of the %d keys read (%.1f%%); the cache answered every key as the cluster does %v after the kill",
+		victimHeld, n, 100*float64(victimHeld)/n, recovered.Round(time.Millisecond))
 	t.Logf("before the kill: %s", share(&before))
 	t.Logf("during the outage: %s; reads of the other masters' keys skipped: %d", share(&during), healthySkipped.Load())
 	t.Logf("after the failover: %s", share(&after))
