@@ -30,8 +30,9 @@ var (
 	// ErrDecode reports a stored value the codec cannot decode into the type asked for.
 	// GetOrLoad treats it as a miss, so a changed type heals itself.
 	ErrDecode = errors.New("cachekit: cannot decode value")
-	// ErrConfig reports an invalid configuration; its message names the setting.
-	ErrConfig = errors.New("cachekit: invalid configuration")
+	// ErrConfig reports an invalid configuration; its message names the setting. It is
+	// backend.ErrConfig, which stores and decorators wrap too.
+	ErrConfig = backend.ErrConfig
 )
 
 // Limits every backend shares.

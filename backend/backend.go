@@ -138,6 +138,9 @@ var (
 	// before sending or by the server, which refused it; either way that value was not
 	// written.
 	ErrValueTooLarge = errors.New("cachekit: value too large")
+	// ErrConfig reports options or a configuration that cannot be used; the message names
+	// the setting. Constructors (New) of stores, decorators and caches wrap it.
+	ErrConfig = errors.New("cachekit: invalid configuration")
 )
 
 const (

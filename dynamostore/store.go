@@ -90,7 +90,7 @@ var _ backend.Store = (*Store)(nil)
 // nothing: a Lambda cold start pays no round trip for it.
 func New(api API, opts Options) (*Store, error) {
 	if api == nil {
-		return nil, errors.New("dynamostore: nil client")
+		return nil, fmt.Errorf("dynamostore: nil client: %w", backend.ErrConfig)
 	}
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -106,10 +106,10 @@ func New(api API, opts Options) (*Store, error) {
 // withDefaults checks opts and fills in the defaults of its zero fields.
 func (opts Options) withDefaults() (Options, error) {
 	if opts.Table == "" {
-		return opts, errors.New("dynamostore: Options.Table is empty")
+		return opts, fmt.Errorf("dynamostore: Options.Table is empty: %w", backend.ErrConfig)
 	}
 	if (opts.SortKey == "") != (opts.SortKeyValue == "") {
-		return opts, errors.New("dynamostore: Options.SortKey and SortKeyValue go together")
+		return opts, fmt.Errorf("dynamostore: Options.SortKey and SortKeyValue go together: %w", backend.ErrConfig)
 	}
 	def := func(s *string, v string) {
 		if *s == "" {

@@ -50,7 +50,7 @@ type item struct {
 // New returns a Store configured by opts, or an error naming the option that is invalid.
 func New(opts Options) (*Store, error) {
 	if opts.MaxSize < 0 {
-		return nil, fmt.Errorf("memstore: MaxSize %d is negative", opts.MaxSize)
+		return nil, fmt.Errorf("memstore: MaxSize %d is negative: %w", opts.MaxSize, backend.ErrConfig)
 	}
 	if opts.MaxSize == 0 {
 		opts.MaxSize = DefaultMaxSize

@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -71,7 +70,7 @@ var _ backend.Store = (*Store)(nil)
 // New returns a Store on a client the caller configured and keeps: Close leaves it open.
 func New(client Client, opts Options) (*Store, error) {
 	if client == nil {
-		return nil, errors.New("redisstore: nil client")
+		return nil, fmt.Errorf("redisstore: nil client: %w", backend.ErrConfig)
 	}
 	s := &Store{o: opts.withDefaults()}
 	s.client.Store(&client)

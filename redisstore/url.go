@@ -1,13 +1,14 @@
 package redisstore
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/cachekit/cachekit/backend"
 )
 
 // ParseURL reads a connection URL into client options:
@@ -26,7 +27,7 @@ import (
 func ParseURL(raw string) (rueidis.ClientOption, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return rueidis.ClientOption{}, errors.New("redisstore: the Redis URL does not parse")
+		return rueidis.ClientOption{}, fmt.Errorf("redisstore: the Redis URL does not parse: %w", backend.ErrConfig)
 	}
 	opt, err := rueidis.ParseURL(raw)
 	if err != nil {

@@ -41,7 +41,7 @@ type Options struct {
 	// DefaultFailureThreshold.
 	FailureThreshold uint32
 	// OpenTimeout is how long the breaker stays open before it lets probes through.
-	// Zero means DefaultOpenTimeout.
+	// Zero means DefaultOpenTimeout; a negative one is refused.
 	OpenTimeout time.Duration
 	// HalfOpenProbes is how many calls may probe the backend at once while half open; that
 	// many successes close the breaker. Zero means DefaultHalfOpenProbes.
@@ -56,7 +56,7 @@ type Options struct {
 	// MaxTracked bounds the keys whose writes the breaker skipped, refused or saw fail, which
 	// it invalidates in the backend once it answers again, and whose reads miss until then.
 	// Past it, the keys fold into the prefixes they share, which are cleared instead. Zero
-	// means DefaultMaxTracked.
+	// means DefaultMaxTracked; a negative one is refused.
 	MaxTracked int
 	// Logger receives a line when the breaker opens and when it closes, and at most one a
 	// minute of the changes between open and half open in between, as probes fail; it never
@@ -101,7 +101,7 @@ var errExcluded = errors.New("excluded")
 // New returns a Breaker in front of next. Close closes next.
 func New(next backend.Store, opts Options) (*Breaker, error) {
 	if next == nil {
-		return nil, errors.New("resilient: nil Store")
+		return nil, fmt.Errorf("resilient: nil Store: %w", backend.ErrConfig)
 	}
 	if opts.Name == "" {
 		opts.Name = DefaultName
@@ -109,13 +109,16 @@ func New(next backend.Store, opts Options) (*Breaker, error) {
 	if opts.FailureThreshold == 0 {
 		opts.FailureThreshold = DefaultFailureThreshold
 	}
-	if opts.OpenTimeout <= 0 {
+	if opts.OpenTimeout < 0 || opts.MaxTracked < 0 {
+		return nil, fmt.Errorf("resilient: negative Options (OpenTimeout %v, MaxTracked %d): %w", opts.OpenTimeout, opts.MaxTracked, backend.ErrConfig)
+	}
+	if opts.OpenTimeout == 0 {
 		opts.OpenTimeout = DefaultOpenTimeout
 	}
 	if opts.OpTimeout == 0 {
 		opts.OpTimeout = DefaultOpTimeout
 	}
-	if opts.MaxTracked <= 0 {
+	if opts.MaxTracked == 0 {
 		opts.MaxTracked = DefaultMaxTracked
 	}
 	if opts.Logger == nil {

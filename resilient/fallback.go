@@ -3,6 +3,7 @@ package resilient
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"log/slog"
 	"sync"
@@ -73,9 +74,12 @@ func (f *Fallback) Unwrap() backend.Store { return f.primary }
 // NewFallback returns a Fallback over primary and fallback. Close closes both.
 func NewFallback(primary *Breaker, fallback backend.Store, opts FallbackOptions) (*Fallback, error) {
 	if primary == nil || fallback == nil {
-		return nil, errors.New("resilient: NewFallback needs a primary and a fallback")
+		return nil, fmt.Errorf("resilient: NewFallback needs a primary and a fallback: %w", backend.ErrConfig)
 	}
-	if opts.MaxTracked <= 0 {
+	if opts.MaxTracked < 0 {
+		return nil, fmt.Errorf("resilient: negative FallbackOptions.MaxTracked %d: %w", opts.MaxTracked, backend.ErrConfig)
+	}
+	if opts.MaxTracked == 0 {
 		opts.MaxTracked = DefaultMaxTracked
 	}
 	if opts.Logger == nil {

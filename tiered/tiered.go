@@ -83,10 +83,10 @@ var (
 // New returns a Store with a new L1 in front of l2. Close closes both.
 func New(l2 backend.Store, opts Options) (*Store, error) {
 	if l2 == nil {
-		return nil, errors.New("tiered: nil L2 Store")
+		return nil, fmt.Errorf("tiered: nil L2 Store: %w", backend.ErrConfig)
 	}
 	if opts.MaxSize < 0 || opts.MaxTTL < 0 {
-		return nil, fmt.Errorf("tiered: negative Options (MaxSize %d, MaxTTL %v)", opts.MaxSize, opts.MaxTTL)
+		return nil, fmt.Errorf("tiered: negative Options (MaxSize %d, MaxTTL %v): %w", opts.MaxSize, opts.MaxTTL, backend.ErrConfig)
 	}
 	if opts.MaxSize == 0 {
 		opts.MaxSize = DefaultMaxSize
