@@ -82,14 +82,20 @@ func (c *Cache) target(ctx context.Context, key string) (Store, string, error) {
 	return s, full, err
 }
 
+// targetTTL is target for a call that writes a TTL: the Store, the whole key and the TTL,
+// a zero one resolved to the default, or why the call cannot go on.
+func (c *Cache) targetTTL(ctx context.Context, key string, ttl time.Duration) (Store, string, time.Duration, error) {
+	ttl, err := c.resolveTTL(ttl)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	s, full, err := c.target(ctx, key)
+	return s, full, ttl, err
+}
+
 // setRaw writes an encoded value.
 func (c *Cache) setRaw(ctx context.Context, key string, data []byte, ttl time.Duration) error {
-	ttl, err := c.resolveTTL(ttl)
-	var s Store
-	var full string
-	if err == nil {
-		s, full, err = c.target(ctx, key)
-	}
+	s, full, ttl, err := c.targetTTL(ctx, key, ttl)
 	if err == nil {
 		start := time.Now()
 		err = s.Set(ctx, full, data, ttl)
@@ -165,12 +171,7 @@ func (c *Cache) has(ctx context.Context, key string) (bool, error) {
 
 // expire gives the existing entry under key a new TTL, counted from now.
 func (c *Cache) expire(ctx context.Context, key string, ttl time.Duration) error {
-	ttl, err := c.resolveTTL(ttl)
-	var s Store
-	var full string
-	if err == nil {
-		s, full, err = c.target(ctx, key)
-	}
+	s, full, ttl, err := c.targetTTL(ctx, key, ttl)
 	if err == nil {
 		start := time.Now()
 		err = s.Expire(ctx, full, ttl)

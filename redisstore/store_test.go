@@ -94,15 +94,12 @@ func TestConformanceClusterWallClock(t *testing.T) {
 // TestPlainRedisReadsTheEntries writes through a Cache on a Store that Open connected, and
 // reads with a plain client: the key name, the JSON text and the key's own TTL.
 func TestPlainRedisReadsTheEntries(t *testing.T) {
-	for name, tc := range map[string]struct {
-		url     string
-		cluster bool
-	}{"standalone": {testenv.RedisURL(), false}, "cluster": {testenv.RedisClusterURL(), true}} {
+	for name, tc := range testenv.RedisTargets() {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			raw := testenv.Redis(t, tc.url, tc.cluster)
+			raw := testenv.Redis(t, tc.URL, tc.Cluster)
 			prefix := testenv.Name("CACHE#plain") + ":"
-			s, err := redisstore.Open(tc.url, redisstore.Options{})
+			s, err := redisstore.Open(tc.URL, redisstore.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,13 +129,10 @@ func TestPlainRedisReadsTheEntries(t *testing.T) {
 // TestKeysOutsideThePrefixAreUntouched puts other keys, some of them look-alikes of the
 // prefix, on the same servers, runs every operation, Clear included, and checks them.
 func TestKeysOutsideThePrefixAreUntouched(t *testing.T) {
-	for name, tc := range map[string]struct {
-		url     string
-		cluster bool
-	}{"standalone": {testenv.RedisURL(), false}, "cluster": {testenv.RedisClusterURL(), true}} {
+	for name, tc := range testenv.RedisTargets() {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			raw := testenv.Redis(t, tc.url, tc.cluster)
+			raw := testenv.Redis(t, tc.URL, tc.Cluster)
 			run := testenv.Name("run")
 			prefix := "CACHE#[" + run + "]*:"
 			others := []string{
@@ -155,7 +149,7 @@ func TestKeysOutsideThePrefixAreUntouched(t *testing.T) {
 					raw.Do(context.Background(), raw.B().Del().Key(k).Build())
 				}
 			})
-			s, err := redisstore.Open(tc.url, redisstore.Options{})
+			s, err := redisstore.Open(tc.URL, redisstore.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -321,14 +315,11 @@ func TestFirstCallHonoursItsContext(t *testing.T) {
 // TestNewTakesAnythingWithTheClientMethods: the store asks only for its small Client
 // interface, so a wrapper around a configured client, with nothing else, serves.
 func TestNewTakesAnythingWithTheClientMethods(t *testing.T) {
-	for name, tc := range map[string]struct {
-		url     string
-		cluster bool
-	}{"standalone": {testenv.RedisURL(), false}, "cluster": {testenv.RedisClusterURL(), true}} {
+	for name, tc := range testenv.RedisTargets() {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			type only struct{ redisstore.Client }
-			s, err := redisstore.New(only{testenv.Redis(t, tc.url, tc.cluster)}, redisstore.Options{})
+			s, err := redisstore.New(only{testenv.Redis(t, tc.URL, tc.Cluster)}, redisstore.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

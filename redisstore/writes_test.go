@@ -33,13 +33,10 @@ func keysOf(entries []backend.Entry) []string {
 // answers after the server applied it. The error says, key by key, that the first pipeline
 // was written, the second is unknown and the third was never sent; the server agrees.
 func TestBatchErrorSaysWhichKeysWereWritten(t *testing.T) {
-	for name, tc := range map[string]struct {
-		url     string
-		cluster bool
-	}{"standalone": {testenv.RedisURL(), false}, "cluster": {testenv.RedisClusterURL(), true}} {
+	for name, tc := range testenv.RedisTargets() {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			raw := testenv.Redis(t, tc.url, tc.cluster)
+			raw := testenv.Redis(t, tc.URL, tc.Cluster)
 			plain, _ := redisstore.New(raw, redisstore.Options{})
 			prefix := testenv.Name("CACHE#batch") + ":"
 			t.Cleanup(func() { _, _ = plain.Clear(context.Background(), prefix) })

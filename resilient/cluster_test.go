@@ -29,7 +29,7 @@ func TestClusterMasterKilled(t *testing.T) {
 		t.Skip("starts a cluster of its own; skipped with -short")
 	}
 	nodes := testenv.StartCluster(t)
-	url := fmt.Sprintf("redis://127.0.0.1:%d?addr=127.0.0.1:%d&addr=127.0.0.1:%d", nodes[0].Port, nodes[1].Port, nodes[2].Port)
+	url := testenv.ClusterURL(nodes)
 	c, err := cacheenv.Open(cacheenv.Config{StorageType: cacheenv.StorageRedis, RedisURL: url, KeyPrefix: "CACHE#cluster:"})
 	if err != nil {
 		t.Fatal(err)

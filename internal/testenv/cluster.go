@@ -53,3 +53,8 @@ func (s *RedisServer) IsMaster() bool {
 	role, _ := RedisCLI("-p", strconv.Itoa(s.Port), "role")
 	return strings.HasPrefix(role, "master")
 }
+
+// ClusterURL is the URL of a cluster StartCluster started, with its first three nodes as seeds.
+func ClusterURL(nodes []*RedisServer) string {
+	return fmt.Sprintf("redis://127.0.0.1:%d?addr=127.0.0.1:%d&addr=127.0.0.1:%d", nodes[0].Port, nodes[1].Port, nodes[2].Port)
+}

@@ -162,3 +162,15 @@ func Name(base string) string {
 	_, _ = rand.Read(b)
 	return base + "-" + hex.EncodeToString(b)
 }
+
+// RedisTarget is one Redis deployment the tests run against.
+type RedisTarget struct {
+	URL     string
+	Cluster bool
+}
+
+// RedisTargets are the shared standalone server and the shared cluster, by name, for tests
+// that run on both.
+func RedisTargets() map[string]RedisTarget {
+	return map[string]RedisTarget{"standalone": {RedisURL(), false}, "cluster": {RedisClusterURL(), true}}
+}
