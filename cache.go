@@ -63,7 +63,9 @@ type Options struct {
 	CleanupInterval time.Duration
 	// Background runs the periodic tasks on one goroutine of the Cache's own, which Close
 	// stops, instead of inside calls: for long-running services, whose calls may be too few
-	// to run them in time. Leave it off under AWS Lambda.
+	// to run them in time; and it runs the refreshes of views with Freshness on goroutines
+	// of their own, so that no read waits for one. Leave it off under AWS Lambda, where
+	// goroutines freeze between invocations: tasks and refreshes then run inside calls.
 	Background bool
 }
 
@@ -93,10 +95,15 @@ type core struct {
 	closing   context.Context // done when the Cache is closed; ends loads in flight
 	cancel    context.CancelFunc
 
-	rec      Recorder // nil without Options.Metrics
-	health   health
-	onDemand bool // calls run the due tasks
-	sched    schedule
+	rec        Recorder // nil without Options.Metrics
+	health     health
+	onDemand   bool // calls run the due tasks
+	background bool // Options.Background: refreshes run on goroutines of the Cache's own
+	sched      schedule
+
+	busy     busyKeys       // leases other instances hold, for views with Freshness.Lease
+	detachMu sync.Mutex     // orders detach after Close's closed flag
+	detached sync.WaitGroup // refreshes running on goroutines of their own
 }
 
 type storeBox struct{ Store }
@@ -121,7 +128,7 @@ func New(store Store, opts Options) (*Cache, error) {
 	if opts.Codec == nil {
 		opts.Codec = JSON
 	}
-	co := &core{codec: opts.Codec, rec: opts.Metrics}
+	co := &core{codec: opts.Codec, rec: opts.Metrics, background: opts.Background}
 	co.closing, co.cancel = context.WithCancel(context.Background())
 	co.store.Store(&storeBox{store})
 	c := &Cache{core: co, prefix: opts.Prefix, ttl: opts.TTL}
@@ -251,8 +258,8 @@ func (c *Cache) SetStore(s Store) (old Store, err error) {
 	return c.core.store.Swap(&storeBox{s}).Store, nil
 }
 
-// Close stops the goroutine the Cache started, flushes its metrics, cancels the
-// contexts of loads in flight, closes the Store and makes later calls report ErrClosed, on
+// Close stops the goroutines the Cache started (its schedule's, and refreshes'), flushes its
+// metrics, cancels the contexts of loads in flight, closes the Store and makes later calls report ErrClosed, on
 // the Cache and on every view made from it. It is idempotent: a second Close returns nil.
 func (c *Cache) Close() error {
 	if c.err != nil {
@@ -261,9 +268,12 @@ func (c *Cache) Close() error {
 	var err error
 	c.core.closeOnce.Do(func() {
 		co := c.core
+		co.detachMu.Lock()
 		co.closed.Store(true)
+		co.detachMu.Unlock()
 		co.cancel()
 		co.sched.halt()
+		co.detached.Wait()
 		var errs []error
 		if co.rec != nil {
 			errs = append(errs, co.flush())

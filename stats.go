@@ -22,6 +22,8 @@ type Stats struct {
 	Errors     uint64 // calls that failed for any reason other than a miss
 	Loads      uint64 // loader runs by GetOrLoad
 	LoadErrors uint64 // loader runs that returned an error
+	Stale      uint64 // reads a view with Freshness.Grace served a stale value while it refreshed
+	Refreshes  uint64 // refreshes a view with Freshness started: of a stale value, or early
 
 	// Keys is the number of unexpired entries under the prefix, counted by the Store, or -1
 	// when it was not counted.
@@ -48,13 +50,13 @@ type Stats struct {
 
 // counters is a change to the statistics: plain numbers, added atomically by add.
 type counters struct {
-	hits, misses, skipped, sets, deletes, errors, loads, loadErrors uint64
+	hits, misses, skipped, sets, deletes, errors, loads, loadErrors, stale, refreshes uint64
 }
 
 // statCounters holds a Cache's running totals.
 type statCounters struct {
-	hits, misses, skipped, sets, deletes, errors, loads, loadErrors atomic.Uint64
-	reads, writes                                                   Latencies
+	hits, misses, skipped, sets, deletes, errors, loads, loadErrors, stale, refreshes atomic.Uint64
+	reads, writes                                                                     Latencies
 }
 
 func (s *statCounters) add(d *counters) {
@@ -64,6 +66,7 @@ func (s *statCounters) add(d *counters) {
 	}{
 		{d.hits, &s.hits}, {d.misses, &s.misses}, {d.skipped, &s.skipped}, {d.sets, &s.sets},
 		{d.deletes, &s.deletes}, {d.errors, &s.errors}, {d.loads, &s.loads}, {d.loadErrors, &s.loadErrors},
+		{d.stale, &s.stale}, {d.refreshes, &s.refreshes},
 	} {
 		if f.n != 0 {
 			f.sum.Add(f.n)
@@ -101,6 +104,8 @@ func (c *Cache) Counters() Stats {
 		Errors:       c.stats.errors.Load(),
 		Loads:        c.stats.loads.Load(),
 		LoadErrors:   c.stats.loadErrors.Load(),
+		Stale:        c.stats.stale.Load(),
+		Refreshes:    c.stats.refreshes.Load(),
 		Keys:         -1,
 		ReadLatency:  c.stats.reads.Snapshot(),
 		WriteLatency: c.stats.writes.Snapshot(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cachekit/cachekit/backend"
@@ -13,6 +14,7 @@ import (
 // its own. Its calls count in its own Stats and in its Cache's. Make one with Typed.
 type View[V any] struct {
 	c *Cache
+	f Freshness // the zero Freshness unless made by With
 }
 
 // Typed returns a view of c for values of type V, with keys under c's prefix followed by
@@ -41,10 +43,16 @@ func Typed[V any](c *Cache, prefix string, ttl time.Duration) *View[V] {
 // Prefix returns the whole prefix the view puts before every key.
 func (v *View[V]) Prefix() string { return v.c.prefix }
 
-// Get returns the value stored under key, or ErrNotFound.
+// Get returns the value stored under key, or ErrNotFound. On a view with Freshness.Grace, it
+// returns a stale value within its grace period too (it has no loader to refresh it with); a
+// tombstone is ErrNotFound.
 func (v *View[V]) Get(ctx context.Context, key string) (V, error) {
 	var val V
 	data, err := v.c.getRaw(ctx, key)
+	if err != nil {
+		return val, err
+	}
+	data, _, err = v.f.open(data, time.Now())
 	if err != nil {
 		return val, err
 	}
@@ -60,7 +68,12 @@ func (v *View[V]) GetMany(ctx context.Context, keys []string) (map[string]V, err
 		return nil, err
 	}
 	out := make(map[string]V, len(found))
+	now := time.Now()
 	for k, data := range found {
+		data, _, err := v.f.open(data, now)
+		if err != nil {
+			continue // a tombstone, or past its grace
+		}
 		var val V
 		if err := v.c.decode(data, &val); err != nil {
 			return nil, err
@@ -70,9 +83,13 @@ func (v *View[V]) GetMany(ctx context.Context, keys []string) (map[string]V, err
 	return out, nil
 }
 
-// Set stores val under key for ttl; a zero ttl means the view's.
+// Set stores val under key for ttl; a zero ttl means the view's. On a view with Freshness,
+// the value is fresh for ttl less its jitter, and kept for its grace period beyond.
 func (v *View[V]) Set(ctx context.Context, key string, val V, ttl time.Duration) error {
 	data, err := v.c.encode(val)
+	if err == nil {
+		data, ttl, err = v.wrap(data, ttl, 0)
+	}
 	if err != nil {
 		return v.c.count(&counters{errors: 1}, err)
 	}
@@ -82,15 +99,19 @@ func (v *View[V]) Set(ctx context.Context, key string, val V, ttl time.Duration)
 // SetMany stores every value of vals under its key for ttl; a zero ttl means the view's.
 // Every key and value is checked and encoded before anything is written.
 func (v *View[V]) SetMany(ctx context.Context, vals map[string]V, ttl time.Duration) error {
-	encoded := make(map[string][]byte, len(vals))
+	entries := make([]Entry, 0, len(vals))
 	for k, val := range vals {
 		data, err := v.c.encode(val)
+		e := Entry{Key: k}
+		if err == nil {
+			e.Value, e.TTL, err = v.wrap(data, ttl, 0)
+		}
 		if err != nil {
 			return v.c.count(&counters{errors: 1}, err)
 		}
-		encoded[k] = data
+		entries = append(entries, e)
 	}
-	return v.c.setManyRaw(ctx, encoded, ttl)
+	return v.c.setManyRaw(ctx, entries)
 }
 
 // Loader fetches the value for key from the source of truth, for GetOrLoad.
@@ -102,10 +123,16 @@ type Loader[V any] func(ctx context.Context, key string) (V, error)
 // However many goroutines of the process ask for the same key at once, load runs once and
 // they all get its value; a caller whose read missed while another caller's load of the key
 // was storing its value reads again rather than loading again (the Store must let a read see
-// a finished write: DynamoDB needs ConsistentRead for that). Each caller waits only as long as its own context allows: one that
-// gives up returns its context's error at once, while the load goes on for the others; the
-// load's context is cancelled only when no caller is left, or the Cache is closed. A load
-// error is returned to every waiting caller and is not cached.
+// a finished write: DynamoDB needs ConsistentRead for that). Each caller waits only as long
+// as its own context allows: one that gives up returns its context's error at once, while the
+// load goes on for the others; the load's context is cancelled only when no caller is left,
+// or the Cache is closed. A load error is returned to every waiting caller and is not cached.
+//
+// On a view with Freshness (see View.With), a stale value within its grace period, or one
+// drawn for an early refresh, is returned at once while one refresh runs; with a lease, one
+// instance of the fleet loads a key while the others serve what they have or wait for its
+// value; and a load that returns an error wrapping ErrNotFound is remembered as a tombstone
+// for MissTTL, during which GetOrLoad answers ErrNotFound without calling load.
 //
 // The cache never stands between the caller and the source of truth: when the backend fails,
 // or holds a value that no longer decodes into V, GetOrLoad loads as on a miss (and counts
@@ -122,42 +149,53 @@ func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V,
 	mark := v.c.core.flight.mark(v.c.prefix, key)
 	data, err := v.c.getRaw(ctx, key)
 	if err == nil {
-		if v.c.decode(data, &val) == nil {
+		value, st, oerr := v.f.open(data, time.Now())
+		switch {
+		case errors.Is(oerr, errTombstone):
+			return val, oerr
+		case oerr == nil && v.c.decode(value, &val) == nil:
+			if st == fresh {
+				return val, nil
+			}
+			if st == stale {
+				v.c.count(&counters{stale: 1}, nil)
+			}
+			if newer := v.refresh(ctx, key, data, load); newer != nil {
+				if value, _, err := v.f.open(newer, time.Now()); err == nil {
+					var nv V // decoded apart, so that a failed decode leaves val whole
+					if v.c.decode(value, &nv) == nil {
+						return nv, nil
+					}
+				}
+			}
 			return val, nil
 		}
+		err = oerr // past its grace, or undecodable: load as on a miss
 	} else if !mayLoad(ctx, err) {
 		return val, err
 	}
 	missed := errors.Is(err, ErrNotFound)
 	full := v.c.prefix + key
 	data, err = v.c.core.flight.do(ctx, v.c.core.closing, full, mark, func(lctx context.Context, reread bool) ([]byte, error) {
-		if reread && missed {
-			// Another load of this shard ended after our read began: when it was this key's,
-			// its value is stored now, and loading it again would break "once per key".
-			if data, err := v.c.getRaw(lctx, key); err == nil && v.c.core.codec.Unmarshal(data, new(V)) == nil {
-				return data, nil
-			}
-		}
-		loaded, err := load(lctx, key)
-		if err != nil {
-			v.c.count(&counters{loads: 1, loadErrors: 1}, nil)
-			return nil, err
-		}
-		v.c.count(&counters{loads: 1}, nil)
-		data, err := v.c.encode(loaded)
-		if err != nil {
-			return nil, v.c.count(&counters{errors: 1}, err)
-		}
-		// A failed write costs only a later miss; the error is counted in Stats.
-		_ = v.c.setRaw(lctx, key, data, 0)
-		return data, nil
+		return v.fill(lctx, key, nil, reread && missed, load)
 	})
 	if err != nil {
 		return val, err
 	}
-	// Each caller decodes its own copy, so no two callers share a map or slice.
-	val = *new(V)
-	err = v.c.decode(data, &val)
+	value, _, err := v.f.open(data, time.Now())
+	if errors.Is(err, errDead) {
+		// A refresh under way answered with the value it served, which has passed its grace
+		// since: load for this caller alone.
+		if data, err = v.fill(ctx, key, nil, false, load); err != nil {
+			return val, err
+		}
+		value, _, err = v.f.open(data, time.Now())
+	}
+	if err != nil {
+		return val, err
+	}
+	// Each caller decodes its own copy, so that no two callers share a map or slice.
+	err = v.c.decode(value, &val)
 	return val, err
 }
 
@@ -195,14 +233,37 @@ func (v *View[V]) GetManyOrLoad(ctx context.Context, keys []string, load BatchLo
 	}
 	var missing []string
 	var missingMarks []uint64
+	due := map[string][]byte{} // the keys to refresh, and what each has now
+	now := time.Now()
 	for i, k := range keys {
+		full := v.c.prefix + k
 		var val V
-		if data, ok := found[v.c.prefix+k]; ok && v.c.decode(data, &val) == nil {
-			out[k] = val
-			continue
+		if data, ok := found[full]; ok {
+			value, st, oerr := v.f.open(data, now)
+			if errors.Is(oerr, errTombstone) {
+				continue
+			}
+			if oerr == nil && v.c.decode(value, &val) == nil {
+				out[k] = val
+				if st != fresh {
+					due[k] = data
+				}
+				if st == stale {
+					v.c.count(&counters{stale: 1}, nil)
+				}
+				continue
+			}
 		}
-		missing = append(missing, v.c.prefix+k)
+		missing = append(missing, full)
 		missingMarks = append(missingMarks, marks[i])
+	}
+	if len(due) > 0 {
+		for k, data := range v.refreshMany(ctx, due, load) {
+			var val V // decoded apart, so that a failed decode leaves the served value
+			if value, _, err := v.f.open(data, time.Now()); err == nil && v.c.decode(value, &val) == nil {
+				out[k] = val
+			}
+		}
 	}
 	if len(missing) == 0 {
 		return out, nil
@@ -217,9 +278,14 @@ func (v *View[V]) GetManyOrLoad(ctx context.Context, keys []string, load BatchLo
 	if err != nil {
 		return nil, err
 	}
+	now = time.Now()
 	for full, data := range loaded {
+		value, _, err := v.f.open(data, now)
+		if err != nil {
+			continue // a tombstone: the source lacks the key
+		}
 		var val V // each caller decodes its own copy
-		if err := v.c.decode(data, &val); err != nil {
+		if err := v.c.decode(value, &val); err != nil {
 			return nil, err
 		}
 		out[full[len(v.c.prefix):]] = val
@@ -227,9 +293,52 @@ func (v *View[V]) GetManyOrLoad(ctx context.Context, keys []string, load BatchLo
 	return out, nil
 }
 
+// refreshMany refreshes the values of due (caller's keys, with the bytes each has now), in one
+// load of the keys no refresh of this process has under way, as refresh does for one key: on a
+// goroutine of the Cache's own with Options.Background, returning nothing, else in the
+// caller's call, returning the stored bytes of the values it loaded, by caller's key. A batch
+// takes no leases.
+func (v *View[V]) refreshMany(ctx context.Context, due map[string][]byte, load BatchLoader[V]) map[string][]byte {
+	co := v.c.core
+	var full []string
+	for k := range due {
+		if f := v.c.prefix + k; !co.flight.running(f) {
+			full = append(full, f)
+		}
+	}
+	if len(full) == 0 {
+		return nil
+	}
+	slices.Sort(full)
+	v.c.count(&counters{refreshes: uint64(len(full))}, nil)
+	marks := make([]uint64, len(full))
+	for i, f := range full {
+		marks[i] = co.flight.mark(f, "")
+	}
+	run := func(ctx context.Context) (map[string][]byte, error) {
+		return co.flight.doMany(ctx, co.closing, full, marks, func(lctx context.Context, keys []string, _ []bool) (map[string][]byte, error) {
+			return v.loadMany(lctx, keys, nil, load)
+		})
+	}
+	if co.background {
+		co.detach(func(ctx context.Context) { _, _ = run(ctx) }, 0)
+		return nil
+	}
+	loaded, err := run(ctx)
+	if err != nil {
+		return nil
+	}
+	out := make(map[string][]byte, len(loaded))
+	for f, data := range loaded {
+		out[f[len(v.c.prefix):]] = data
+	}
+	return out
+}
+
 // loadMany is the load of GetManyOrLoad: the keys whose shard saw a load end since the
 // caller's read are read again (see flight.do), and the rest go to load in one call, whose
-// values are stored in one SetMany. It returns the encoded values by whole key.
+// values are stored in one SetMany, with a tombstone for each key load leaves out when the
+// view remembers misses. It returns the stored bytes by whole key.
 func (v *View[V]) loadMany(ctx context.Context, full []string, reread []bool, load BatchLoader[V]) (map[string][]byte, error) {
 	out := make(map[string][]byte, len(full))
 	var again []string
@@ -241,7 +350,7 @@ func (v *View[V]) loadMany(ctx context.Context, full []string, reread []bool, lo
 	if len(again) > 0 {
 		if found, err := v.c.getManyRaw(ctx, again); err == nil {
 			for k, data := range found {
-				if v.c.core.codec.Unmarshal(data, new(V)) == nil {
+				if v.usable(data) {
 					out[k] = data
 				}
 			}
@@ -256,27 +365,39 @@ func (v *View[V]) loadMany(ctx context.Context, full []string, reread []bool, lo
 	if len(ask) == 0 {
 		return out, nil
 	}
+	start := time.Now()
 	vals, err := load(ctx, ask)
+	took := time.Since(start)
 	if err != nil {
 		v.c.count(&counters{loads: 1, loadErrors: 1}, nil)
 		return nil, err
 	}
 	v.c.count(&counters{loads: 1}, nil)
-	encoded := make(map[string][]byte, len(vals))
+	entries := make([]Entry, 0, len(ask))
 	for _, k := range ask {
 		val, ok := vals[k]
-		if !ok {
-			continue // not in the source
+		var e Entry
+		switch {
+		case ok:
+			data, err := v.c.encode(val)
+			if err == nil {
+				data, e.TTL, err = v.wrap(data, 0, took)
+			}
+			if err != nil {
+				return nil, v.c.count(&counters{errors: 1}, err)
+			}
+			e.Value = data
+		case v.f.MissTTL > 0:
+			e.Value, e.TTL = v.tombstone()
+		default:
+			continue // not in the source, and not remembered
 		}
-		data, err := v.c.encode(val)
-		if err != nil {
-			return nil, v.c.count(&counters{errors: 1}, err)
-		}
-		encoded[k] = data
-		out[v.c.prefix+k] = data
+		e.Key = k
+		entries = append(entries, e)
+		out[v.c.prefix+k] = e.Value
 	}
 	// A failed write costs only later misses; the error is counted in Stats.
-	_ = v.c.setManyRaw(ctx, encoded, 0)
+	_ = v.c.setManyRaw(ctx, entries)
 	return out, nil
 }
 
@@ -301,8 +422,22 @@ func (v *View[V]) DeleteMany(ctx context.Context, keys ...string) error {
 	return v.c.deleteMany(ctx, keys)
 }
 
-// Has reports whether an unexpired entry is stored under key, without reading its value.
-func (v *View[V]) Has(ctx context.Context, key string) (bool, error) { return v.c.has(ctx, key) }
+// Has reports whether an unexpired entry is stored under key, without reading its value. On a
+// view with Freshness, where a tombstone or a value past its grace is no entry, it reads the
+// value.
+func (v *View[V]) Has(ctx context.Context, key string) (bool, error) {
+	if v.f.plain() {
+		return v.c.has(ctx, key)
+	}
+	data, err := v.c.getRaw(ctx, key)
+	if err == nil {
+		_, _, err = v.f.open(data, time.Now())
+	}
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
 
 // Expire gives the existing entry under key a new TTL, counted from now, without changing its
 // value; a zero ttl means the view's. It reports ErrNotFound, and creates nothing, when there

@@ -3,7 +3,6 @@ package cachekit
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -108,19 +107,19 @@ func (c *Cache) setRaw(ctx context.Context, key string, data []byte, ttl time.Du
 	return nil
 }
 
-// setManyRaw writes encoded values, all with one TTL.
-func (c *Cache) setManyRaw(ctx context.Context, values map[string][]byte, ttl time.Duration) error {
-	ttl, err := c.resolveTTL(ttl)
-	if err != nil {
-		return c.count(&counters{errors: 1}, err)
-	}
-	entries := make([]Entry, 0, len(values))
-	for _, k := range slices.Sorted(maps.Keys(values)) {
-		full, err := c.fullKey(k)
+// setManyRaw writes encoded entries, keyed by the caller's keys; a zero TTL means the
+// Cache's. It sorts entries by key, so that a batch is written in a stable order.
+func (c *Cache) setManyRaw(ctx context.Context, entries []Entry) error {
+	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Key, b.Key) })
+	for i, e := range entries {
+		full, err := c.fullKey(e.Key)
+		if err == nil {
+			e.TTL, err = c.resolveTTL(e.TTL)
+		}
 		if err != nil {
 			return c.count(&counters{errors: 1}, err)
 		}
-		entries = append(entries, Entry{Key: full, Value: values[k], TTL: ttl})
+		entries[i].Key, entries[i].TTL = full, e.TTL
 	}
 	s, err := c.use(ctx)
 	if err == nil && len(entries) > 0 {

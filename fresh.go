@@ -1,0 +1,408 @@
+package cachekit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cachekit/cachekit/backend"
+)
+
+// Freshness configures how a view keeps its values fresh across a fleet of instances that
+// share one backend: serving stale values while one refresh runs, refreshing early before
+// expiry, one load per key across the fleet, remembering keys the source lacks, and spreading
+// expiries. Each field's zero turns its part off, so the zero Freshness is plain TTL caching.
+// Give it to a view with View.With; Recommended returns the composition to start from.
+//
+// A view with Grace or EarlyRefresh stores each value in a backend.Envelope that carries its
+// fresh-until time and its last load's duration (a DynamoDB item keeps its value attribute and
+// gains one attribute; see docs/freshness.md). Any view reads both forms.
+//
+// Refreshes (of a stale value, or early) run on the Cache's own goroutines when the Cache has
+// Options.Background, and Close cancels them. Without it, as under AWS Lambda, where a
+// goroutine freezes once the invocation returns, the read that finds a refresh due runs it
+// before it returns; the reads meanwhile, and on other instances, are served the stale value.
+type Freshness struct {
+	// Grace is how long after its TTL a value is still served, stale, while one refresh runs
+	// in the background: stale-while-revalidate (RFC 5861). The entry is stored for TTL +
+	// Grace; no read returns it after that. A refresh that fails leaves the stale value in
+	// place.
+	Grace time.Duration
+	// EarlyRefresh is XFetch's beta (Vattani, Chierichetti and Lowenstein, VLDB 2015): each
+	// read refreshes a fresh value early with a probability that grows as its expiry nears,
+	// scaled by how long its last load took, so that across a fleet about one read refreshes
+	// it before it expires, with no coordination. 1 is the paper's optimum; larger refreshes
+	// earlier. Zero turns early refresh off.
+	EarlyRefresh float64
+	// Lease makes the load of a key one per fleet rather than one per instance: the instance
+	// that loads first holds a lease on the key for this long (a conditional write in the
+	// backend), and the others serve the stale value they have, or wait for the holder's
+	// value, polling with backoff, and load themselves if the holder's lease ends first (it
+	// died). It should exceed the longest load. It needs a Store with the backend.Leaser
+	// ability (memstore, dynamostore, redisstore, and tiered and resilient in front of one);
+	// on any other, and whenever taking the lease fails, the view loads as without it.
+	Lease time.Duration
+	// MissTTL is how long the view remembers that the source lacks a key: when a Loader
+	// returns an error wrapping ErrNotFound (or a BatchLoader leaves a key out), the view
+	// stores a tombstone for MissTTL, and reads of the key answer ErrNotFound without calling
+	// the source. A tiered L1 keeps tombstones as it keeps values. Zero remembers nothing.
+	MissTTL time.Duration
+	// Jitter shortens the TTL of each write by a random fraction of it, up to Jitter (0.1: up
+	// to 10%), so that keys written together expire apart. It applies to MissTTL too, never
+	// to Grace. Zero writes every TTL as given.
+	Jitter float64
+}
+
+// Recommended returns the Freshness to start from for a view whose values live ttl: a grace
+// period of half the TTL (at most ten minutes), early refresh with the paper's beta of 1, a
+// ten-second lease, and 10% jitter. It remembers no misses: set MissTTL when the loader
+// reports them with ErrNotFound.
+func Recommended(ttl time.Duration) Freshness {
+	return Freshness{
+		Grace:        min(ttl/2, 10*time.Minute),
+		EarlyRefresh: 1,
+		Lease:        10 * time.Second,
+		Jitter:       0.1,
+	}
+}
+
+// check reports what makes f unusable for a view whose TTL is ttl.
+func (f Freshness) check(ttl time.Duration) error {
+	switch {
+	case f.Grace < 0, f.Lease < 0, f.MissTTL < 0:
+		return fmt.Errorf("%w: Freshness: negative duration", ErrConfig)
+	case f.EarlyRefresh < 0 || f.EarlyRefresh != f.EarlyRefresh:
+		return fmt.Errorf("%w: Freshness.EarlyRefresh %v is not zero or positive", ErrConfig, f.EarlyRefresh)
+	case f.Jitter < 0 || f.Jitter >= 1 || f.Jitter != f.Jitter:
+		return fmt.Errorf("%w: Freshness.Jitter %v is not in [0, 1)", ErrConfig, f.Jitter)
+	case ttl+f.Grace > MaxTTL, f.MissTTL > MaxTTL, f.Lease > MaxTTL:
+		return fmt.Errorf("%w: Freshness: a TTL over the limit of %v", ErrConfig, MaxTTL)
+	}
+	return nil
+}
+
+// With returns a view of the same Cache, prefix, TTL and value type whose reads and loads keep
+// values fresh as f says. Its calls count in its own Stats and in v's. An unusable f makes
+// every call of the returned view report an error wrapping ErrConfig.
+func (v *View[V]) With(f Freshness) *View[V] {
+	sub := &Cache{core: v.c.core, prefix: v.c.prefix, ttl: v.c.ttl, parent: v.c, err: v.c.err}
+	if sub.err == nil {
+		sub.err = f.check(sub.ttl)
+	}
+	return &View[V]{c: sub, f: f}
+}
+
+// Freshness returns the view's Freshness: the zero one unless the view was made by With.
+func (v *View[V]) Freshness() Freshness { return v.f }
+
+// enveloped reports whether the view's values carry a backend.Envelope: when it needs their
+// fresh-until time or load duration.
+func (f *Freshness) enveloped() bool { return f.Grace > 0 || f.EarlyRefresh > 0 }
+
+// plain reports whether the view reads and writes as a view without Freshness does.
+func (f *Freshness) plain() bool { return *f == Freshness{} }
+
+// errTombstone is what a read of a tombstone answers: the source of truth lacks the key.
+var errTombstone = fmt.Errorf("%w (the source of truth has no value: a tombstone)", ErrNotFound)
+
+// errDead is what a read answers of a value past its freshness and the view's grace, which
+// the backend had not removed yet (DynamoDB keeps expiry to the second).
+var errDead = fmt.Errorf("%w (past its freshness and grace)", ErrNotFound)
+
+// state is how a value read from the cache stands, for a view's reads.
+type state int
+
+const (
+	fresh state = iota // serve it
+	early              // serve it and refresh it: XFetch drew this read
+	stale              // serve it and refresh it: in the grace period
+)
+
+// open returns the codec's bytes of what is stored under a key, and how the value stands at
+// now; a tombstone, or a value past its freshness and grace, is a miss. Bytes without an
+// envelope are a value written without freshness, fresh while stored.
+func (f *Freshness) open(data []byte, now time.Time) ([]byte, state, error) {
+	env, ok := backend.ParseEnvelope(data)
+	switch {
+	case !ok:
+		return data, fresh, nil
+	case env.NotFound && now.Before(env.FreshUntil):
+		return nil, fresh, errTombstone
+	case env.NotFound, !now.Before(env.FreshUntil.Add(f.Grace)):
+		return nil, fresh, errDead
+	case !now.Before(env.FreshUntil):
+		return env.Value, stale, nil
+	case f.EarlyRefresh > 0 && env.LoadTime > 0 && xfetch(now, env, f.EarlyRefresh):
+		return env.Value, early, nil
+	}
+	return env.Value, fresh, nil
+}
+
+// xfetch is XFetch's draw: refresh at now when now - LoadTime·beta·ln(U) has passed the
+// value's expiry, for U uniform in (0, 1]. The nearer the expiry and the longer a load takes,
+// the likelier; across many readers, about one refreshes before the expiry.
+func xfetch(now time.Time, env backend.Envelope, beta float64) bool {
+	gap := -float64(env.LoadTime) * beta * math.Log(1-rand.Float64())
+	return now.Add(time.Duration(gap)).After(env.FreshUntil)
+}
+
+// ttl returns the TTL of a write given ttl (zero: the view's), shortened by the view's jitter.
+func (v *View[V]) ttl(ttl time.Duration) (time.Duration, error) {
+	ttl, err := v.c.resolveTTL(ttl)
+	if err != nil || v.f.Jitter == 0 {
+		return ttl, err
+	}
+	cut := time.Duration(rand.Float64() * v.f.Jitter * float64(ttl))
+	return max(ttl-cut, time.Millisecond), nil
+}
+
+// wrap returns what the view stores for the codec's bytes data, loaded in took, when written
+// with ttl (zero: the view's), and the TTL to store it for: with the view's jitter, and in an
+// envelope, kept for its grace period beyond its TTL, when the view needs one.
+func (v *View[V]) wrap(data []byte, ttl, took time.Duration) ([]byte, time.Duration, error) {
+	ttl, err := v.ttl(ttl)
+	if err != nil || !v.f.enveloped() {
+		return data, ttl, err
+	}
+	env := backend.Envelope{Value: data, FreshUntil: time.Now().Add(ttl), LoadTime: took}
+	return env.Append(make([]byte, 0, 17+len(data))), ttl + v.f.Grace, nil
+}
+
+// tombstone returns what the view stores for a key the source lacks, and for how long.
+func (v *View[V]) tombstone() ([]byte, time.Duration) {
+	ttl, _ := v.ttl(v.f.MissTTL)
+	return backend.Envelope{NotFound: true, FreshUntil: time.Now().Add(ttl)}.Append(nil), ttl
+}
+
+// leaseSuffix ends the key of a key's refresh lease: a control character no printable key
+// ends with, under the view's prefix so that Clear removes leases with the entries.
+const leaseSuffix = "\x00lease"
+
+// Polls for a lease holder's value start this far apart and double up to the cap.
+const (
+	firstPoll = 5 * time.Millisecond
+	maxPoll   = 100 * time.Millisecond
+)
+
+// lead decides, for a load of key that the flight runs once in this process, whether this
+// instance loads: it takes the key's lease when it can, and returns a release for it. When
+// another instance holds the lease, it returns what to answer instead: have, the value the
+// caller already serves (a refresh), or else the holder's value once it is stored, polled for
+// with backoff until the holder's lease must have ended, when it tries to take it again.
+// Without a Leaser, or when the backend cannot answer, it leaves this instance to load.
+func (v *View[V]) lead(ctx context.Context, key string, have []byte) (found []byte, release func(), err error) {
+	c := v.c
+	l, ok := c.core.store.Load().Store.(backend.Leaser)
+	lkey := c.prefix + key + leaseSuffix
+	if !ok || backend.CheckKey(lkey) != nil {
+		return nil, nil, nil
+	}
+	token := strconv.FormatUint(rand.Uint64(), 36)
+	poll := firstPoll
+	for {
+		got, err := l.Acquire(ctx, lkey, token, v.f.Lease)
+		switch {
+		case ctx.Err() != nil:
+			return nil, nil, fmt.Errorf("cachekit: %w", ctx.Err())
+		case err != nil:
+			return nil, nil, nil // fail open: load as without a lease
+		case got:
+			release = func() {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.f.Lease)
+				defer cancel()
+				_ = l.Release(rctx, lkey, token)
+			}
+			// The last holder may have stored its value after the caller's read.
+			if data, ok := v.peek(ctx, key); ok && !bytes.Equal(data, have) {
+				release()
+				return data, nil, nil
+			}
+			return nil, release, nil
+		case have != nil:
+			c.core.busy.hold(lkey, time.Now().Add(v.f.Lease))
+			return have, nil, nil
+		}
+		for end := time.Now().Add(v.f.Lease); time.Now().Before(end); {
+			if err := pause(ctx, &poll); err != nil {
+				return nil, nil, err
+			}
+			if data, ok := v.peek(ctx, key); ok {
+				return data, nil, nil
+			}
+		}
+	}
+}
+
+// peek reads what is stored under key for lead, without counting it in the statistics, and
+// reports whether it is an answer: a live value or a tombstone.
+func (v *View[V]) peek(ctx context.Context, key string) ([]byte, bool) {
+	data, err := v.c.core.store.Load().Store.Get(ctx, v.c.prefix+key)
+	if err != nil {
+		return nil, false
+	}
+	_, _, err = v.f.open(data, time.Now())
+	return data, err == nil || errors.Is(err, errTombstone)
+}
+
+// pause waits *d, give or take a quarter, and doubles *d up to maxPoll.
+func pause(ctx context.Context, d *time.Duration) error {
+	wait := *d - *d/4 + time.Duration(rand.Int64N(int64(*d)/2+1))
+	*d = min(2**d, maxPoll)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cachekit: %w", ctx.Err())
+	}
+}
+
+// busyKeys remembers, per lease key, until when another instance holds it, so that reads of a
+// stale value do not each try the lease while its holder refreshes. Guarded by mu; bounded by
+// pruning the ended holds when it grows.
+type busyKeys struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+const maxBusy = 4096
+
+func (b *busyKeys) hold(key string, until time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.until == nil {
+		b.until = make(map[string]time.Time)
+	}
+	if len(b.until) >= maxBusy {
+		now := time.Now()
+		maps.DeleteFunc(b.until, func(_ string, t time.Time) bool { return !now.Before(t) })
+		if len(b.until) >= maxBusy {
+			clear(b.until)
+		}
+	}
+	b.until[key] = until
+}
+
+func (b *busyKeys) held(key string, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.until[key]
+	return ok && now.Before(t)
+}
+
+// refresh refreshes the value stored under key, which a read found due (stale, or drawn for
+// an early refresh), unless a refresh of it is under way in this process, or another
+// instance's lease on it is known to be held. have is what the read found. With
+// Options.Background the refresh runs on a goroutine of the Cache's own, and refresh returns
+// nil; else it runs in the caller's call and returns the value it stored, or nil.
+func (v *View[V]) refresh(ctx context.Context, key string, have []byte, load Loader[V]) []byte {
+	co := v.c.core
+	full := v.c.prefix + key
+	if co.flight.running(full) || co.busy.held(full+leaseSuffix, time.Now()) {
+		return nil
+	}
+	v.c.count(&counters{refreshes: 1}, nil)
+	run := func(ctx context.Context) ([]byte, error) {
+		return co.flight.do(ctx, co.closing, full, co.flight.mark(full, ""), func(lctx context.Context, _ bool) ([]byte, error) {
+			return v.fill(lctx, key, have, false, load)
+		})
+	}
+	if co.background {
+		co.detach(func(ctx context.Context) { _, _ = run(ctx) }, v.f.Lease)
+		return nil
+	}
+	data, err := run(ctx)
+	if err != nil || bytes.Equal(data, have) {
+		return nil
+	}
+	return data
+}
+
+// detach runs fn on a goroutine that Close cancels and waits for, with a context that ends
+// then, or after bound when bound is positive. It does nothing once the Cache is closed.
+func (co *core) detach(fn func(context.Context), bound time.Duration) {
+	co.detachMu.Lock()
+	defer co.detachMu.Unlock()
+	if co.closed.Load() {
+		return
+	}
+	co.detached.Add(1)
+	go func() {
+		defer co.detached.Done()
+		ctx, cancel := co.closing, context.CancelFunc(func() {})
+		if bound > 0 {
+			ctx, cancel = context.WithTimeout(ctx, bound)
+		}
+		defer cancel()
+		fn(ctx)
+	}()
+}
+
+// fill is the load of a key, run once per process by the flight, for a miss (have is nil) or
+// a refresh (have is the value being served). With reread, it first reads the key again (see
+// flight.do). With a lease, it loads only when this instance holds the key's lease (see
+// lead). It stores and returns the value's stored bytes; a load that reports ErrNotFound
+// stores a tombstone when the view remembers misses, and an error stores nothing, so that a
+// failed refresh never replaces a good value.
+func (v *View[V]) fill(ctx context.Context, key string, have []byte, reread bool, load Loader[V]) ([]byte, error) {
+	c := v.c
+	if reread {
+		// Another load of this shard ended after the caller's read: when it was this key's,
+		// its value is stored now, and loading it again would break "once per key".
+		if data, err := c.getRaw(ctx, key); err == nil && v.usable(data) {
+			return data, nil
+		}
+	}
+	if v.f.Lease > 0 {
+		found, release, err := v.lead(ctx, key, have)
+		if err != nil || found != nil {
+			return found, err
+		}
+		if release != nil {
+			defer release()
+		}
+	}
+	start := time.Now()
+	loaded, err := load(ctx, key)
+	took := time.Since(start)
+	if err != nil {
+		if v.f.MissTTL > 0 && errors.Is(err, ErrNotFound) {
+			v.c.count(&counters{loads: 1}, nil)
+			tomb, ttl := v.tombstone()
+			_ = c.setRaw(ctx, key, tomb, ttl) // a failed write costs only a later load
+			return nil, err
+		}
+		c.count(&counters{loads: 1, loadErrors: 1}, nil)
+		return nil, err
+	}
+	c.count(&counters{loads: 1}, nil)
+	data, err := c.encode(loaded)
+	if err != nil {
+		return nil, c.count(&counters{errors: 1}, err)
+	}
+	stored, ttl, err := v.wrap(data, 0, took)
+	if err != nil {
+		return nil, c.count(&counters{errors: 1}, err)
+	}
+	// A failed write costs only a later miss; the error is counted in Stats.
+	_ = c.setRaw(ctx, key, stored, ttl)
+	return stored, nil
+}
+
+// usable reports whether stored bytes answer a read: a live value that decodes into V, or a
+// tombstone.
+func (v *View[V]) usable(data []byte) bool {
+	value, _, err := v.f.open(data, time.Now())
+	if err != nil {
+		return errors.Is(err, errTombstone)
+	}
+	return v.c.core.codec.Unmarshal(value, new(V)) == nil
+}
