@@ -449,7 +449,9 @@ func (v *View[V]) Has(ctx context.Context, key string) (bool, error) {
 
 // Expire gives the existing entry under key a new TTL, counted from now, without changing its
 // value; a zero ttl means the view's. It reports ErrNotFound, and creates nothing, when there
-// is no entry. Sliding expiration is Expire on every read.
+// is no entry. Sliding expiration is Expire on every read. On a view with Grace or
+// EarlyRefresh, the value's fresh-until time stays what its write set: Expire changes how long
+// the entry is kept, not how long it is fresh (Set it again for that).
 func (v *View[V]) Expire(ctx context.Context, key string, ttl time.Duration) error {
 	return v.c.expire(ctx, key, ttl)
 }
