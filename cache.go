@@ -101,9 +101,10 @@ type core struct {
 	background bool // Options.Background: refreshes run on goroutines of the Cache's own
 	sched      schedule
 
-	busy     busyKeys       // leases other instances hold, for views with Freshness.Lease
-	detachMu sync.Mutex     // orders detach after Close's closed flag
-	detached sync.WaitGroup // refreshes running on goroutines of their own
+	busy       busyKeys       // leases other instances hold, for views with Freshness.Lease
+	refreshing sync.Map       // whole keys a refresh of this process has claimed
+	detachMu   sync.Mutex     // orders detach after Close's closed flag
+	detached   sync.WaitGroup // refreshes running on goroutines of their own
 }
 
 type storeBox struct{ Store }

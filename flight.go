@@ -76,14 +76,6 @@ func (p *panicError) Error() string {
 	return fmt.Sprintf("cachekit: loader panicked: %v\n\n%s", p.value, p.stack)
 }
 
-// running reports whether a load of key is under way.
-func (g *flight) running(key string) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	_, ok := g.calls[key]
-	return ok
-}
-
 // do returns the result of load for key, starting it unless one is under way. load runs on a
 // goroutine of its own, with a context that keeps ctx's values, ends when every caller waiting
 // for it has gone or when stop is done, and is never cancelled by one caller alone.

@@ -300,23 +300,27 @@ func (b *busyKeys) held(key string, now time.Time) bool {
 
 // refresh refreshes the value stored under key, which a read found due (stale, or drawn for
 // an early refresh), unless a refresh of it is under way in this process, or another
-// instance's lease on it is known to be held. have is what the read found. With
+// instance's lease on it is known to be held: the read that claims it is the one that
+// refreshes, and the others serve what they found. have is what the read found. With
 // Options.Background the refresh runs on a goroutine of the Cache's own, and refresh returns
 // nil; else it runs in the caller's call and returns the value it stored, or nil.
 func (v *View[V]) refresh(ctx context.Context, key string, have []byte, load Loader[V]) []byte {
 	co := v.c.core
 	full := v.c.prefix + key
-	if co.flight.running(full) || co.busy.held(full+leaseSuffix, time.Now()) {
+	if co.busy.held(full+leaseSuffix, time.Now()) || !co.claim(full) {
 		return nil
 	}
 	v.c.count(&counters{refreshes: 1}, nil)
 	run := func(ctx context.Context) ([]byte, error) {
+		defer co.unclaim(full)
 		return co.flight.do(ctx, co.closing, full, co.flight.mark(full, ""), func(lctx context.Context, _ bool) ([]byte, error) {
 			return v.fill(lctx, key, have, false, load)
 		})
 	}
 	if co.background {
-		co.detach(func(ctx context.Context) { _, _ = run(ctx) }, v.f.Lease)
+		if !co.detach(func(ctx context.Context) { _, _ = run(ctx) }, v.f.Lease) {
+			co.unclaim(full)
+		}
 		return nil
 	}
 	data, err := run(ctx)
@@ -326,13 +330,23 @@ func (v *View[V]) refresh(ctx context.Context, key string, have []byte, load Loa
 	return data
 }
 
+// claim makes the caller the one that refreshes the whole key, unless another is: it reports
+// whether it did. unclaim ends the claim.
+func (co *core) claim(full string) bool {
+	_, taken := co.refreshing.LoadOrStore(full, struct{}{})
+	return !taken
+}
+
+func (co *core) unclaim(full string) { co.refreshing.Delete(full) }
+
 // detach runs fn on a goroutine that Close cancels and waits for, with a context that ends
-// then, or after bound when bound is positive. It does nothing once the Cache is closed.
-func (co *core) detach(fn func(context.Context), bound time.Duration) {
+// then, or after bound when bound is positive, and reports whether it did: not once the Cache
+// is closed.
+func (co *core) detach(fn func(context.Context), bound time.Duration) bool {
 	co.detachMu.Lock()
 	defer co.detachMu.Unlock()
 	if co.closed.Load() {
-		return
+		return false
 	}
 	co.detached.Add(1)
 	go func() {
@@ -344,6 +358,7 @@ func (co *core) detach(fn func(context.Context), bound time.Duration) {
 		defer cancel()
 		fn(ctx)
 	}()
+	return true
 }
 
 // fill is the load of a key, run once per process by the flight, for a miss (have is nil) or

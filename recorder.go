@@ -29,6 +29,10 @@ type Recorder interface {
 	// value, and that returned an error.
 	RecordLoadSuccess(n int)
 	RecordLoadFailure(n int)
+	// RecordStale counts reads that a view with a grace period served a stale value, and
+	// RecordRefreshes the refreshes views started (of stale values, or early).
+	RecordStale(n int)
+	RecordRefreshes(n int)
 	// RecordRead and RecordWrite take the latency of one call to the Store: reads (Get,
 	// GetMany, Has, TTL) and writes (Set, SetMany, Delete, Expire).
 	RecordRead(d time.Duration)
@@ -55,6 +59,12 @@ var _ Recorder = NopRecorder{}
 
 // RecordHits does nothing.
 func (NopRecorder) RecordHits(int) {}
+
+// RecordStale does nothing.
+func (NopRecorder) RecordStale(int) {}
+
+// RecordRefreshes does nothing.
+func (NopRecorder) RecordRefreshes(int) {}
 
 // RecordMisses does nothing.
 func (NopRecorder) RecordMisses(int) {}

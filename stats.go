@@ -165,6 +165,12 @@ func report(r Recorder, d *counters) {
 	if d.loadErrors != 0 {
 		r.RecordLoadFailure(int(d.loadErrors))
 	}
+	if d.stale != 0 {
+		r.RecordStale(int(d.stale))
+	}
+	if d.refreshes != 0 {
+		r.RecordRefreshes(int(d.refreshes))
+	}
 }
 
 // timed records the latency of a Store call that started at start, in the Cache's

@@ -302,7 +302,7 @@ func (v *View[V]) refreshMany(ctx context.Context, due map[string][]byte, load B
 	co := v.c.core
 	var full []string
 	for k := range due {
-		if f := v.c.prefix + k; !co.flight.running(f) {
+		if f := v.c.prefix + k; co.claim(f) {
 			full = append(full, f)
 		}
 	}
@@ -315,13 +315,21 @@ func (v *View[V]) refreshMany(ctx context.Context, due map[string][]byte, load B
 	for i, f := range full {
 		marks[i] = co.flight.mark(f, "")
 	}
+	unclaim := func() {
+		for _, f := range full {
+			co.unclaim(f)
+		}
+	}
 	run := func(ctx context.Context) (map[string][]byte, error) {
+		defer unclaim()
 		return co.flight.doMany(ctx, co.closing, full, marks, func(lctx context.Context, keys []string, _ []bool) (map[string][]byte, error) {
 			return v.loadMany(lctx, keys, nil, load)
 		})
 	}
 	if co.background {
-		co.detach(func(ctx context.Context) { _, _ = run(ctx) }, 0)
+		if !co.detach(func(ctx context.Context) { _, _ = run(ctx) }, 0) {
+			unclaim()
+		}
 		return nil
 	}
 	loaded, err := run(ctx)
@@ -441,7 +449,9 @@ func (v *View[V]) Has(ctx context.Context, key string) (bool, error) {
 
 // Expire gives the existing entry under key a new TTL, counted from now, without changing its
 // value; a zero ttl means the view's. It reports ErrNotFound, and creates nothing, when there
-// is no entry. Sliding expiration is Expire on every read.
+// is no entry. Sliding expiration is Expire on every read. On a view with Grace or
+// EarlyRefresh, the value's fresh-until time stays what its write set: Expire changes how long
+// the entry is kept, not how long it is fresh (Set it again for that).
 func (v *View[V]) Expire(ctx context.Context, key string, ttl time.Duration) error {
 	return v.c.expire(ctx, key, ttl)
 }

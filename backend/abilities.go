@@ -71,5 +71,6 @@ const maxChain = 64
 // ErrSkipped is the miss a read gets when a Store that fails open (a circuit breaker while
 // open, or a key an outage left stale) answers without asking the backend. It wraps
 // ErrNotFound, so that callers treat it as the miss it is, and lets a cache count it apart
-// from real misses.
+// from real misses. A Leaser that fails open wraps it in the error of an Acquire or Release it
+// did not send: the caller then goes on without a lease.
 var ErrSkipped = fmt.Errorf("%w (circuit breaker open: the backend was not asked)", ErrNotFound)

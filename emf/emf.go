@@ -43,8 +43,8 @@ type Options struct {
 type Writer struct {
 	o Options
 
-	hits, misses, skipped, sets, deletes, errors, loads, loadErrors atomic.Uint64
-	reads, writes                                                   cachekit.Latencies
+	hits, misses, skipped, sets, deletes, errors, loads, loadErrors, stale, refreshes atomic.Uint64
+	reads, writes                                                                     cachekit.Latencies
 
 	mu   sync.Mutex
 	now  cachekit.Stats // the state recorded so far: status and health
@@ -104,6 +104,12 @@ func (w *Writer) RecordLoadFailure(n int) {
 	w.loadErrors.Add(uint64(n))
 }
 
+// RecordStale implements cachekit.Recorder.
+func (w *Writer) RecordStale(n int) { w.stale.Add(uint64(n)) }
+
+// RecordRefreshes implements cachekit.Recorder.
+func (w *Writer) RecordRefreshes(n int) { w.refreshes.Add(uint64(n)) }
+
 // RecordRead implements cachekit.Recorder.
 func (w *Writer) RecordRead(d time.Duration) { w.reads.Record(d) }
 
@@ -143,6 +149,7 @@ func (w *Writer) Flush() error {
 	now.Hits, now.Misses, now.Skipped = w.hits.Load(), w.misses.Load(), w.skipped.Load()
 	now.Sets, now.Deletes, now.Errors = w.sets.Load(), w.deletes.Load(), w.errors.Load()
 	now.Loads, now.LoadErrors = w.loads.Load(), w.loadErrors.Load()
+	now.Stale, now.Refreshes = w.stale.Load(), w.refreshes.Load()
 	now.ReadLatency, now.WriteLatency = w.reads.Snapshot(), w.writes.Snapshot()
 	err := w.write(metrics(&now, &w.last))
 	w.last = now
@@ -161,6 +168,8 @@ func metrics(now, prev *cachekit.Stats) []metric {
 		{"Errors", "Count", count(now.Errors, prev.Errors)},
 		{"Loads", "Count", count(now.Loads, prev.Loads)},
 		{"LoadErrors", "Count", count(now.LoadErrors, prev.LoadErrors)},
+		{"StaleReads", "Count", count(now.Stale, prev.Stale)},
+		{"Refreshes", "Count", count(now.Refreshes, prev.Refreshes)},
 	}
 	if reads := ms[0].value + ms[1].value; reads > 0 {
 		ms = append(ms, metric{"HitRatio", "Percent", 100 * ms[0].value / reads})

@@ -51,6 +51,7 @@ type Options struct {
 // units are in docs/metrics.md. Create it with New; it is safe for concurrent use.
 type Recorder struct {
 	reads, sets, deletes, errs, loads metric.Int64Counter
+	stale, refreshes                  metric.Int64Counter
 	checks                            metric.Int64Counter
 	duration, checkDuration           metric.Float64Histogram
 	breakerOpen, onFallback           metric.Int64Gauge
@@ -98,6 +99,8 @@ func New(opts Options) (*Recorder, error) {
 	r.deletes = counter("cachekit.cache.deletes", "{entry}", "Keys deleted from the cache, and entries removed by Clear.")
 	r.errs = counter("cachekit.cache.errors", "{error}", "Cache calls that failed for any reason other than a miss.")
 	r.loads = counter("cachekit.cache.loads", "{load}", "Loader runs by GetOrLoad, by result.")
+	r.stale = counter("cachekit.cache.stale_reads", "{read}", "Reads served a stale value within its grace period while it was refreshed.")
+	r.refreshes = counter("cachekit.cache.refreshes", "{refresh}", "Refreshes started by views with freshness options: of stale values, or early.")
 	r.duration = histogram("cachekit.store.operation.duration", "Duration of the calls to the Store, by operation.")
 	r.breakerOpen = gauge("cachekit.breaker.open", "1 while the circuit breaker in front of the backend is open, else 0.")
 	r.onFallback = gauge("cachekit.fallback.active", "1 while traffic goes to the fallback store, else 0.")
@@ -151,6 +154,12 @@ func (r *Recorder) RecordLoadSuccess(n int) { r.loads.Add(bg, int64(n), r.loadOK
 
 // RecordLoadFailure implements cachekit.Recorder.
 func (r *Recorder) RecordLoadFailure(n int) { r.loads.Add(bg, int64(n), r.loadFailed...) }
+
+// RecordStale implements cachekit.Recorder.
+func (r *Recorder) RecordStale(n int) { r.stale.Add(bg, int64(n), r.base...) }
+
+// RecordRefreshes implements cachekit.Recorder.
+func (r *Recorder) RecordRefreshes(n int) { r.refreshes.Add(bg, int64(n), r.base...) }
 
 // RecordRead implements cachekit.Recorder.
 func (r *Recorder) RecordRead(d time.Duration) { r.duration.Record(bg, d.Seconds(), r.read...) }

@@ -74,7 +74,7 @@ type Breaker struct {
 
 	parts partitions // one circuit per partition, on a backend.Partitioner
 
-	skippedReads, skippedWrites, refused, stateChanges atomic.Uint64
+	skippedReads, skippedWrites, skippedLeases, refused, stateChanges atomic.Uint64
 
 	// The state changes of an outage left out of the log since the last line, which came at
 	// outageLoggedAt. Every circuit (the whole Store's, each partition's) reports to them.
@@ -90,6 +90,7 @@ type Breaker struct {
 var (
 	_ backend.Store          = (*Breaker)(nil)
 	_ backend.ExpiryReader   = (*Breaker)(nil)
+	_ backend.Leaser         = (*Breaker)(nil)
 	_ backend.StatusReporter = (*Breaker)(nil)
 	_ backend.Unwrapper      = (*Breaker)(nil)
 )
@@ -185,6 +186,7 @@ const (
 	write                  // skipped
 	invalidate             // refused with ErrOpen
 	retry                  // the breaker's own invalidation of stale keys: refused with ErrOpen, not counted
+	lease                  // refused with errLeaseSkipped, an ErrSkipped
 )
 
 // outcome is what became of a call.
@@ -211,6 +213,9 @@ func (b *Breaker) call(ctx context.Context, c *circuit, k kind, fn func(context.
 		case write:
 			b.skippedWrites.Add(1)
 			return wasSkipped, nil
+		case lease:
+			b.skippedLeases.Add(1)
+			return wasSkipped, errLeaseSkipped
 		default:
 			if k == invalidate {
 				b.refused.Add(1)
@@ -253,7 +258,8 @@ func (b *Breaker) judge(ctx context.Context, err error) error {
 	case err == nil, errors.Is(err, backend.ErrNotFound):
 		return nil // the backend answered
 	case ctx.Err() != nil, errors.Is(err, backend.ErrInvalidKey), errors.Is(err, backend.ErrInvalidTTL),
-		errors.Is(err, backend.ErrValueTooLarge), errors.Is(err, backend.ErrClosed):
+		errors.Is(err, backend.ErrValueTooLarge), errors.Is(err, backend.ErrClosed),
+		errors.Is(err, errors.ErrUnsupported): // a decorator behind, such as a tier, lacks an ability
 		return errExcluded
 	}
 	return err // a timeout of ours, a connection error, a server error
@@ -591,6 +597,7 @@ type Stats struct {
 	SkippedReads         uint64 // reads answered with a miss without asking the backend: while open, or of a stale key
 	Stale                int    // keys and prefixes still to invalidate
 	SkippedWrites        uint64 // writes skipped while open
+	SkippedLeases        uint64 // Acquire and Release calls refused with ErrSkipped while open, or half open with its probes under way
 	RefusedInvalidations uint64 // callers' Delete, Expire, Clear and Count refused while open, or half open with its probes under way
 	StateChanges         uint64
 }
@@ -614,6 +621,7 @@ func (b *Breaker) Stats() Stats {
 		SkippedReads:         b.skippedReads.Load(),
 		Stale:                left,
 		SkippedWrites:        b.skippedWrites.Load(),
+		SkippedLeases:        b.skippedLeases.Load(),
 		RefusedInvalidations: b.refused.Load(),
 		StateChanges:         b.stateChanges.Load(),
 	}

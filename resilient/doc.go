@@ -11,6 +11,13 @@
 // never count as failures; timeouts and connection errors do. After Options.OpenTimeout the breaker lets
 // probes through, and closes by itself when they succeed.
 //
+// Breaker and Fallback are backend.Leasers when the Store behind them is (otherwise their
+// lease calls report an error wrapping errors.ErrUnsupported). Acquire and Release go through
+// the circuit of the key's partition, as writes do: the backend's failures count, a lease held
+// by another is an answer, and while the circuit is open they report an error wrapping
+// backend.ErrSkipped without asking the backend, so that the caller loads without a lease. A
+// Fallback sends them to the store traffic goes to now.
+//
 // A Store that is a backend.Partitioner, such as a Redis cluster's, gets one circuit per
 // partition: while one partition's circuit is open, its keys fail open as above and the
 // other partitions' keys are served. Batches are split by partition; Count and Clear, which

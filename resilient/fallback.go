@@ -64,6 +64,7 @@ type Fallback struct {
 var (
 	_ backend.Store          = (*Fallback)(nil)
 	_ backend.ExpiryReader   = (*Fallback)(nil)
+	_ backend.Leaser         = (*Fallback)(nil)
 	_ backend.StatusReporter = (*Fallback)(nil)
 	_ backend.Unwrapper      = (*Fallback)(nil)
 )

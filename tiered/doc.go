@@ -14,4 +14,17 @@
 // own L1 at once. Choose MaxTTL as the staleness the data can bear: a few seconds for
 // configuration and feature flags, minutes for reference data; data that must never be stale
 // should not go through an L1.
+//
+// # Envelopes and leases
+//
+// A view with freshness options stores envelopes (backend.Envelope): a value, or a tombstone,
+// with the time it stops being fresh. L1's copy of an envelope ends at that time too, so that
+// once the value is stale (in its grace period, while one instance refreshes it) every
+// instance reads it from L2 and sees the refreshed value as soon as it is written. A fresh
+// tombstone is copied like a value: L1 answers a key known to be missing without asking L2.
+//
+// Store is a backend.Leaser, and sends Acquire and Release to L2, since a lease must hold
+// across the fleet; L1 keeps no copy of a lease's key. A method set cannot depend on what L2
+// is, so over an L2 that is not a Leaser they report an error wrapping errors.ErrUnsupported,
+// and a view takes no lease.
 package tiered

@@ -26,7 +26,8 @@ type Options struct {
 	// MaxTTL caps the lifetime of an L1 copy, and so how stale a value updated by another
 	// instance can be when read here. Zero means DefaultMaxTTL.
 	MaxTTL time.Duration
-	// Clock is L1's time source, for tests; nil means the system's monotonic clock.
+	// Clock is L1's time source, and the time an envelope's freshness is judged by, for
+	// tests; nil means the system's clock.
 	Clock backend.Clock
 }
 
@@ -75,6 +76,7 @@ var l1ctx = context.Background()
 
 var (
 	_ backend.Store     = (*Store)(nil)
+	_ backend.Leaser    = (*Store)(nil)
 	_ backend.Tier      = (*Store)(nil)
 	_ backend.Sweeper   = (*Store)(nil)
 	_ backend.Unwrapper = (*Store)(nil)
@@ -107,8 +109,28 @@ func New(l2 backend.Store, opts Options) (*Store, error) {
 // than the copy in memory.
 func (s *Store) L2() backend.Store { return s.l2 }
 
-// copyTTL is the lifetime of an L1 copy of an entry with ttl left in L2.
-func (s *Store) copyTTL(ttl time.Duration) time.Duration { return min(ttl, s.o.MaxTTL) }
+// copyTTL is the lifetime of an L1 copy of value, an entry with ttl left in L2: none when it
+// is not positive.
+//
+// The copy of an envelope (backend.Envelope) ends when the value stops being fresh, tombstones
+// included. Past that point the entry is in its grace period: some instance of the fleet is
+// refreshing it, and writes the new value to L2. Every instance must then read L2, so that all
+// see the new value as soon as it is there, rather than each serving its own stale copy and
+// refreshing the key itself.
+func (s *Store) copyTTL(value []byte, ttl time.Duration) time.Duration {
+	ttl = min(ttl, s.o.MaxTTL)
+	if e, ok := backend.ParseEnvelope(value); ok {
+		ttl = min(ttl, e.FreshUntil.Sub(s.now()))
+	}
+	return ttl
+}
+
+func (s *Store) now() time.Time {
+	if s.o.Clock != nil {
+		return s.o.Clock.Now()
+	}
+	return time.Now()
+}
 
 // fill puts copies of entries read from L2 into L1, but none of a key whose shard was
 // written since gen, its generation when the read began.
@@ -118,27 +140,30 @@ func (s *Store) fill(entries []backend.Entry, keys []string, gen []uint64) {
 		before[k] = gen[i]
 	}
 	for _, e := range entries {
-		if e.TTL <= 0 {
+		ttl := s.copyTTL(e.Value, e.TTL)
+		if ttl <= 0 {
 			continue
 		}
 		sh := s.shard(e.Key)
 		sh.mu.Lock()
 		if sh.gen.Load() == before[e.Key] {
-			_ = s.l1.Set(l1ctx, e.Key, e.Value, s.copyTTL(e.TTL)) // only a closed L1 refuses
+			_ = s.l1.Set(l1ctx, e.Key, e.Value, ttl) // only a closed L1 refuses
 		}
 		sh.mu.Unlock()
 	}
 }
 
 // wrote brings L1 in line with a write or delete of keys that L2 has answered: a copy of
-// each entry of copies when no other write to its shard came since gen, else none.
+// each entry of copies when no other write to its shard came since gen and copyTTL keeps
+// one, else none.
 func (s *Store) wrote(keys []string, gen []uint64, copies map[string]backend.Entry) {
 	for i, k := range keys {
 		sh := s.shard(k)
 		sh.mu.Lock()
 		alone := sh.gen.Add(1) == gen[i]+1
-		if e, ok := copies[k]; ok && alone {
-			_ = s.l1.Set(l1ctx, k, e.Value, s.copyTTL(e.TTL))
+		e, ok := copies[k]
+		if ttl := s.copyTTL(e.Value, e.TTL); ok && alone && ttl > 0 {
+			_ = s.l1.Set(l1ctx, k, e.Value, ttl)
 		} else {
 			_ = s.l1.Delete(l1ctx, k)
 		}
@@ -296,6 +321,42 @@ func (s *Store) Clear(ctx context.Context, prefix string) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// errNoLeases is what Acquire and Release report over an L2 that is not a backend.Leaser.
+var errNoLeases = fmt.Errorf("tiered: L2 holds no leases: %w", errors.ErrUnsupported)
+
+// Acquire implements backend.Leaser on L2, since a lease must hold across the fleet; it
+// reports an error wrapping errors.ErrUnsupported when L2 is not a Leaser. L1 keeps no copy
+// of the key.
+func (s *Store) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	l, ok := s.l2.(backend.Leaser)
+	if !ok {
+		return false, errNoLeases
+	}
+	taken, err := l.Acquire(ctx, key, token, ttl)
+	s.forget(key)
+	return taken, err
+}
+
+// Release implements backend.Leaser on L2, as Acquire does.
+func (s *Store) Release(ctx context.Context, key, token string) error {
+	l, ok := s.l2.(backend.Leaser)
+	if !ok {
+		return errNoLeases
+	}
+	err := l.Release(ctx, key, token)
+	s.forget(key)
+	return err
+}
+
+// forget drops L1's copy of a lease's key, whatever L2 answered, as a delete does: moving the
+// key's shard generation keeps a read in flight from copying the lease, or the value the
+// key held before, into L1.
+func (s *Store) forget(key string) {
+	if backend.CheckKey(key) == nil {
+		s.wrote([]string{key}, []uint64{0}, nil)
+	}
 }
 
 // CleanUp removes L1's expired copies now.

@@ -1,0 +1,290 @@
+package cachekit_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/cachekit/cachekit"
+)
+
+// versions is a source of truth whose every load returns the next version of a value, and
+// that can be made to fail or to block.
+type versions struct {
+	calls   atomic.Int32
+	fail    atomic.Bool
+	block   chan struct{} // when not nil, each load waits for it to close
+	started chan string   // when not nil, each load sends its key first
+}
+
+func (s *versions) load(ctx context.Context, key string) (int, error) {
+	n := s.calls.Add(1)
+	if s.started != nil {
+		s.started <- key
+	}
+	if s.block != nil {
+		select {
+		case <-s.block:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	if s.fail.Load() {
+		return 0, errors.New("source down")
+	}
+	return int(n), nil
+}
+
+func TestFreshnessServesStaleWhileOneRefreshRuns(t *testing.T) {
+	for _, background := range []bool{true, false} {
+		t.Run(fmt.Sprintf("background=%v", background), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				c := newCache(t, nil, cachekit.Options{Background: background})
+				v := cachekit.Typed[int](c, "swr:", time.Second).With(cachekit.Freshness{Grace: 10 * time.Second})
+				src := &versions{}
+				if n, err := v.GetOrLoad(ctx, "k", src.load); n != 1 || err != nil {
+					t.Fatalf("first GetOrLoad = %d, %v; want 1", n, err)
+				}
+				time.Sleep(1500 * time.Millisecond) // stale now, within its grace
+				src.block = make(chan struct{})
+				const readers = 20
+				got := make(chan int, readers)
+				for range readers {
+					go func() {
+						n, err := v.GetOrLoad(ctx, "k", src.load)
+						if err != nil {
+							t.Error(err)
+						}
+						got <- n
+					}()
+				}
+				synctest.Wait()
+				// Every reader but, without Background, the one refreshing has its answer:
+				// the stale value, at once.
+				want := readers
+				if !background {
+					want--
+				}
+				if len(got) != want {
+					t.Fatalf("%d readers answered while the refresh ran, want %d", len(got), want)
+				}
+				for range want {
+					if n := <-got; n != 1 {
+						t.Errorf("a reader got %d, want the stale 1", n)
+					}
+				}
+				close(src.block)
+				synctest.Wait()
+				if !background {
+					if n := <-got; n != 2 {
+						t.Errorf("the refreshing reader got %d, want the new 2", n)
+					}
+				}
+				if n := src.calls.Load(); n != 2 {
+					t.Errorf("the source was called %d times, want 2: one load, one refresh", n)
+				}
+				if n, err := v.GetOrLoad(ctx, "k", src.load); n != 2 || err != nil {
+					t.Errorf("GetOrLoad after the refresh = %d, %v; want 2", n, err)
+				}
+				st := v.Counters()
+				if st.Stale != readers || st.Refreshes != 1 {
+					t.Errorf("Stale = %d, Refreshes = %d; want %d and 1", st.Stale, st.Refreshes, readers)
+				}
+			})
+		})
+	}
+}
+
+func TestFreshnessNeverServesPastGrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newCache(t, nil, cachekit.Options{Background: true})
+		v := cachekit.Typed[int](c, "swr:", time.Second).With(cachekit.Freshness{Grace: 2 * time.Second})
+		src := &versions{}
+		if _, err := v.GetOrLoad(ctx, "k", src.load); err != nil {
+			t.Fatal(err)
+		}
+		src.fail.Store(true)
+		// Stale reads get the good value while every refresh fails: a failed refresh never
+		// replaces it.
+		for _, at := range []time.Duration{1100 * time.Millisecond, 2 * time.Second, 2990 * time.Millisecond} {
+			time.Sleep(at - time.Since(start(t)))
+			n, err := v.GetOrLoad(ctx, "k", src.load)
+			synctest.Wait() // the refresh has failed
+			if n != 1 || err != nil {
+				t.Errorf("GetOrLoad at %v = %d, %v; want the stale 1", at, n, err)
+			}
+			if n, err := v.Get(ctx, "k"); n != 1 || err != nil {
+				t.Errorf("Get at %v = %d, %v; want the stale 1", at, n, err)
+			}
+		}
+		if st := v.Counters(); st.LoadErrors != 3 || st.Refreshes != 3 {
+			t.Errorf("LoadErrors = %d, Refreshes = %d; want 3 each", st.LoadErrors, st.Refreshes)
+		}
+		time.Sleep(3*time.Second - time.Since(start(t)))
+		if _, err := v.Get(ctx, "k"); !errors.Is(err, cachekit.ErrNotFound) {
+			t.Errorf("Get past fresh + grace = %v, want ErrNotFound", err)
+		}
+		if _, err := v.GetOrLoad(ctx, "k", src.load); err == nil || errors.Is(err, cachekit.ErrNotFound) {
+			t.Errorf("GetOrLoad past fresh + grace = %v, want the source's error", err)
+		}
+	})
+}
+
+// start returns when the synctest bubble of t began: the fake clock starts at midnight UTC,
+// 2000-01-01.
+func start(t *testing.T) time.Time {
+	return time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+}
+
+func TestFreshnessRemembersMisses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newCache(t, nil, cachekit.Options{})
+		v := cachekit.Typed[int](c, "neg:", time.Hour).With(cachekit.Freshness{MissTTL: time.Minute})
+		var calls atomic.Int32
+		missing := func(ctx context.Context, key string) (int, error) {
+			calls.Add(1)
+			return 0, fmt.Errorf("no row for %s: %w", key, cachekit.ErrNotFound)
+		}
+		for i := range 3 {
+			if _, err := v.GetOrLoad(ctx, "gone", missing); !errors.Is(err, cachekit.ErrNotFound) {
+				t.Errorf("GetOrLoad #%d = %v, want ErrNotFound", i, err)
+			}
+		}
+		if n := calls.Load(); n != 1 {
+			t.Errorf("the source was asked %d times within the tombstone's TTL, want once", n)
+		}
+		if _, err := v.Get(ctx, "gone"); !errors.Is(err, cachekit.ErrNotFound) {
+			t.Errorf("Get of a tombstone = %v, want ErrNotFound", err)
+		}
+		if ok, err := v.Has(ctx, "gone"); ok || err != nil {
+			t.Errorf("Has of a tombstone = %v, %v; want false", ok, err)
+		}
+		if got, err := v.GetMany(ctx, []string{"gone"}); len(got) != 0 || err != nil {
+			t.Errorf("GetMany of a tombstone = %v, %v; want nothing", got, err)
+		}
+		time.Sleep(time.Minute)
+		if _, err := v.GetOrLoad(ctx, "gone", missing); !errors.Is(err, cachekit.ErrNotFound) || calls.Load() != 2 {
+			t.Errorf("GetOrLoad after the tombstone's TTL = %v with %d calls; want ErrNotFound from a second call", err, calls.Load())
+		}
+
+		// A batch loader's left-out keys are remembered too.
+		var asked [][]string
+		batch := func(ctx context.Context, keys []string) (map[string]int, error) {
+			asked = append(asked, keys)
+			return map[string]int{"a": 1}, nil
+		}
+		for range 2 {
+			got, err := v.GetManyOrLoad(ctx, []string{"a", "b"}, batch)
+			if err != nil || len(got) != 1 || got["a"] != 1 {
+				t.Errorf("GetManyOrLoad = %v, %v; want only a", got, err)
+			}
+		}
+		if len(asked) != 1 {
+			t.Errorf("the batch source was asked %v, want once", asked)
+		}
+
+		// Without MissTTL, a miss is not remembered.
+		plain := cachekit.Typed[int](c, "pos:", time.Hour)
+		for range 2 {
+			_, _ = plain.GetOrLoad(ctx, "gone", missing)
+		}
+		if n := calls.Load(); n != 4 {
+			t.Errorf("a view without MissTTL asked the source %d times in all, want 4", n)
+		}
+	})
+}
+
+func TestFreshnessJitterShortensTTLs(t *testing.T) {
+	ctx := context.Background()
+	c := newCache(t, nil, cachekit.Options{})
+	const ttl = 100 * time.Second
+	v := cachekit.Typed[int](c, "jit:", ttl).With(cachekit.Freshness{Jitter: 0.2, Grace: time.Minute})
+	vals := map[string]int{}
+	for i := range 200 {
+		vals[fmt.Sprint(i)] = i
+	}
+	if err := v.SetMany(ctx, vals, 0); err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := time.Duration(1<<62), time.Duration(0)
+	for k := range vals {
+		left, err := v.TTL(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		left -= time.Minute // the grace period, which jitter leaves whole
+		lo, hi = min(lo, left), max(hi, left)
+	}
+	if lo < 80*time.Second-time.Second || hi > ttl {
+		t.Errorf("fresh TTLs from %v to %v; want within [80s, 100s]", lo, hi)
+	}
+	if hi-lo < 10*time.Second {
+		t.Errorf("fresh TTLs from %v to %v: 200 writes were not spread", lo, hi)
+	}
+}
+
+func TestFreshnessRefreshesEarlyNearExpiry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newCache(t, nil, cachekit.Options{Background: true})
+		v := cachekit.Typed[int](c, "xf:", 10*time.Second).With(cachekit.Freshness{EarlyRefresh: 1})
+		var calls atomic.Int32
+		slow := func(ctx context.Context, key string) (int, error) {
+			time.Sleep(100 * time.Millisecond) // the load time XFetch scales with
+			return int(calls.Add(1)), nil
+		}
+		if _, err := v.GetOrLoad(ctx, "k", slow); err != nil {
+			t.Fatal(err)
+		}
+		// 9 s before expiry, a read refreshes early with probability e^-90: never, in 100.
+		for range 100 {
+			if _, err := v.GetOrLoad(ctx, "k", slow); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+		}
+		if n := calls.Load(); n != 1 {
+			t.Fatalf("%d loads far from expiry, want 1", n)
+		}
+		// 10 ms before expiry, with 100 ms loads, each read refreshes with probability
+		// 1 - e^-0.1 ≈ 0.1: one in 100 reads does, but for a chance of 3e-5.
+		time.Sleep(10*time.Second + 100*time.Millisecond - 10*time.Millisecond - time.Since(start(t)))
+		for range 100 {
+			n, err := v.GetOrLoad(ctx, "k", slow)
+			if err != nil || n < 1 {
+				t.Fatalf("GetOrLoad = %d, %v", n, err)
+			}
+			if v.Counters().Refreshes > 0 {
+				break
+			}
+		}
+		time.Sleep(time.Second) // the refresh's load ends
+		synctest.Wait()
+		if n := calls.Load(); n != 2 {
+			t.Errorf("%d loads after reads near expiry, want 2: one early refresh", n)
+		}
+		if st := v.Counters(); st.Refreshes != 1 || st.Stale != 0 {
+			t.Errorf("Refreshes = %d, Stale = %d; want 1 and 0", st.Refreshes, st.Stale)
+		}
+	})
+}
+
+func TestFreshnessRejectsBadOptions(t *testing.T) {
+	c := newCache(t, nil, cachekit.Options{})
+	for _, f := range []cachekit.Freshness{
+		{Grace: -1}, {Lease: -time.Second}, {MissTTL: -1}, {EarlyRefresh: -1}, {Jitter: 1}, {Jitter: -0.1},
+		{Grace: cachekit.MaxTTL},
+	} {
+		v := cachekit.Typed[int](c, "bad:", time.Hour).With(f)
+		if _, err := v.Get(context.Background(), "k"); !errors.Is(err, cachekit.ErrConfig) {
+			t.Errorf("With(%+v): Get = %v, want ErrConfig", f, err)
+		}
+	}
+}
