@@ -299,6 +299,17 @@ func (cfg Config) Validate() error {
 // DynamoDB client reads its configuration (region, credentials chain) and sends its first
 // request on the cachekit.Cache's first call, and a Redis client connects then.
 func Open(cfg Config) (*cachekit.Cache, error) {
+	s, err := OpenStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return cachekit.New(s, cfg.options())
+}
+
+// OpenStore builds the cachekit.Store that Open puts its Cache over, for a caller that puts
+// its own Cache over it, as a simulated fleet does with one Store per instance. The caller
+// owns it and closes it. It does no network I/O either.
+func OpenStore(cfg Config) (cachekit.Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -306,7 +317,7 @@ func Open(cfg Config) (*cachekit.Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", cachekit.ErrConfig, err)
 	}
-	return cachekit.New(s, cfg.options())
+	return s, nil
 }
 
 // options returns the cachekit.Cache options cfg describes.

@@ -150,6 +150,17 @@ func TestDefaultStorageFollowsTheTable(t *testing.T) {
 	if _, ok := c.Store().(*memstore.Store); !ok || c.Prefix() != cachekit.DefaultPrefix {
 		t.Errorf("Open of the zero Config = %T with prefix %q, want a memstore under %q", c.Store(), c.Prefix(), cachekit.DefaultPrefix)
 	}
+	s, err := cacheenv.OpenStore(cacheenv.Config{StorageType: "redis", RedisURL: "redis://127.0.0.1:1", L1MaxSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, ok := s.(*tiered.Store); !ok {
+		t.Errorf("OpenStore of Redis with an L1 = %T, want a tiered.Store", s)
+	}
+	if _, err := cacheenv.OpenStore(cacheenv.Config{StorageType: "disk"}); !errors.Is(err, cachekit.ErrConfig) {
+		t.Errorf("OpenStore of an unknown backend: %v, want ErrConfig", err)
+	}
 }
 
 func TestConfigDynamoDB(t *testing.T) {
