@@ -19,6 +19,7 @@ import (
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/cacheenv"
+	"github.com/cachekit/cachekit/internal/fleet"
 	"github.com/cachekit/cachekit/memstore"
 )
 
@@ -36,7 +37,20 @@ whole operation, "get" and "set" each call), the hit ratio and the cache's count
 Ctrl-C stops early and still prints the summary.
 
 Bench keys live under the prefix followed by "` + benchPrefix + `", written with --ttl and
-left in place; on a remote backend the summary prints the clear command that removes them.`
+left in place; on a remote backend the summary prints the clear command that removes them.
+
+With --instances N over 1, bench simulates a fleet of N service instances instead, each a
+Cache of its own with an L1 in memory (CACHE_L1_* sizes it) in front of its own client of the
+backend, which they share, over a source of truth that takes --source-latency per call. Each
+instance reads a hot key with a TTL of --hot-ttl, and with --concurrency readers (default 2)
+Zipf keys (--keys, default 10000; --zipf, default 1.1) with a TTL of --ttl and keys the source
+lacks, through views with the --strategy's freshness options: plain (none), lease, swr, xfetch
+(each alone), or all (cachekit.Recommended with tombstones). It reads for a second's warm-up,
+then --duration, and prints the source calls per expiry of the hot key, the reads that waited
+for the source, latencies, stale reads and the calls for missing keys (--json: every figure,
+and the hot key's latency around its expiries); docs/freshness.md says what each means. The
+keys go under a prefix of the run's own below the bench prefix. The memory backend, which
+each instance would have to itself, cannot be shared.`
 
 // benchOptions are the flags of bench, but for --max-size, which sets the Config.
 type benchOptions struct {
@@ -46,7 +60,19 @@ type benchOptions struct {
 	readRatio   float64
 	zipf        float64
 	concurrency int
+
+	// Fleet mode, with more than one instance.
+	instances     int
+	sourceLatency time.Duration
+	hotTTL        time.Duration
+	strategy      string
 }
+
+// The flags that only fleet mode reads, and the ones it has no use for.
+var (
+	fleetOnlyFlags = []string{"source-latency", "hot-ttl", "strategy"}
+	notFleetFlags  = []string{"read-ratio", "value-size", "max-size"}
+)
 
 func benchFlags(fs *flag.FlagSet, o *options, cfg *cacheenv.Config) {
 	o.bench = benchOptions{
@@ -56,6 +82,11 @@ func benchFlags(fs *flag.FlagSet, o *options, cfg *cacheenv.Config) {
 		readRatio:   0.9,
 		zipf:        1.01,
 		concurrency: 2 * runtime.GOMAXPROCS(0),
+
+		instances:     1,
+		sourceLatency: 200 * time.Millisecond,
+		hotTTL:        time.Second,
+		strategy:      string(fleet.All),
 	}
 	b := &o.bench
 	fs.Var(positiveDuration{&b.duration}, "duration", "run for `D`")
@@ -63,7 +94,11 @@ func benchFlags(fs *flag.FlagSet, o *options, cfg *cacheenv.Config) {
 	fs.IntVar(&b.valueSize, "value-size", b.valueSize, "write values of `BYTES` bytes (a JSON string; at least 2)")
 	fs.Float64Var(&b.readRatio, "read-ratio", b.readRatio, "the share `R` of operations that are reads, from 0 to 1")
 	fs.Float64Var(&b.zipf, "zipf", b.zipf, "the skew `S` of the Zipf key distribution, over 1; higher is more skewed")
-	fs.IntVar(&b.concurrency, "concurrency", b.concurrency, "run `N` workers")
+	fs.IntVar(&b.concurrency, "concurrency", b.concurrency, "run `N` workers (with --instances, N readers per instance besides the hot key's)")
+	fs.IntVar(&b.instances, "instances", b.instances, "simulate a fleet of `N` instances sharing the backend, when over 1")
+	fs.Var(positiveDuration{&b.sourceLatency}, "source-latency", "with --instances: each call of the source of truth takes `D`")
+	fs.Var(positiveDuration{&b.hotTTL}, "hot-ttl", "with --instances: the hot key's TTL `D`")
+	fs.StringVar(&b.strategy, "strategy", b.strategy, "with --instances: the freshness options `S`: plain, lease, swr, xfetch or all")
 	// The memory store's size: the default is small beside --keys, so that the hit ratio
 	// shows how well the eviction policy keeps the hot keys.
 	if cfg.MemoryMaxSize == 0 {
@@ -88,6 +123,22 @@ func (o benchOptions) validate(cfg cacheenv.Config) error {
 		return usagef("--concurrency %d: want at least 1", o.concurrency)
 	case cfg.MemoryMaxSize < 1:
 		return usagef("--max-size %d: want at least 1", cfg.MemoryMaxSize)
+	case o.instances < 1:
+		return usagef("--instances %d: want at least 1", o.instances)
+	}
+	return nil
+}
+
+// validateMode reports a flag given that the mode, one instance or a fleet, does not read.
+func (o benchOptions) validateMode(given map[string]bool) error {
+	wrong, mode := fleetOnlyFlags, "needs --instances over 1"
+	if o.instances > 1 {
+		wrong, mode = notFleetFlags, "does not apply with --instances"
+	}
+	for _, name := range wrong {
+		if given[name] {
+			return usagef("--%s %s", name, mode)
+		}
 	}
 	return nil
 }
@@ -170,6 +221,12 @@ func runBench(ctx context.Context, inv *invocation) error {
 	o := inv.opts.bench
 	if err := o.validate(inv.cfg); err != nil {
 		return err
+	}
+	if err := o.validateMode(inv.given); err != nil {
+		return err
+	}
+	if o.instances > 1 {
+		return runFleet(ctx, inv)
 	}
 	load := &benchLoad{
 		view:      cachekit.Typed[json.RawMessage](inv.cache, benchPrefix, 0),

@@ -70,6 +70,7 @@ type invocation struct {
 	cfg   cacheenv.Config
 	json  bool
 	opts  options
+	given map[string]bool // the flags the command line set, by name
 	args  []string
 	cache *cachekit.Cache
 }
@@ -119,6 +120,8 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	if p, err = parseArgs(fs, args); err != nil {
 		return c.fail(name, err)
 	}
+	inv.given = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { inv.given[f.Name] = true })
 	inv.args = p.positional[1:]
 	inv.cfg = withDefaults(inv.cfg) // --prefix "" means the default prefix, as the variable does
 	if n := len(inv.args); n < cmd.minArgs || cmd.maxArgs >= 0 && n > cmd.maxArgs {
