@@ -8,6 +8,12 @@
 //	value     (S) the value: the JSON text the cache wrote (B when the bytes are not UTF-8)
 //	ttl       (N) Unix epoch seconds of expiry, the attribute DynamoDB's TTL deletes by
 //	createdAt (N) Unix epoch seconds of the write
+//	fresh     (M) only for a value a view with freshness options wrote (a backend.Envelope):
+//	              until (N, Unix epoch milliseconds), loadMs (N), notFound (BOOL, only when true)
+//
+// An envelope is split into the value attribute, which holds its value alone, as for any
+// entry, and the fresh attribute; every read joins them back into the bytes written. A
+// malformed fresh attribute leaves the value to be read as it is.
 //
 // The attribute names are options with these defaults. Single-table designs with a sort key
 // name it in Options.SortKey, with the constant value cache items carry in it.
