@@ -29,6 +29,11 @@
 // at least its TTL and less than a second more, and a sub-second TTL lives until the next
 // whole second after it ends.
 //
+// The store is a backend.Leaser. Acquire is one PutItem conditional on no item or an expired
+// entry under the key, as DynamoDB keeps expired items until its TTL deletes them; it never
+// overwrites an item that is not a cache entry, and reports ErrNotEntry for one. Release is
+// one DeleteItem conditional on the value being the holder's token.
+//
 // Batches go in the sizes DynamoDB takes (100 keys per BatchGetItem, 25 writes per
 // BatchWriteItem), in parallel up to Options.Concurrency, with duplicates folded. Unprocessed
 // keys and items are retried with exponential backoff and full jitter until done or the
