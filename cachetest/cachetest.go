@@ -321,6 +321,12 @@ var suite = []struct {
 	{"Closed", testClosed, nil},
 	{"Concurrent", testConcurrent, nil},
 	{"EntriesWithTimeLeft", testEntries, testEntriesWall},
+	{"EnvelopesUnchanged", testEnvelopes, nil},
+	{"Lease", testLease, nil},
+	{"LeaseExpires", testLeaseExpiry, testLeaseExpiryWall},
+	{"LeaseConcurrent", testLeaseConcurrent, nil},
+	{"LeaseRules", testLeaseRules, nil},
+	{"LeaseClosed", testLeaseClosed, nil},
 }
 
 func testSetGet(t *testing.T, e *env) {
@@ -965,5 +971,266 @@ func testEntriesWall(t *testing.T, e *env) {
 	}
 	if entries, err := backend.ReadEntries(ctx, e.s, nil); err != nil || len(entries) != 0 {
 		t.Errorf("ReadEntries of no keys = %v, %v; want nothing", entries, err)
+	}
+}
+
+// testEnvelopes checks that envelopes come back byte for byte on every read path, whether the
+// Store keeps their bytes as they are or splits them into attributes (DynamoDB); and that
+// bytes which only resemble an envelope come back as they are too.
+func testEnvelopes(t *testing.T, e *env) {
+	ctx := context.Background()
+	fresh := time.Date(2030, 1, 2, 3, 5, 6, 789_000_000, time.UTC)
+	lookalike := backend.Envelope{Value: []byte(`1`), FreshUntil: fresh}.Append(nil)
+	lookalike[4] = 0x02 // a flag no envelope sets
+	cases := map[string][]byte{
+		"value":     backend.Envelope{Value: []byte(`{"city":"Zürich"}`), FreshUntil: fresh, LoadTime: 42 * time.Millisecond}.Append(nil),
+		"tombstone": backend.Envelope{FreshUntil: fresh, LoadTime: time.Second, NotFound: true}.Append(nil),
+		"binary":    backend.Envelope{Value: []byte{0xff, 0x00, 0xfe}, FreshUntil: fresh}.Append(nil),
+		"extremes":  backend.Envelope{Value: []byte(`"x"`), FreshUntil: time.UnixMilli(-1), LoadTime: (1<<32 - 1) * time.Millisecond}.Append(nil),
+		"zero":      backend.Envelope{}.Append(nil),
+		"lookalike": lookalike,
+		"truncated": lookalike[:10],
+	}
+	var keys []string
+	var batch []backend.Entry
+	want := map[string][]byte{}
+	for _, name := range slices.Sorted(maps.Keys(cases)) {
+		v := cases[name]
+		one, many := e.key("set/"+name), e.key("setmany/"+name)
+		if err := e.s.Set(ctx, one, v, time.Minute); err != nil {
+			t.Fatalf("Set %s envelope: %v", name, err)
+		}
+		batch = append(batch, backend.Entry{Key: many, Value: v, TTL: time.Minute})
+		keys = append(keys, one, many)
+		want[one], want[many] = v, v
+	}
+	if err := e.s.SetMany(ctx, batch); err != nil {
+		t.Fatalf("SetMany of envelopes: %v", err)
+	}
+	for _, k := range keys {
+		if got, err := e.s.Get(ctx, k); err != nil || !bytes.Equal(got, want[k]) {
+			t.Errorf("Get %s = %x, %v; want %x", e.short(k), got, err, want[k])
+		}
+	}
+	got, err := e.s.GetMany(ctx, keys)
+	if err != nil || len(got) != len(keys) {
+		t.Fatalf("GetMany of %d envelopes = %d entries, %v", len(keys), len(got), err)
+	}
+	for _, k := range keys {
+		if !bytes.Equal(got[k], want[k]) {
+			t.Errorf("GetMany[%s] = %x, want %x", e.short(k), got[k], want[k])
+		}
+	}
+	// All at once, and one by one: a Store may read a single key another way.
+	entries := e.readEntries(keys...)
+	for _, k := range keys {
+		for _, m := range []map[string]backend.Entry{entries, e.readEntries(k)} {
+			if en, ok := m[k]; !ok || !bytes.Equal(en.Value, want[k]) {
+				t.Errorf("ReadEntries %s = %x (found: %v), want %x", e.short(k), en.Value, ok, want[k])
+			}
+		}
+	}
+}
+
+// leaser returns the Store under test as a backend.Leaser, or skips the subtest for a Store
+// without the ability. It asserts on the Store itself, as a caller must: a decorator has the
+// ability only when it passes it on itself.
+func (e *env) leaser() backend.Leaser {
+	e.Helper()
+	l, ok := e.s.(backend.Leaser)
+	if !ok {
+		e.Skipf("the store, a %T, is not a backend.Leaser", e.s)
+	}
+	return l
+}
+
+// acquire calls Acquire and fails unless it reports want.
+func (e *env) acquire(l backend.Leaser, key, token string, ttl time.Duration, want bool) {
+	e.Helper()
+	if ok, err := l.Acquire(context.Background(), key, token, ttl); ok != want || err != nil {
+		e.Fatalf("Acquire %s for %s = %v, %v; want %v, nil", e.short(key), token, ok, err, want)
+	}
+}
+
+// release calls Release and fails unless it succeeds.
+func (e *env) release(l backend.Leaser, key, token string) {
+	e.Helper()
+	if err := l.Release(context.Background(), key, token); err != nil {
+		e.Fatalf("Release %s for %s: %v", e.short(key), token, err)
+	}
+}
+
+func testLease(t *testing.T, e *env) {
+	l := e.leaser()
+	k := e.key("lease")
+	e.acquire(l, k, "a", time.Minute, true)
+	e.wantHit(k, "a") // the lease is an entry holding its token
+	e.acquire(l, k, "b", time.Minute, false)
+	e.acquire(l, k, "a", time.Minute, false) // not even for its holder
+	e.wantValue(k, "a")
+	e.release(l, k, "b")
+	e.wantHit(k, "a")
+	e.release(l, k, "a")
+	e.wantMiss(k)
+	e.release(l, k, "a") // nothing left to release
+	e.acquire(l, k, "b", time.Minute, true)
+	e.wantValue(k, "b")
+	e.release(l, e.key("missing"), "a")
+	e.wantMiss(e.key("missing"))
+
+	// An entry that Set wrote is as good as a lease: Acquire leaves it.
+	entry := e.key("entry")
+	e.set(entry, `"v"`, time.Minute)
+	e.acquire(l, entry, "a", time.Minute, false)
+	e.release(l, entry, "a")
+	e.wantHit(entry, `"v"`)
+	e.wantCount(e.prefix, 2)
+}
+
+func testLeaseExpiry(t *testing.T, e *env) {
+	l := e.leaser()
+	k, sub, entry := e.key("lease"), e.key("sub-second"), e.key("entry")
+	e.acquire(l, k, "a", 10*time.Second, true)
+	e.clock.Advance(8 * time.Second)
+	e.acquire(l, k, "b", time.Minute, false)
+	e.clock.Advance(3 * time.Second) // past the TTL, and the second a backend may round it up by
+	e.acquire(l, k, "b", time.Minute, true)
+	e.release(l, k, "a") // the expired holder's release leaves the new holder's lease
+	e.acquire(l, k, "c", time.Minute, false)
+	e.wantValue(k, "b")
+
+	e.acquire(l, sub, "a", 300*time.Millisecond, true)
+	e.clock.Advance(1300 * time.Millisecond)
+	e.acquire(l, sub, "b", time.Minute, true)
+
+	e.expired(entry, `"v"`) // an expired entry counts as none, however late the backend removes it
+	e.acquire(l, entry, "a", time.Minute, true)
+	e.wantValue(entry, "a")
+}
+
+func testLeaseExpiryWall(t *testing.T, e *env) {
+	l := e.leaser()
+	k, entry := e.key("lease"), e.key("entry")
+	start := time.Now()
+	e.acquire(l, k, "a", shortTTL, true)
+	ok, err := l.Acquire(context.Background(), k, "b", time.Hour)
+	switch {
+	case err != nil:
+		t.Fatalf("Acquire %s: %v", e.short(k), err)
+	case ok && time.Since(start) < shortTTL:
+		t.Fatalf("Acquire %s succeeded before the %v lease could expire", e.short(k), shortTTL)
+	case !ok:
+		e.eventuallyAcquire(l, k, "b")
+	}
+	e.release(l, k, "a") // the expired holder's release leaves the new holder's lease
+	e.acquire(l, k, "c", time.Minute, false)
+	e.wantValue(k, "b")
+
+	e.expired(entry, `"v"`) // an expired entry counts as none, however late the backend removes it
+	e.acquire(l, entry, "a", time.Minute, true)
+	e.wantValue(entry, "a")
+}
+
+// testLeaseConcurrent races holders for the same keys: one Acquire of each key wins, and the
+// key holds the winner's token.
+func testLeaseConcurrent(t *testing.T, e *env) {
+	l := e.leaser()
+	const holders, keys = 8, 5
+	for i := range keys {
+		k := e.key(fmt.Sprint("lease-", i))
+		var mu sync.Mutex
+		var winners []string
+		var wg sync.WaitGroup
+		for h := range holders {
+			token := fmt.Sprint("holder-", h)
+			wg.Go(func() {
+				ok, err := l.Acquire(context.Background(), k, token, time.Minute)
+				if err != nil {
+					t.Errorf("Acquire %s: %v", e.short(k), err)
+				}
+				if ok {
+					mu.Lock()
+					winners = append(winners, token)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if len(winners) != 1 {
+			t.Fatalf("%d holders raced for %s and %v acquired it, want exactly one", holders, e.short(k), winners)
+		}
+		e.wantValue(k, winners[0])
+	}
+}
+
+// eventuallyAcquire waits, on a wall-clock store, until Acquire of key for token succeeds.
+func (e *env) eventuallyAcquire(l backend.Leaser, key, token string) {
+	e.Helper()
+	start := time.Now()
+	for {
+		ok, err := l.Acquire(context.Background(), key, token, time.Hour)
+		if err != nil {
+			e.Fatalf("Acquire %s: %v", e.short(key), err)
+		}
+		if ok {
+			break
+		}
+		if time.Since(start) > patience {
+			e.Fatalf("Acquire %s still fails %v after the lease's TTL should have passed", e.short(key), patience)
+		}
+		time.Sleep(pollEvery)
+	}
+	e.Logf("%s was acquired again %v after the wait began", e.short(key), time.Since(start).Round(time.Millisecond))
+}
+
+// testLeaseRules checks that a lease takes the key and TTL rules of every write, and that a
+// refused Acquire or Release writes nothing.
+func testLeaseRules(t *testing.T, e *env) {
+	l := e.leaser()
+	k, held := e.key("k"), e.key("held")
+	e.acquire(l, held, "a", time.Minute, true)
+	longest := e.key("")
+	longest += strings.Repeat("k", backend.MaxKeyLen-len(longest))
+	for name, bad := range map[string]string{"empty": "", "over 1024 bytes": longest + "k", "invalid UTF-8": e.key("\xc3\x28")} {
+		if ok, err := l.Acquire(context.Background(), bad, "a", time.Minute); ok || !errors.Is(err, backend.ErrInvalidKey) {
+			t.Errorf("Acquire with an %s key = %v, %v; want false, ErrInvalidKey", name, ok, err)
+		}
+		if err := l.Release(context.Background(), bad, "a"); !errors.Is(err, backend.ErrInvalidKey) {
+			t.Errorf("Release with an %s key: %v, want ErrInvalidKey", name, err)
+		}
+	}
+	for _, ttl := range []time.Duration{0, -time.Nanosecond, -time.Hour, backend.MaxTTL + time.Second} {
+		if ok, err := l.Acquire(context.Background(), k, "a", ttl); ok || !errors.Is(err, backend.ErrInvalidTTL) {
+			t.Errorf("Acquire with TTL %v = %v, %v; want false, ErrInvalidTTL", ttl, ok, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if ok, err := l.Acquire(ctx, k, "a", time.Minute); ok || !errors.Is(err, context.Canceled) {
+		t.Errorf("Acquire with a cancelled context = %v, %v; want false, context.Canceled", ok, err)
+	}
+	if err := l.Release(ctx, held, "a"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Release with a cancelled context: %v, want context.Canceled", err)
+	}
+	e.wantMiss(k)
+	e.wantHit(held, "a")
+	e.wantCount(e.prefix, 1)
+	e.written[longest] = time.Now()
+	e.acquire(l, longest, "a", backend.MaxTTL, true) // the limits themselves are accepted
+	e.wantTTL(longest, backend.MaxTTL)
+}
+
+func testLeaseClosed(t *testing.T, e *env) {
+	l := e.leaser()
+	k := e.key("k")
+	e.acquire(l, k, "a", time.Minute, true)
+	if err := e.s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if ok, err := l.Acquire(context.Background(), e.key("other"), "a", time.Minute); ok || !errors.Is(err, backend.ErrClosed) {
+		t.Errorf("Acquire after Close = %v, %v; want false, ErrClosed", ok, err)
+	}
+	if err := l.Release(context.Background(), k, "a"); !errors.Is(err, backend.ErrClosed) {
+		t.Errorf("Release after Close: %v, want ErrClosed", err)
 	}
 }

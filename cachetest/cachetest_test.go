@@ -33,6 +33,8 @@ var broken = map[string]struct {
 	"has ignores expiry on the wall clock": {func(s *memstore.Store) backend.Store { return &hasIgnoresExpiry{Store: s, seen: map[string]bool{}} }, "ExpiryOnEveryReadPath", true},
 	"no key rules":                         {func(s *memstore.Store) backend.Store { return noKeyRules{s} }, "KeyRules", false},
 	"close ignored":                        {func(s *memstore.Store) backend.Store { return closeIgnored{s} }, "Closed", false},
+	"release ignores the token":            {func(s *memstore.Store) backend.Store { return releaseIgnoresToken{s} }, "Lease", false},
+	"lease never expires":                  {func(s *memstore.Store) backend.Store { return &leaseNeverExpires{Store: s, held: map[string]bool{}} }, "LeaseExpires", false},
 }
 
 // TestKitCatchesBrokenStores runs the kit, in a child process, against each broken store and
@@ -136,3 +138,35 @@ func (s noKeyRules) Get(ctx context.Context, key string) ([]byte, error) {
 type closeIgnored struct{ *memstore.Store }
 
 func (s closeIgnored) Close() error { return nil }
+
+type releaseIgnoresToken struct{ *memstore.Store }
+
+func (s releaseIgnoresToken) Release(ctx context.Context, key, _ string) error {
+	return s.Store.Delete(ctx, key)
+}
+
+// leaseNeverExpires refuses a lease on a key it ever granted one for, until a Release. It is
+// safe for concurrent use.
+type leaseNeverExpires struct {
+	*memstore.Store
+	mu   sync.Mutex
+	held map[string]bool
+}
+
+func (s *leaseNeverExpires) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held[key] {
+		return false, nil
+	}
+	ok, err := s.Store.Acquire(ctx, key, token, ttl)
+	s.held[key] = ok
+	return ok, err
+}
+
+func (s *leaseNeverExpires) Release(ctx context.Context, key, token string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.held, key)
+	return s.Store.Release(ctx, key, token)
+}

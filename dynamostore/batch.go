@@ -41,7 +41,7 @@ func (s *Store) GetEntries(ctx context.Context, keys []string) ([]backend.Entry,
 		entries = append(entries, backend.Entry{Key: key, Value: e.value, TTL: ttl})
 	}
 	if len(keys) == 1 { // one GetItem, as Get sends
-		e, err := s.read(ctx, keys[0], "#v, #ttl", "#v", "#ttl")
+		e, err := s.read(ctx, keys[0], "#v, #ttl, #f", "#v", "#ttl", "#f")
 		switch {
 		case errors.Is(err, backend.ErrNotFound):
 			return nil, nil
@@ -102,8 +102,8 @@ func (s *Store) getChunk(ctx context.Context, keys []string) ([]map[string]types
 	req := types.KeysAndAttributes{
 		Keys:                     make([]map[string]types.AttributeValue, len(keys)),
 		ConsistentRead:           aws.Bool(s.o.ConsistentRead),
-		ProjectionExpression:     aws.String("#pk, #v, #ttl"),
-		ExpressionAttributeNames: s.namesFor("#pk", "#v", "#ttl"),
+		ProjectionExpression:     aws.String("#pk, #v, #ttl, #f"),
+		ExpressionAttributeNames: s.namesFor("#pk", "#v", "#ttl", "#f"),
 	}
 	for i, k := range keys {
 		req.Keys[i] = s.key(k)

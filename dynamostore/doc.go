@@ -8,6 +8,12 @@
 //	value     (S) the value: the JSON text the cache wrote (B when the bytes are not UTF-8)
 //	ttl       (N) Unix epoch seconds of expiry, the attribute DynamoDB's TTL deletes by
 //	createdAt (N) Unix epoch seconds of the write
+//	fresh     (M) only for a value a view with freshness options wrote (a backend.Envelope):
+//	              until (N, Unix epoch milliseconds), loadMs (N), notFound (BOOL, only when true)
+//
+// An envelope is split into the value attribute, which holds its value alone, as for any
+// entry, and the fresh attribute; every read joins them back into the bytes written. A
+// malformed fresh attribute leaves the value to be read as it is.
 //
 // The attribute names are options with these defaults. Single-table designs with a sort key
 // name it in Options.SortKey, with the constant value cache items carry in it.
@@ -22,6 +28,11 @@
 // one-second granularity: an expiry is rounded up to the next whole second, so an entry lives
 // at least its TTL and less than a second more, and a sub-second TTL lives until the next
 // whole second after it ends.
+//
+// The store is a backend.Leaser. Acquire is one PutItem conditional on no item or an expired
+// entry under the key, as DynamoDB keeps expired items until its TTL deletes them; it never
+// overwrites an item that is not a cache entry, and reports ErrNotEntry for one. Release is
+// one DeleteItem conditional on the value being the holder's token.
 //
 // Batches go in the sizes DynamoDB takes (100 keys per BatchGetItem, 25 writes per
 // BatchWriteItem), in parallel up to Options.Concurrency, with duplicates folded. Unprocessed

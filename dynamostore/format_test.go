@@ -229,6 +229,8 @@ func TestNoRequestAtConstruction(t *testing.T) {
 		"no table":          {},
 		"sort key no value": {Table: "t", SortKey: "SK"},
 		"value no sort key": {Table: "t", SortKeyValue: "CACHE"},
+		"fresh named value": {Table: "t", FreshAttribute: "value"},
+		"ttl named PK":      {Table: "t", TTLAttribute: "PK"},
 	} {
 		if _, err := dynamostore.New(client, o); err == nil || !strings.HasPrefix(err.Error(), "dynamostore: ") {
 			t.Errorf("New with %s: %v, want a dynamostore error", name, err)

@@ -27,6 +27,10 @@ func show(it map[string]types.AttributeValue) string {
 			parts = append(parts, fmt.Sprintf("%s:N=%s", k, v.Value))
 		case *types.AttributeValueMemberB:
 			parts = append(parts, fmt.Sprintf("%s:B=%x", k, v.Value))
+		case *types.AttributeValueMemberBOOL:
+			parts = append(parts, fmt.Sprintf("%s:BOOL=%v", k, v.Value))
+		case *types.AttributeValueMemberM:
+			parts = append(parts, fmt.Sprintf("%s:M=%s", k, show(v.Value)))
 		default:
 			parts = append(parts, fmt.Sprintf("%s:%T", k, v))
 		}

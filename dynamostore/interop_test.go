@@ -21,8 +21,8 @@ import (
 // TestItemsWithoutAValueAreNotEntries writes, with the plain SDK, items under the cache's
 // prefix that another service could leave there but that are not cache entries (no value
 // attribute, or one of a type the cache never writes), and checks that every operation
-// passes them by: each read misses, Count leaves them out, Expire reports ErrNotFound, and
-// Clear leaves them as they were. An entry without a ttl, by contrast, is an entry that
+// passes them by: each read misses, Count leaves them out, Expire reports ErrNotFound, Acquire
+// reports ErrNotEntry and Release does nothing, and Clear leaves them as they were. An entry without a ttl, by contrast, is an entry that
 // never expires.
 func TestItemsWithoutAValueAreNotEntries(t *testing.T) {
 	for name, opts := range map[string]dynamostore.Options{
@@ -94,6 +94,16 @@ func TestItemsWithoutAValueAreNotEntries(t *testing.T) {
 				if entries, err := backend.ReadEntries(ctx, s, []string{k}); err != nil || len(entries) != 0 {
 					t.Errorf("ReadEntries [%s] = %v, %v; want none", k, entries, err)
 				}
+				if ok, err := s.Acquire(ctx, k, "token", time.Minute); ok || !errors.Is(err, dynamostore.ErrNotEntry) {
+					t.Errorf("Acquire %s = %v, %v; want false, ErrNotEntry", k, ok, err)
+				}
+				if err := s.Release(ctx, k, "token"); err != nil {
+					t.Errorf("Release %s: %v", k, err)
+				}
+			}
+			// An entry without a ttl is a lease that is never free.
+			if ok, err := s.Acquire(ctx, "CACHE#no-ttl", "token", time.Minute); ok || err != nil {
+				t.Errorf("Acquire over an entry without ttl = %v, %v; want false, nil", ok, err)
 			}
 			all := append([]string{"CACHE#entry", "CACHE#no-ttl"}, keys...)
 			if m, err := s.GetMany(ctx, all); err != nil || len(m) != 2 {

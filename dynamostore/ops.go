@@ -49,7 +49,7 @@ func (s *Store) read(ctx context.Context, key, projection string, placeholders .
 // cannot tell an item without a value from an entry otherwise, and the read costs the whole
 // item's size whatever it projects.
 func (s *Store) readEntry(ctx context.Context, key string) (entry, error) {
-	e, err := s.read(ctx, key, "#v, #ttl", "#v", "#ttl")
+	e, err := s.read(ctx, key, "#v, #ttl, #f", "#v", "#ttl", "#f")
 	if err == nil && !e.hasValue {
 		return entry{}, backend.ErrNotFound
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,11 @@ type Options struct {
 	ValueAttribute     string
 	TTLAttribute       string
 	CreatedAtAttribute string
+	// FreshAttribute names the attribute of type M in which an item keeps the freshness of a
+	// value that a view with freshness options wrote (a backend.Envelope): when it stops
+	// being fresh, how long its load took, and whether it is a tombstone. The value attribute
+	// then holds the value alone, as for any entry. Zero means "fresh".
+	FreshAttribute string
 	// ConsistentRead makes reads strongly consistent, at twice the read cost.
 	ConsistentRead bool
 	// Concurrency bounds the requests one call sends at once: batch chunks, scan segments'
@@ -79,7 +85,7 @@ type Options struct {
 type Store struct {
 	api       API
 	o         Options
-	names     map[string]string // expression attribute names: #pk, #v, #ttl, #c, #sk
+	names     map[string]string // expression attribute names: #pk, #v, #ttl, #c, #f, #sk
 	closed    atomic.Bool
 	closeOnce sync.Once
 }
@@ -96,7 +102,7 @@ func New(api API, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := map[string]string{"#pk": o.PartitionKey, "#v": o.ValueAttribute, "#ttl": o.TTLAttribute, "#c": o.CreatedAtAttribute}
+	names := map[string]string{"#pk": o.PartitionKey, "#v": o.ValueAttribute, "#ttl": o.TTLAttribute, "#c": o.CreatedAtAttribute, "#f": o.FreshAttribute}
 	if o.SortKey != "" {
 		names["#sk"] = o.SortKey
 	}
@@ -120,6 +126,13 @@ func (opts Options) withDefaults() (Options, error) {
 	def(&opts.ValueAttribute, "value")
 	def(&opts.TTLAttribute, "ttl")
 	def(&opts.CreatedAtAttribute, "createdAt")
+	def(&opts.FreshAttribute, "fresh")
+	attrs := []string{opts.PartitionKey, opts.SortKey, opts.ValueAttribute, opts.TTLAttribute, opts.CreatedAtAttribute, opts.FreshAttribute}
+	for i, a := range attrs {
+		if a != "" && slices.Contains(attrs[i+1:], a) {
+			return opts, fmt.Errorf("dynamostore: Options name the attribute %q twice: %w", a, backend.ErrConfig)
+		}
+	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
 	}
@@ -181,14 +194,24 @@ func expiresAt(now time.Time, ttl time.Duration) int64 {
 	return sec
 }
 
-// item builds the item for one entry, or reports ErrValueTooLarge.
+// item builds the item for one entry, an envelope's value in the value attribute and the rest
+// in the fresh attribute, or reports ErrValueTooLarge.
 func (s *Store) item(e backend.Entry, now time.Time) (map[string]types.AttributeValue, error) {
-	it := s.key(e.Key)
-	var v types.AttributeValue = &types.AttributeValueMemberS{Value: string(e.Value)}
-	if !utf8.Valid(e.Value) {
-		v = &types.AttributeValueMemberB{Value: e.Value}
+	var fresh types.AttributeValue
+	if env, ok := backend.ParseEnvelope(e.Value); ok {
+		e.Value, fresh = env.Value, freshAttribute(env)
 	}
-	it[s.o.ValueAttribute] = v
+	return s.build(e, fresh, now)
+}
+
+// build builds the item of an entry whose value goes in the value attribute as it is, with
+// the fresh attribute when fresh is not nil, or reports ErrValueTooLarge.
+func (s *Store) build(e backend.Entry, fresh types.AttributeValue, now time.Time) (map[string]types.AttributeValue, error) {
+	it := s.key(e.Key)
+	it[s.o.ValueAttribute] = valueAttribute(e.Value)
+	if fresh != nil {
+		it[s.o.FreshAttribute] = fresh
+	}
 	it[s.o.TTLAttribute] = number(expiresAt(now, e.TTL))
 	it[s.o.CreatedAtAttribute] = number(now.Unix())
 	if size := itemSize(it); size > MaxItemSize {
@@ -197,26 +220,48 @@ func (s *Store) item(e backend.Entry, now time.Time) (map[string]types.Attribute
 	return it, nil
 }
 
+// valueAttribute is v as the value attribute holds it: S when v is UTF-8, as JSON is, so that
+// other services read the text; else B.
+func valueAttribute(v []byte) types.AttributeValue {
+	if !utf8.Valid(v) {
+		return &types.AttributeValueMemberB{Value: v}
+	}
+	return &types.AttributeValueMemberS{Value: string(v)}
+}
+
 func number(n int64) *types.AttributeValueMemberN {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 }
 
-// itemSize is DynamoDB's size of an item of S, B and N attributes: the names' bytes plus the
-// values' bytes, with a number counted at the most it can take (21 bytes).
+// itemSize is DynamoDB's size of an item of the attributes the store writes: the names' bytes
+// plus the values' sizes.
 func itemSize(it map[string]types.AttributeValue) int {
 	n := 0
 	for name, v := range it {
-		n += len(name)
-		switch v := v.(type) {
-		case *types.AttributeValueMemberS:
-			n += len(v.Value)
-		case *types.AttributeValueMemberB:
-			n += len(v.Value)
-		default:
-			n += 21
-		}
+		n += len(name) + valueSize(v)
 	}
 	return n
+}
+
+// valueSize is DynamoDB's size of an attribute value: the bytes of S and B, 1 byte for BOOL,
+// a number counted at the most it can take (21 bytes), and a map's 3 bytes, plus each
+// element's name, value and 1 byte.
+func valueSize(v types.AttributeValue) int {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(v.Value)
+	case *types.AttributeValueMemberB:
+		return len(v.Value)
+	case *types.AttributeValueMemberBOOL:
+		return 1
+	case *types.AttributeValueMemberM:
+		n := 3
+		for name, e := range v.Value {
+			n += len(name) + valueSize(e) + 1
+		}
+		return n
+	}
+	return 21
 }
 
 // entry is what a read found in an item.
@@ -227,7 +272,8 @@ type entry struct {
 }
 
 // parse reads an item's value and expiry. An item without a readable ttl never expires, as
-// DynamoDB's TTL ignores it too.
+// DynamoDB's TTL ignores it too. A value with a well-formed fresh attribute is joined with it
+// into the envelope it was written from; with a malformed one, it is read as it is.
 func (s *Store) parse(it map[string]types.AttributeValue) entry {
 	var e entry
 	switch v := it[s.o.ValueAttribute].(type) {
@@ -235,6 +281,12 @@ func (s *Store) parse(it map[string]types.AttributeValue) entry {
 		e.value, e.hasValue = []byte(v.Value), true
 	case *types.AttributeValueMemberB:
 		e.value, e.hasValue = v.Value, true
+	}
+	if f, ok := it[s.o.FreshAttribute]; ok && e.hasValue {
+		if env, ok := parseFresh(f); ok {
+			env.Value = e.value
+			e.value = env.Append(make([]byte, 0, envelopeHeader+len(e.value)))
+		}
 	}
 	if n, ok := it[s.o.TTLAttribute].(*types.AttributeValueMemberN); ok {
 		e.expiresAt, _ = strconv.ParseInt(n.Value, 10, 64)

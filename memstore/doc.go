@@ -8,4 +8,7 @@
 //
 // Expired entries are never returned. They are removed as the store is used and by CleanUp,
 // which a cachekit.Cache calls on its schedule: the store runs no goroutine of its own.
+//
+// The store is a backend.Leaser: Acquire and Release check and write under the entry's own
+// lock, so that of racing holders one wins, and an expired entry counts as none.
 package memstore

@@ -38,6 +38,7 @@ type Store struct {
 var (
 	_ backend.Store   = (*Store)(nil)
 	_ backend.Sweeper = (*Store)(nil)
+	_ backend.Leaser  = (*Store)(nil)
 )
 
 // item is what the engine holds: the caller's bytes and the lifetime they were given at their
@@ -236,6 +237,46 @@ func (s *Store) entry(ctx context.Context, key string) (otter.Entry[string, item
 		return otter.Entry[string, item]{}, backend.ErrNotFound
 	}
 	return e, nil
+}
+
+// Acquire implements backend.Leaser: the check and the write happen under the entry's lock, in
+// which the engine counts an expired entry as absent.
+func (s *Store) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	if err := s.usable(ctx); err != nil {
+		return false, err
+	}
+	if err := backend.CheckKey(key); err != nil {
+		return false, err
+	}
+	if err := backend.CheckTTL(ttl); err != nil {
+		return false, err
+	}
+	acquired := false
+	s.cache.Compute(key, func(old item, found bool) (item, otter.ComputeOp) {
+		if found {
+			return old, otter.CancelOp
+		}
+		acquired = true
+		return item{value: []byte(token), ttl: ttl}, otter.WriteOp
+	})
+	return acquired, nil
+}
+
+// Release implements backend.Leaser, comparing the token under the entry's lock.
+func (s *Store) Release(ctx context.Context, key, token string) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	if err := backend.CheckKey(key); err != nil {
+		return err
+	}
+	s.cache.ComputeIfPresent(key, func(old item) (item, otter.ComputeOp) {
+		if string(old.value) != token {
+			return old, otter.CancelOp
+		}
+		return old, otter.InvalidateOp
+	})
+	return nil
 }
 
 // Count implements backend.Store. It visits every entry, in memory, after settling pending

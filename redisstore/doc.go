@@ -4,7 +4,12 @@
 //
 // An entry is a plain Redis string any client can read: the key is prefix + key, the value the
 // bytes the cache wrote (JSON by default), and the expiry the key's own TTL in milliseconds,
-// rounded up, so an entry lives at least its TTL.
+// rounded up, so an entry lives at least its TTL. An envelope (backend.Envelope) a view with
+// freshness options writes is kept as it is, header and value in the one key, so that they
+// are written in one round trip and expire together.
+//
+// The store is a backend.Leaser: Acquire is SET … NX PX, Release a script that deletes the key
+// while it holds the holder's token, each one round trip on the key's node.
 //
 // Batches go in one round trip per node: GetMany is MGET grouped by hash slot, SetMany pipelined
 // SETs, DeleteMany UNLINKs grouped by slot — never a CROSSSLOT error, never a request per key.
