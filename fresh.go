@@ -195,7 +195,7 @@ const (
 // instance loads: it takes the key's lease when it can, and returns a release for it. When
 // another instance holds the lease, it returns what to answer instead: have, the value the
 // caller already serves (a refresh), or else the holder's value once it is stored, polled for
-// with backoff until the holder's lease must have ended, when it tries to take it again.
+// with backoff, trying the lease again between polls.
 // Without a Leaser, or when the backend cannot answer, it leaves this instance to load.
 func (v *View[V]) lead(ctx context.Context, key string, have []byte) (found []byte, release func(), err error) {
 	c := v.c
@@ -229,13 +229,14 @@ func (v *View[V]) lead(ctx context.Context, key string, have []byte) (found []by
 			c.core.busy.hold(lkey, time.Now().Add(v.f.Lease))
 			return have, nil, nil
 		}
-		for end := time.Now().Add(v.f.Lease); time.Now().Before(end); {
-			if err := pause(ctx, &poll); err != nil {
-				return nil, nil, err
-			}
-			if data, ok := v.peek(ctx, key); ok {
-				return data, nil, nil
-			}
+		// Between polls for the holder's value, the lease is tried again: a holder whose load
+		// failed, or found nothing to store (a missing key without MissTTL), releases it
+		// with no value to poll for, and one that died loses it when its TTL ends.
+		if err := pause(ctx, &poll); err != nil {
+			return nil, nil, err
+		}
+		if data, ok := v.peek(ctx, key); ok {
+			return data, nil, nil
 		}
 	}
 }
