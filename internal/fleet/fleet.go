@@ -250,6 +250,7 @@ type read struct {
 	at    time.Duration // its start, from the start of the run
 	took  time.Duration
 	stale time.Duration // how long past its TTL the value served was; zero when fresh
+	load  bool          // the value served was loaded after the read began
 }
 
 // reader is one goroutine of an instance, reading until the run ends, and what it saw.
@@ -302,6 +303,7 @@ func (r *reader) run(stop, ctx context.Context) {
 			r.wrong++
 		default:
 			rd.stale = max(end.Sub(time.Unix(0, v.LoadedAt).Add(ttl)), 0)
+			rd.load = v.LoadedAt > start.UnixNano()
 		}
 		r.reads = append(r.reads, rd)
 		// Readers pause for Think, give or take half, so that the fleet reads out of step.

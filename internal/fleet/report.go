@@ -53,9 +53,13 @@ type Report struct {
 type ReadStats struct {
 	Reads int `json:"reads"`
 	// Waited counts the reads that waited for the source: whose latency exceeds half the
-	// source's, which no read served by the cache comes near.
-	Waited  int     `json:"waited"`
-	Latency Latency `json:"latency"`
+	// source's, which no read served by the cache comes near, unless the backend itself is
+	// that slow. WaitedForLoad counts those of them served a value the source loaded after
+	// the read began: they waited for a load, their own or another instance's, rather than
+	// for a slow backend.
+	Waited        int     `json:"waited"`
+	WaitedForLoad int     `json:"waited_for_load"`
+	Latency       Latency `json:"latency"`
 	// Stale counts the reads served a value older than its TTL, from the time the source
 	// answered, and MaxStaleAge is the most a value was past its TTL.
 	Stale       int           `json:"stale"`
@@ -89,6 +93,9 @@ type HotStats struct {
 	CallsPerExpiry float64 `json:"calls_per_expiry"`
 	// MaxCalls is the most calls of one expiry: of a generation, divided by its expiries.
 	MaxCalls int `json:"max_calls"`
+	// CallsPerTTL is the calls that started in the measured time per TTL of it: about
+	// CallsPerExpiry when the key is loaded once a TTL, more when it is refreshed early.
+	CallsPerTTL float64 `json:"calls_per_ttl"`
 }
 
 // MissingStats describes the reads of keys the source lacks.
@@ -175,6 +182,15 @@ func (o *Options) report(readers []*reader, calls map[string][]call, counters []
 		rep.Hot.CallsPerExpiry = float64(rep.Hot.SourceCalls-rep.Hot.FillCalls) / float64(rep.Hot.Expiries)
 	}
 	rep.Series = o.series(hot, ends)
+	measured := 0
+	for _, c := range calls[hotKey] {
+		if c.start >= o.Warmup {
+			measured++
+		}
+	}
+	if span := elapsed - o.Warmup; span > 0 {
+		rep.Hot.CallsPerTTL = float64(measured) / (float64(span) / float64(o.HotTTL))
+	}
 
 	window := time.Duration(float64(o.MissTTL) * (1 - o.Strategy.Freshness(o.HotTTL, o.MissTTL).Jitter))
 	for k, cs := range calls {
@@ -205,6 +221,9 @@ func readStats(reads []read, wait time.Duration) ReadStats {
 		took[i] = rd.took
 		if rd.took > wait {
 			st.Waited++
+			if rd.load {
+				st.WaitedForLoad++
+			}
 		}
 		if rd.stale > 0 {
 			st.Stale++
@@ -312,16 +331,16 @@ func (r *Report) Write(w io.Writer) error {
 	fmt.Fprintf(w, "ran %.2fs%s, measured after a %v warm-up: %d reads, %d errors, %d wrong values\n",
 		r.Elapsed.Seconds(), status, r.Warmup, r.All.Reads, r.Errors, r.Wrong)
 	fmt.Fprintf(w, "source calls per expiry: %.2f\n", r.Hot.CallsPerExpiry)
-	fmt.Fprintf(w, "hot key: %d source calls in %d expiries after the first fill (at most %d in one) of %d generations; %d calls in all\n\n",
-		r.Hot.SourceCalls-r.Hot.FillCalls, r.Hot.Expiries, r.Hot.MaxCalls, r.Hot.Generations, r.Hot.SourceCalls)
+	fmt.Fprintf(w, "hot key: %d source calls in %d expiries after the first fill (at most %d in one) of %d generations; %d calls in all, %.2f per TTL measured\n\n",
+		r.Hot.SourceCalls-r.Hot.FillCalls, r.Hot.Expiries, r.Hot.MaxCalls, r.Hot.Generations, r.Hot.SourceCalls, r.Hot.CallsPerTTL)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "reads \tcount\twaited for the source\tp50\tp99\tmax\tstale\tmax stale age\t\n")
+	fmt.Fprintf(tw, "reads \tcount\twaited (over %s)\tof them, for a load\tp50\tp99\tmax\tstale\tmax stale age\t\n", short(r.SourceLatency/2))
 	for _, row := range []struct {
 		name string
 		s    ReadStats
 	}{{"hot key", r.Hot.ReadStats}, {"all", r.All}} {
-		fmt.Fprintf(tw, "%-8s\t%d\t%d\t%s\t%s\t%s\t%d\t%s\t\n", row.name, row.s.Reads, row.s.Waited,
+		fmt.Fprintf(tw, "%-8s\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%s\t\n", row.name, row.s.Reads, row.s.Waited, row.s.WaitedForLoad,
 			short(row.s.Latency.P50), short(row.s.Latency.P99), short(row.s.Latency.Max), row.s.Stale, short(row.s.MaxStaleAge))
 	}
 	if err := tw.Flush(); err != nil {
