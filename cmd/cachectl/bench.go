@@ -42,7 +42,7 @@ left in place; on a remote backend the summary prints the clear command that rem
 With --instances N over 1, bench simulates a fleet of N service instances instead, each a
 Cache of its own with an L1 in memory (CACHE_L1_* sizes it) in front of its own client of the
 backend, which they share, over a source of truth that takes --source-latency per call. Each
-instance reads a hot key with a TTL of --hot-ttl, and with --concurrency readers (default 2)
+instance reads a hot key with a TTL of --hot-ttl, and with --concurrency readers (default 1)
 Zipf keys (--keys, default 10000; --zipf, default 1.1) with a TTL of --ttl and keys the source
 lacks, through views with the --strategy's freshness options: plain (none), lease, swr, xfetch
 (each alone), or all (cachekit.Recommended with tombstones). It reads for a second's warm-up,

@@ -26,8 +26,8 @@ const (
 	DefaultMissTTL       = 10 * time.Second
 	DefaultKeys          = 10_000
 	DefaultZipf          = 1.1
-	DefaultReaders       = 2
-	DefaultThink         = 10 * time.Millisecond
+	DefaultReaders       = 1
+	DefaultThink         = 20 * time.Millisecond
 	DefaultMissingShare  = 0.05
 	DefaultMissingKeys   = 100
 	DefaultBucket        = 50 * time.Millisecond
@@ -254,6 +254,11 @@ type read struct {
 }
 
 // reader is one goroutine of an instance, reading until the run ends, and what it saw.
+//
+// The hot key's reader starts each read on a goroutine of its own, every Think or so whether
+// the last read has returned or not, as requests arrive at a service: a read that waits for
+// the source holds up no later one, and the time series shows what a request arriving at each
+// moment waits. The other readers read one read after the other.
 type reader struct {
 	o   *Options
 	in  *instance
@@ -262,6 +267,7 @@ type reader struct {
 	hot bool // it reads the hot key, else the Zipf keys and the missing keys
 	rng *rand.Rand
 
+	mu       sync.Mutex // guards what follows, which the hot key's reads append to
 	reads    []read
 	errors   int
 	wrong    int // reads served another key's value, or a value for a key the source lacks
@@ -273,40 +279,47 @@ func (r *reader) run(stop, ctx context.Context) {
 	zipf := rand.NewZipf(r.rng, o.Zipf, 1, uint64(o.Keys-1))
 	pause := time.NewTimer(0)
 	defer pause.Stop()
+	var reads sync.WaitGroup
+	defer reads.Wait()
 	for {
 		select {
 		case <-stop.Done():
 			return
 		case <-pause.C:
 		}
-		kind, key, view, ttl := uint8(readKey), "", r.in.keys, o.TTL
-		switch {
-		case r.hot:
-			kind, key, view, ttl = readHot, hotKey, r.in.hot, o.HotTTL
-		case r.rng.Float64() < o.MissingShare:
-			kind, key = readMissing, missPrefix+strconv.Itoa(r.rng.IntN(o.MissingKeys))
-		default:
-			key = keyPrefix + strconv.FormatUint(zipf.Uint64(), 10)
-		}
-		start := time.Now()
-		v, err := view.GetOrLoad(ctx, key, r.src.load)
-		end := time.Now()
-		rd := read{kind: kind, at: start.Sub(r.t0), took: end.Sub(start)}
-		switch {
-		case kind == readMissing && errors.Is(err, cachekit.ErrNotFound):
-		case err != nil:
-			r.errors++
-			if r.firstErr == nil {
-				r.firstErr = err
-			}
-		case kind == readMissing || v.Key != key:
-			r.wrong++
-		default:
-			rd.stale = max(end.Sub(time.Unix(0, v.LoadedAt).Add(ttl)), 0)
-			rd.load = v.LoadedAt > start.UnixNano()
-		}
-		r.reads = append(r.reads, rd)
 		// Readers pause for Think, give or take half, so that the fleet reads out of step.
 		pause.Reset(o.Think/2 + time.Duration(r.rng.Int64N(int64(o.Think)+1)))
+		switch {
+		case r.hot:
+			reads.Go(func() { r.read(ctx, readHot, hotKey, r.in.hot, o.HotTTL) })
+		case r.rng.Float64() < o.MissingShare:
+			r.read(ctx, readMissing, missPrefix+strconv.Itoa(r.rng.IntN(o.MissingKeys)), r.in.keys, o.TTL)
+		default:
+			r.read(ctx, readKey, keyPrefix+strconv.FormatUint(zipf.Uint64(), 10), r.in.keys, o.TTL)
+		}
 	}
+}
+
+// read reads key through view, whose values live ttl, and records what it saw.
+func (r *reader) read(ctx context.Context, kind uint8, key string, view *cachekit.View[Value], ttl time.Duration) {
+	start := time.Now()
+	v, err := view.GetOrLoad(ctx, key, r.src.load)
+	end := time.Now()
+	rd := read{kind: kind, at: start.Sub(r.t0), took: end.Sub(start)}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case kind == readMissing && errors.Is(err, cachekit.ErrNotFound):
+	case err != nil:
+		r.errors++
+		if r.firstErr == nil {
+			r.firstErr = err
+		}
+	case kind == readMissing || v.Key != key:
+		r.wrong++
+	default:
+		rd.stale = max(end.Sub(time.Unix(0, v.LoadedAt).Add(ttl)), 0)
+		rd.load = v.LoadedAt > start.UnixNano()
+	}
+	r.reads = append(r.reads, rd)
 }

@@ -119,9 +119,10 @@ type CacheStats struct {
 
 // Bucket is one bucket of the time series: the hot key's reads that started in [Offset,
 // Offset+width) from an expiry, over every expiry of the run. An expiry is when the first
-// value the generation before loaded passes its TTL, from the time the source answered it
-// (and one more each TTL later in a generation of several expiries): a strategy that
-// refreshes early starts the next generation before it.
+// value the generation before loaded passes its TTL, from the time the source answered it,
+// or, when the backend kept the entry longer (DynamoDB expires items to the second), when
+// the generation's first call started; and one more each TTL later in a generation of
+// several expiries. A strategy that refreshes early starts the generation before it.
 type Bucket struct {
 	Offset time.Duration `json:"offset_ns"`
 	Reads  int           `json:"reads"`
@@ -172,8 +173,9 @@ func (o *Options) report(readers []*reader, calls map[string][]call, counters []
 		rep.Hot.Expiries += n
 		rep.Hot.MaxCalls = max(rep.Hot.MaxCalls, (len(g)+n-1)/n)
 		if first, ok := firstEnd(prev); ok {
+			e := max(first+o.HotTTL, g[0].start)
 			for i := range n {
-				ends = append(ends, first+o.HotTTL*time.Duration(i+1))
+				ends = append(ends, e+o.HotTTL*time.Duration(i))
 			}
 		}
 		prev = g
@@ -322,8 +324,12 @@ func (r *Report) Write(w io.Writer) error {
 	if r.Backend != "" {
 		backend = " on " + r.Backend
 	}
-	fmt.Fprintf(w, "fleet: strategy %s, %d instances%s, %d readers each; source latency %v; hot key TTL %v; %d keys (zipf s=%g) TTL %v; %d missing keys (tombstones %v)\n",
-		r.Strategy, r.Instances, backend, r.Readers, r.SourceLatency, r.HotTTL, r.Keys, r.Zipf, r.TTL, r.MissingKeys, r.MissTTL)
+	readers := "reader"
+	if r.Readers != 1 {
+		readers += "s"
+	}
+	fmt.Fprintf(w, "fleet: strategy %s, %d instances%s, each with a hot-key reader and %d other %s; source latency %v; hot key TTL %v; %d keys (zipf s=%g) TTL %v; %d missing keys (tombstones %v)\n",
+		r.Strategy, r.Instances, backend, r.Readers, readers, r.SourceLatency, r.HotTTL, r.Keys, r.Zipf, r.TTL, r.MissingKeys, r.MissTTL)
 	status := ""
 	if r.Interrupted {
 		status = " (interrupted)"
