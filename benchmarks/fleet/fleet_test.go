@@ -32,8 +32,8 @@ func TestMain(m *testing.M) {
 	testenv.VerifyNoLeaks(m)
 }
 
-// A backend opens the fleet's clients of one shared server: base is a prefix, or a table
-// name, of the test's own.
+// A backendSetup returns what opens the fleet's clients of one shared server: base is a
+// prefix, or a table name, of the test's own.
 type backendSetup func(t *testing.T, base string) func(ctx context.Context, i int) (backend.Store, error)
 
 func redisBackend(t *testing.T, base string) func(context.Context, int) (backend.Store, error) {
@@ -89,13 +89,14 @@ func TestFleet(t *testing.T) {
 		setup backendSetup
 	}{{"redis", redisBackend}, {"dynamodb", dynamoBackend}} {
 		t.Run("backend="+be.name, func(t *testing.T) {
-			base := testenv.Name("cachekit-fleet")
-			open := be.setup(t, base)
 			for _, st := range fleet.Strategies() {
 				t.Run("strategy="+string(st), func(t *testing.T) {
+					// Each strategy starts from an empty prefix, or table, that is removed
+					// when it ends, so that no run finds another's entries or pays for them.
+					base := testenv.Name("cachekit-fleet")
 					rep, err := fleet.Run(t.Context(), fleet.Options{
-						Open:      open,
-						Prefix:    base + ":" + string(st) + ":",
+						Open:      be.setup(t, base),
+						Prefix:    base + ":",
 						Strategy:  st,
 						Instances: *instances,
 						Duration:  *duration,
