@@ -137,11 +137,12 @@ func newFleet(t *testing.T, stores []cachekit.Store, decorate func(*testing.T, c
 	return f
 }
 
-// eachFleet runs test for every backend and decorator, with n instances.
+// eachFleet runs test for every backend and decorator, with n instances, in parallel.
 func eachFleet(t *testing.T, n int, opts cachekit.Options, test func(t *testing.T, f *fleet, prefix string)) {
 	for name, open := range fleetBackends() {
 		for dname, decorate := range fleetDecorators {
 			t.Run(name+"/"+dname, func(t *testing.T) {
+				t.Parallel() // each waits for its keys' clocks, on its own prefix
 				f := newFleet(t, open(t, n), decorate, opts)
 				test(t, f, testenv.Name("fleet")+":")
 			})
