@@ -57,8 +57,10 @@ func fleetBackends() map[string]func(t *testing.T, n int) []cachekit.Store {
 			}
 			return out
 		},
-		"redis":         func(t *testing.T, n int) []cachekit.Store { return openRedisFleet(t, testenv.RedisURL(), false, n) },
-		"redis-cluster": func(t *testing.T, n int) []cachekit.Store { return openRedisFleet(t, testenv.RedisClusterURL(), true, n) },
+		"redis": func(t *testing.T, n int) []cachekit.Store { return openRedisFleet(t, testenv.RedisURL(), false, n) },
+		"redis-cluster": func(t *testing.T, n int) []cachekit.Store {
+			return openRedisFleet(t, testenv.RedisClusterURL(), true, n)
+		},
 	}
 }
 
