@@ -101,3 +101,35 @@ func Example_composition() {
 	cache, _ := cachekit.New(both, cachekit.Options{})
 	defer cache.Close()
 }
+
+// A view fresh across a fleet: stale values served while one instance refreshes, early
+// refreshes, one load per key per fleet, and keys the source lacks remembered for a minute.
+func ExampleView_With() {
+	ctx := context.Background()
+	store, _ := memstore.New(memstore.Options{})
+	cache, _ := cachekit.New(store, cachekit.Options{Background: true}) // refreshes on goroutines; off under Lambda
+	defer cache.Close()
+
+	fresh := cachekit.Recommended(time.Hour) // Grace, EarlyRefresh, Lease and Jitter
+	fresh.MissTTL = time.Minute              // the loader reports a missing key with ErrNotFound
+	users := cachekit.Typed[Session](cache, "user:", time.Hour).With(fresh)
+
+	loadUser := func(ctx context.Context, id string) (Session, error) {
+		if id != "ada" {
+			return Session{}, fmt.Errorf("user %s: %w", id, cachekit.ErrNotFound)
+		}
+		return Session{User: id}, nil
+	}
+	u, err := users.GetOrLoad(ctx, "ada", loadUser)
+	fmt.Println(u.User, err)
+	for range 2 { // the second read answers from the tombstone, without the loader
+		_, err = users.GetOrLoad(ctx, "bob", loadUser)
+		fmt.Println(errors.Is(err, cachekit.ErrNotFound))
+	}
+	fmt.Println("loads:", users.Counters().Loads)
+	// Output:
+	// ada <nil>
+	// true
+	// true
+	// loads: 2
+}

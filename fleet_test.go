@@ -57,8 +57,10 @@ func fleetBackends() map[string]func(t *testing.T, n int) []cachekit.Store {
 			}
 			return out
 		},
-		"redis":         func(t *testing.T, n int) []cachekit.Store { return openRedisFleet(t, testenv.RedisURL(), false, n) },
-		"redis-cluster": func(t *testing.T, n int) []cachekit.Store { return openRedisFleet(t, testenv.RedisClusterURL(), true, n) },
+		"redis": func(t *testing.T, n int) []cachekit.Store { return openRedisFleet(t, testenv.RedisURL(), false, n) },
+		"redis-cluster": func(t *testing.T, n int) []cachekit.Store {
+			return openRedisFleet(t, testenv.RedisClusterURL(), true, n)
+		},
 	}
 }
 
@@ -137,11 +139,12 @@ func newFleet(t *testing.T, stores []cachekit.Store, decorate func(*testing.T, c
 	return f
 }
 
-// eachFleet runs test for every backend and decorator, with n instances.
+// eachFleet runs test for every backend and decorator, with n instances, in parallel.
 func eachFleet(t *testing.T, n int, opts cachekit.Options, test func(t *testing.T, f *fleet, prefix string)) {
 	for name, open := range fleetBackends() {
 		for dname, decorate := range fleetDecorators {
 			t.Run(name+"/"+dname, func(t *testing.T) {
+				t.Parallel() // each waits for its keys' clocks, on its own prefix
 				f := newFleet(t, open(t, n), decorate, opts)
 				test(t, f, testenv.Name("fleet")+":")
 			})
@@ -300,6 +303,60 @@ func TestFleetTombstonesSpareTheSourceAndL2(t *testing.T) {
 		}
 		if n := ts.Stats().L2Reads - before; n != 0 {
 			t.Errorf("10 reads of a remembered miss read L2 %d times, want 0", n)
+		}
+	})
+}
+
+func TestFleetNeverServesPastGraceAndForgetsMisses(t *testing.T) {
+	eachFleet(t, 1, cachekit.Options{Background: true}, func(t *testing.T, f *fleet, prefix string) {
+		ctx := context.Background()
+		const ttl, grace = time.Second, time.Second
+		v := cachekit.Typed[int](f.caches[0], prefix, ttl).With(cachekit.Freshness{Grace: grace, MissTTL: time.Second})
+		src := &versions{}
+		before := time.Now()
+		if _, err := v.GetOrLoad(ctx, "k", src.load); err != nil {
+			t.Fatal(err)
+		}
+		end := time.Now().Add(ttl + grace) // the value is never served after this
+		src.fail.Store(true)               // every refresh fails: the stale value stays
+		// The loops are paced, so as not to flood the backend; no verdict hangs on the pace.
+		for ; ; time.Sleep(5 * time.Millisecond) {
+			began := time.Now()
+			n, err := v.GetOrLoad(ctx, "k", src.load)
+			if err != nil {
+				break // past its grace: the failing source's answer
+			}
+			if n != 1 {
+				t.Fatalf("GetOrLoad = %d, want 1: a failed refresh replaced the value", n)
+			}
+			if began.After(end) {
+				t.Fatalf("a read that began %v after the value's fresh TTL and grace got it", began.Sub(end))
+			}
+		}
+		if time.Since(before) < ttl {
+			t.Error("the value was not served while fresh")
+		}
+
+		// A remembered miss spares the source until its TTL ends, then asks again.
+		var calls atomic.Int32
+		missing := func(context.Context, string) (int, error) {
+			calls.Add(1)
+			return 0, cachekit.ErrNotFound
+		}
+		written := time.Now()
+		if _, err := v.GetOrLoad(ctx, "gone", missing); !errors.Is(err, cachekit.ErrNotFound) {
+			t.Fatal(err)
+		}
+		for ; calls.Load() == 1; time.Sleep(5 * time.Millisecond) {
+			if _, err := v.GetOrLoad(ctx, "gone", missing); !errors.Is(err, cachekit.ErrNotFound) {
+				t.Fatal(err)
+			}
+			if calls.Load() == 1 && time.Since(written) > time.Minute {
+				t.Fatal("the tombstone never ended")
+			}
+		}
+		if held := time.Since(written); held < time.Second {
+			t.Errorf("the source was asked again %v after the tombstone was written, before its TTL of 1s", held)
 		}
 	})
 }

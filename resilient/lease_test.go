@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -19,46 +18,21 @@ import (
 	"github.com/cachekit/cachekit/tiered"
 )
 
-// leasing gives a Store the backend.Leaser ability, for these tests only, until memstore,
-// redisstore and dynamostore have theirs (added apart from this package; the tests are to
-// use them then). Its check and write are two requests, kept atomic by a mutex: enough for
-// one process, which is all these tests run. It keeps the Store's partitions, and counts the
-// lease calls that reach it.
-type leasing struct {
-	backend.Store
-	mu    sync.Mutex
+// countedLeases is a redisstore.Store that counts the lease calls reaching it, to show that
+// an open circuit keeps them from the store rather than failing them there.
+type countedLeases struct {
+	*redisstore.Store
 	calls atomic.Int32
 }
 
-func (l *leasing) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	l.calls.Add(1)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if held, err := l.Has(ctx, key); held || err != nil {
-		return false, err
-	}
-	return true, l.Set(ctx, key, []byte(token), ttl)
+func (c *countedLeases) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	c.calls.Add(1)
+	return c.Store.Acquire(ctx, key, token, ttl)
 }
 
-func (l *leasing) Release(ctx context.Context, key, token string) error {
-	l.calls.Add(1)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	v, err := l.Get(ctx, key)
-	if errors.Is(err, backend.ErrNotFound) || err == nil && string(v) != token {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return l.Delete(ctx, key)
-}
-
-func (l *leasing) Partition(key string) string {
-	if p, ok := l.Store.(backend.Partitioner); ok {
-		return p.Partition(key)
-	}
-	return ""
+func (c *countedLeases) Release(ctx context.Context, key, token string) error {
+	c.calls.Add(1)
+	return c.Store.Release(ctx, key, token)
 }
 
 // holder returns the token stored under key in s, or "nobody".
@@ -85,7 +59,7 @@ func TestLeaseThroughAClosedBreaker(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, _ := resilient.New(&leasing{Store: rs}, resilient.Options{FailureThreshold: 1, OpenTimeout: time.Hour, Logger: quiet})
+			b, _ := resilient.New(rs, resilient.Options{FailureThreshold: 1, OpenTimeout: time.Hour, Logger: quiet})
 			defer b.Close()
 			key := testenv.Name("LEASE#k")
 			if ok, err := b.Acquire(ctx, key, "a", time.Minute); !ok || err != nil {
@@ -130,7 +104,7 @@ func TestOpenCircuitSkipsLeases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &leasing{Store: rs}
+	l := &countedLeases{Store: rs}
 	b, _ := resilient.New(l, resilient.Options{FailureThreshold: 2, OpenTimeout: time.Hour, OpTimeout: time.Second, Logger: quiet})
 	defer b.Close()
 	if ok, err := b.Acquire(ctx, "LEASE#k", "a", time.Minute); !ok || err != nil {
@@ -168,7 +142,7 @@ func TestLeaseCircuitIsThePartitions(t *testing.T) {
 		ctx := context.Background()
 		ms, _ := memstore.New(memstore.Options{})
 		parts := &twoParts{Store: ms}
-		b, _ := resilient.New(&leasing{Store: parts}, resilient.Options{FailureThreshold: 2, OpenTimeout: time.Hour, Logger: quiet})
+		b, _ := resilient.New(parts, resilient.Options{FailureThreshold: 2, OpenTimeout: time.Hour, Logger: quiet})
 		defer b.Close()
 		parts.downA = true
 		for range 2 {
@@ -220,7 +194,7 @@ func TestFallbackLeasesFollowTraffic(t *testing.T) {
 		newFallback := func(fallback backend.Store) (*resilient.Fallback, *faulty, backend.Store) {
 			ms, _ := memstore.New(memstore.Options{})
 			f := &faulty{Store: ms}
-			b, _ := resilient.New(&leasing{Store: f}, resilient.Options{
+			b, _ := resilient.New(f, resilient.Options{
 				FailureThreshold: 3, OpenTimeout: 5 * time.Second, OpTimeout: 100 * time.Millisecond, Logger: quiet,
 			})
 			fo, err := resilient.NewFallback(b, fallback, resilient.FallbackOptions{Logger: quiet})
@@ -231,7 +205,7 @@ func TestFallbackLeasesFollowTraffic(t *testing.T) {
 		}
 
 		fbStore, _ := memstore.New(memstore.Options{})
-		fo, f, primary := newFallback(&leasing{Store: fbStore})
+		fo, f, primary := newFallback(fbStore)
 		defer fo.Close()
 		if ok, err := fo.Acquire(ctx, "LEASE#k", "before", time.Minute); !ok || err != nil {
 			t.Fatalf("Acquire on the primary = %v, %v; want it taken", ok, err)

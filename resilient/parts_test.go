@@ -93,7 +93,8 @@ func TestBatchOverPartsReportsEveryKey(t *testing.T) {
 	}
 }
 
-// twoParts is a store in two parts whose reads and writes fail on a part while it is down.
+// twoParts is a store in two parts whose reads, writes and lease takings fail on a part while
+// it is down.
 type twoParts struct {
 	*memstore.Store
 	mu           sync.Mutex
@@ -125,6 +126,13 @@ func (h *twoParts) Get(ctx context.Context, k string) ([]byte, error) {
 		return nil, errDown
 	}
 	return h.Store.Get(ctx, k)
+}
+
+func (h *twoParts) Acquire(ctx context.Context, k, token string, ttl time.Duration) (bool, error) {
+	if h.down(k) {
+		return false, errDown
+	}
+	return h.Store.Acquire(ctx, k, token, ttl)
 }
 
 // TestStaleKeysOfHealthyPartsAreInvalidatedWhileAnotherIsOpen: the keys a failed write left

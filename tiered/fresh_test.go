@@ -206,48 +206,13 @@ func TestTombstoneIsAnsweredFromL1(t *testing.T) {
 	})
 }
 
-// leasing gives a Store the backend.Leaser ability, for these tests only, until memstore,
-// redisstore and dynamostore have theirs (added apart from this package; the tests are to
-// use them then). Its check and write are two requests, kept atomic by a mutex: enough for
-// one process, which is all these tests run. It keeps the Store's ExpiryReader ability.
-type leasing struct {
-	backend.Store
-	mu sync.Mutex
-}
-
-func (l *leasing) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if held, err := l.Has(ctx, key); held || err != nil {
-		return false, err
-	}
-	return true, l.Set(ctx, key, []byte(token), ttl)
-}
-
-func (l *leasing) Release(ctx context.Context, key, token string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	v, err := l.Get(ctx, key)
-	if errors.Is(err, backend.ErrNotFound) || err == nil && string(v) != token {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return l.Delete(ctx, key)
-}
-
-func (l *leasing) GetEntries(ctx context.Context, keys []string) ([]backend.Entry, error) {
-	return backend.ReadEntries(ctx, l.Store, keys)
-}
-
 // TestLeasesGoToL2 checks that Acquire and Release are L2's, and that L1 keeps no copy of a
 // lease's key, not even one it had before.
 func TestLeasesGoToL2(t *testing.T) {
 	onEachL2(t, func(t *testing.T, l2 remoteL2, clock *cachetest.Clock, key string) {
 		ctx := context.Background()
 		inner := l2.open(t, clock)
-		s := newTiered(t, &leasing{Store: inner}, clock, time.Hour)
+		s := newTiered(t, inner, clock, time.Hour)
 		defer s.Close()
 		holder := func() string {
 			v, err := inner.Get(ctx, key)
@@ -299,7 +264,7 @@ func TestReadInFlightNeverCopiesALease(t *testing.T) {
 	ctx := context.Background()
 	ms, _ := memstore.New(memstore.Options{})
 	gated := &gatedL2{Store: ms}
-	s := newTiered(t, &leasing{Store: gated}, nil, time.Minute)
+	s := newTiered(t, gated, nil, time.Minute) // leases are its memstore's
 	defer s.Close()
 	if ok, err := s.Acquire(ctx, "LEASE#k", "tok", time.Minute); !ok || err != nil {
 		t.Fatalf("Acquire = %v, %v", ok, err)
