@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/memstore"
 )
 
 // versions is a source of truth whose every load returns the next version of a value, and
@@ -287,4 +288,37 @@ func TestFreshnessRejectsBadOptions(t *testing.T) {
 			t.Errorf("With(%+v): Get = %v, want ErrConfig", f, err)
 		}
 	}
+}
+
+// slowWrites is a Store whose writes take d, as a backend under more load than it can take.
+type slowWrites struct {
+	cachekit.Store
+	d time.Duration
+}
+
+func (s slowWrites) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	time.Sleep(s.d)
+	return s.Store.Set(ctx, key, value, ttl)
+}
+
+// A value GetOrLoad loaded is answered even when storing it took longer than its TTL and
+// grace, rather than a miss of a key the source has.
+func TestFreshnessAnswersWhatALoadFoundFromASlowBackend(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		s, err := memstore.New(memstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := cachekit.New(slowWrites{s, 2 * time.Second}, cachekit.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		v := cachekit.Typed[int](c, "slow:", time.Second).With(cachekit.Freshness{Grace: 500 * time.Millisecond})
+		src := &versions{}
+		if n, err := v.GetOrLoad(ctx, "k", src.load); err != nil || n == 0 {
+			t.Errorf("GetOrLoad = %d, %v; want a value the source loaded", n, err)
+		}
+	})
 }

@@ -185,11 +185,14 @@ func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V,
 	value, _, err := v.f.open(data, time.Now())
 	if errors.Is(err, errDead) {
 		// A refresh under way answered with the value it served, which has passed its grace
-		// since: load for this caller alone.
+		// since, or a load's value did while a slow backend stored it: load for this caller
+		// alone, and answer what that finds as it stood when the caller asked, however long
+		// storing it took.
+		asked := time.Now()
 		if data, err = v.fill(ctx, key, nil, false, load); err != nil {
 			return val, err
 		}
-		value, _, err = v.f.open(data, time.Now())
+		value, _, err = v.f.open(data, asked)
 	}
 	if err != nil {
 		return val, err
