@@ -153,7 +153,10 @@ func goals(r *fleet.Report) string {
 	}
 	switch r.Strategy {
 	case fleet.SWR, fleet.All:
-		say(r.Hot.Waited == 0, "no hot-key read waits for the source while a value within its grace exists: %d of %d waited", r.Hot.Waited, r.Hot.Reads)
+		// A read over half the source's latency that was served an older value waited for a
+		// slow backend (DynamoDB Local under load), not for the source.
+		say(r.Hot.WaitedForLoad == 0, "no hot-key read waits for the source while a value within its grace exists: %d of %d waited for a load (%d took over half the source's latency)",
+			r.Hot.WaitedForLoad, r.Hot.Reads, r.Hot.Waited)
 	}
 	if r.Strategy == fleet.All {
 		say(r.Missing.WithinTTL == 0, "no source call for a missing key within its tombstone's TTL: %d of %d calls", r.Missing.WithinTTL, r.Missing.SourceCalls)
