@@ -39,7 +39,9 @@ type Freshness struct {
 	// read refreshes a fresh value early with a probability that grows as its expiry nears,
 	// scaled by how long its last load took, so that across a fleet about one read refreshes
 	// it before it expires, with no coordination. 1 is the paper's optimum; larger refreshes
-	// earlier. Zero turns early refresh off.
+	// earlier. A value is never refreshed early in the first half of the view's TTL: with
+	// many reads a second and a TTL not much longer than a load, XFetch would draw a refresh
+	// as soon as a value is stored, and refresh it without pause. Zero turns early refresh off.
 	EarlyRefresh float64
 	// Lease makes the load of a key one per fleet rather than one per instance: the instance
 	// that loads first holds a lease on the key for this long (a conditional write in the
@@ -126,9 +128,16 @@ const (
 )
 
 // open returns the codec's bytes of what is stored under a key, and how the value stands at
+// now, for the view; see Freshness.open.
+func (v *View[V]) open(data []byte, now time.Time) ([]byte, state, error) {
+	return v.f.open(data, now, v.c.ttl/2)
+}
+
+// open returns the codec's bytes of what is stored under a key, and how the value stands at
 // now; a tombstone, or a value past its freshness and grace, is a miss. Bytes without an
-// envelope are a value written without freshness, fresh while stored.
-func (f *Freshness) open(data []byte, now time.Time) ([]byte, state, error) {
+// envelope are a value written without freshness, fresh while stored. An early refresh is
+// drawn only within window of the value's expiry (see xfetch).
+func (f *Freshness) open(data []byte, now time.Time, window time.Duration) ([]byte, state, error) {
 	env, ok := backend.ParseEnvelope(data)
 	switch {
 	case !ok:
@@ -139,7 +148,7 @@ func (f *Freshness) open(data []byte, now time.Time) ([]byte, state, error) {
 		return nil, fresh, errDead
 	case !now.Before(env.FreshUntil):
 		return env.Value, stale, nil
-	case f.EarlyRefresh > 0 && env.LoadTime > 0 && xfetch(now, env, f.EarlyRefresh):
+	case f.EarlyRefresh > 0 && env.LoadTime > 0 && now.After(env.FreshUntil.Add(-window)) && xfetch(now, env, f.EarlyRefresh):
 		return env.Value, early, nil
 	}
 	return env.Value, fresh, nil
@@ -147,7 +156,9 @@ func (f *Freshness) open(data []byte, now time.Time) ([]byte, state, error) {
 
 // xfetch is XFetch's draw: refresh at now when now - LoadTime·beta·ln(U) has passed the
 // value's expiry, for U uniform in (0, 1]. The nearer the expiry and the longer a load takes,
-// the likelier; across many readers, about one refreshes before the expiry.
+// the likelier; across many readers, about one refreshes before the expiry. (The first of
+// r reads a second draws about LoadTime·beta·ln(r·LoadTime·beta) before it: open confines the
+// draws to the second half of the TTL, which that lead may exceed.)
 func xfetch(now time.Time, env backend.Envelope, beta float64) bool {
 	gap := -float64(env.LoadTime) * beta * math.Log(1-rand.Float64())
 	return now.Add(time.Duration(gap)).After(env.FreshUntil)
@@ -250,7 +261,7 @@ func (v *View[V]) peek(ctx context.Context, key string) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	_, _, err = v.f.open(data, time.Now())
+	_, _, err = v.open(data, time.Now())
 	return data, err == nil || errors.Is(err, errTombstone)
 }
 
@@ -418,7 +429,7 @@ func (v *View[V]) fill(ctx context.Context, key string, have []byte, reread bool
 // usable reports whether stored bytes answer a read: a live value that decodes into V, or a
 // tombstone.
 func (v *View[V]) usable(data []byte) bool {
-	value, _, err := v.f.open(data, time.Now())
+	value, _, err := v.open(data, time.Now())
 	if err != nil {
 		return errors.Is(err, errTombstone)
 	}

@@ -322,3 +322,39 @@ func TestFreshnessAnswersWhatALoadFoundFromASlowBackend(t *testing.T) {
 		}
 	})
 }
+
+func TestFreshnessNeverRefreshesEarlyInTheFirstHalfOfTheTTL(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newCache(t, nil, cachekit.Options{Background: true})
+		// A beta so large that XFetch alone would draw a refresh on every read.
+		v := cachekit.Typed[int](c, "xf:", time.Second).With(cachekit.Freshness{EarlyRefresh: 1e6})
+		var calls atomic.Int32
+		slow := func(ctx context.Context, key string) (int, error) {
+			time.Sleep(100 * time.Millisecond)
+			return int(calls.Add(1)), nil
+		}
+		if _, err := v.GetOrLoad(ctx, "k", slow); err != nil {
+			t.Fatal(err)
+		}
+		for range 40 { // 400 ms of reads, all within the first half of the value's TTL
+			if _, err := v.GetOrLoad(ctx, "k", slow); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		synctest.Wait()
+		if n := calls.Load(); n != 1 {
+			t.Errorf("%d loads in the first half of the TTL, want 1", n)
+		}
+		time.Sleep(200 * time.Millisecond) // into the second half: the next read refreshes
+		if _, err := v.GetOrLoad(ctx, "k", slow); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+		synctest.Wait()
+		if n := calls.Load(); n != 2 {
+			t.Errorf("%d loads after a read in the second half, want 2", n)
+		}
+	})
+}

@@ -52,7 +52,7 @@ func (v *View[V]) Get(ctx context.Context, key string) (V, error) {
 	if err != nil {
 		return val, err
 	}
-	data, _, err = v.f.open(data, time.Now())
+	data, _, err = v.open(data, time.Now())
 	if err != nil {
 		return val, err
 	}
@@ -70,7 +70,7 @@ func (v *View[V]) GetMany(ctx context.Context, keys []string) (map[string]V, err
 	out := make(map[string]V, len(found))
 	now := time.Now()
 	for k, data := range found {
-		data, _, err := v.f.open(data, now)
+		data, _, err := v.open(data, now)
 		if err != nil {
 			continue // a tombstone, or past its grace
 		}
@@ -149,7 +149,7 @@ func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V,
 	mark := v.c.core.flight.mark(v.c.prefix, key)
 	data, err := v.c.getRaw(ctx, key)
 	if err == nil {
-		value, st, oerr := v.f.open(data, time.Now())
+		value, st, oerr := v.open(data, time.Now())
 		switch {
 		case errors.Is(oerr, errTombstone):
 			return val, oerr
@@ -161,7 +161,7 @@ func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V,
 				v.c.count(&counters{stale: 1}, nil)
 			}
 			if newer := v.refresh(ctx, key, data, load); newer != nil {
-				if value, _, err := v.f.open(newer, time.Now()); err == nil {
+				if value, _, err := v.open(newer, time.Now()); err == nil {
 					var nv V // decoded apart, so that a failed decode leaves val whole
 					if v.c.decode(value, &nv) == nil {
 						return nv, nil
@@ -182,7 +182,7 @@ func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V,
 	if err != nil {
 		return val, err
 	}
-	value, _, err := v.f.open(data, time.Now())
+	value, _, err := v.open(data, time.Now())
 	if errors.Is(err, errDead) {
 		// A refresh under way answered with the value it served, which has passed its grace
 		// since, or a load's value did while a slow backend stored it: load for this caller
@@ -192,7 +192,7 @@ func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V,
 		if data, err = v.fill(ctx, key, nil, false, load); err != nil {
 			return val, err
 		}
-		value, _, err = v.f.open(data, asked)
+		value, _, err = v.open(data, asked)
 	}
 	if err != nil {
 		return val, err
@@ -242,7 +242,7 @@ func (v *View[V]) GetManyOrLoad(ctx context.Context, keys []string, load BatchLo
 		full := v.c.prefix + k
 		var val V
 		if data, ok := found[full]; ok {
-			value, st, oerr := v.f.open(data, now)
+			value, st, oerr := v.open(data, now)
 			if errors.Is(oerr, errTombstone) {
 				continue
 			}
@@ -263,7 +263,7 @@ func (v *View[V]) GetManyOrLoad(ctx context.Context, keys []string, load BatchLo
 	if len(due) > 0 {
 		for k, data := range v.refreshMany(ctx, due, load) {
 			var val V // decoded apart, so that a failed decode leaves the served value
-			if value, _, err := v.f.open(data, time.Now()); err == nil && v.c.decode(value, &val) == nil {
+			if value, _, err := v.open(data, time.Now()); err == nil && v.c.decode(value, &val) == nil {
 				out[k] = val
 			}
 		}
@@ -283,7 +283,7 @@ func (v *View[V]) GetManyOrLoad(ctx context.Context, keys []string, load BatchLo
 	}
 	now = time.Now()
 	for full, data := range loaded {
-		value, _, err := v.f.open(data, now)
+		value, _, err := v.open(data, now)
 		if err != nil {
 			continue // a tombstone: the source lacks the key
 		}
@@ -442,7 +442,7 @@ func (v *View[V]) Has(ctx context.Context, key string) (bool, error) {
 	}
 	data, err := v.c.getRaw(ctx, key)
 	if err == nil {
-		_, _, err = v.f.open(data, time.Now())
+		_, _, err = v.open(data, time.Now())
 	}
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
