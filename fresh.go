@@ -255,9 +255,15 @@ func (v *View[V]) lead(ctx context.Context, key string, have []byte) (found []by
 // peek reads what is stored under key for lead, without counting it in the statistics, and
 // reports whether it is an answer: a live value or a tombstone. It reads the remote tier
 // behind an L1, where the holder of the lease writes: this instance's copy in memory may be
-// the value a read found due, still fresh when the refresh was early.
+// the value a read found due, still fresh when the refresh was early. Only a tier the Cache
+// calls directly is looked behind (not one found through Unwrap), so that a peek never goes
+// around a breaker in front of the tier.
 func (v *View[V]) peek(ctx context.Context, key string) ([]byte, bool) {
-	data, err := v.c.core.probeTarget().Get(ctx, v.c.prefix+key)
+	s := v.c.core.store.Load().Store
+	if t, ok := s.(backend.Tier); ok {
+		s = t.L2()
+	}
+	data, err := s.Get(ctx, v.c.prefix+key)
 	if err != nil {
 		return nil, false
 	}
