@@ -39,7 +39,7 @@ type Freshness struct {
 	// read refreshes a fresh value early with a probability that grows as its expiry nears,
 	// scaled by how long its last load took, so that across a fleet about one read refreshes
 	// it before it expires, with no coordination. 1 is the paper's optimum; larger refreshes
-	// earlier. Zero turns early refresh off.
+	// earlier; it must be finite. Zero turns early refresh off.
 	EarlyRefresh float64
 	// Lease makes the load of a key one per fleet rather than one per instance: the instance
 	// that loads first holds a lease on the key for this long (a conditional write in the
@@ -78,11 +78,11 @@ func (f Freshness) check(ttl time.Duration) error {
 	switch {
 	case f.Grace < 0, f.Lease < 0, f.MissTTL < 0:
 		return fmt.Errorf("%w: Freshness: negative duration", ErrConfig)
-	case f.EarlyRefresh < 0 || f.EarlyRefresh != f.EarlyRefresh:
-		return fmt.Errorf("%w: Freshness.EarlyRefresh %v is not zero or positive", ErrConfig, f.EarlyRefresh)
-	case f.Jitter < 0 || f.Jitter >= 1 || f.Jitter != f.Jitter:
+	case !(f.EarlyRefresh >= 0) || math.IsInf(f.EarlyRefresh, 1):
+		return fmt.Errorf("%w: Freshness.EarlyRefresh %v is not zero or a finite positive number", ErrConfig, f.EarlyRefresh)
+	case !(f.Jitter >= 0 && f.Jitter < 1):
 		return fmt.Errorf("%w: Freshness.Jitter %v is not in [0, 1)", ErrConfig, f.Jitter)
-	case ttl+f.Grace > MaxTTL, f.MissTTL > MaxTTL, f.Lease > MaxTTL:
+	case f.Grace > MaxTTL-ttl, f.MissTTL > MaxTTL, f.Lease > MaxTTL: // MaxTTL-ttl, not ttl+Grace, which can overflow
 		return fmt.Errorf("%w: Freshness: a TTL over the limit of %v", ErrConfig, MaxTTL)
 	}
 	return nil
@@ -146,11 +146,13 @@ func (f *Freshness) open(data []byte, now time.Time) ([]byte, state, error) {
 }
 
 // xfetch is XFetch's draw: refresh at now when now - LoadTime·beta·ln(U) has passed the
-// value's expiry, for U uniform in (0, 1]. The nearer the expiry and the longer a load takes,
-// the likelier; across many readers, about one refreshes before the expiry.
+// value's expiry, for U uniform in (0, 1] (so that the log is never of zero). The nearer the
+// expiry and the longer a load takes, the likelier; across many readers, about one refreshes
+// before the expiry. The comparison is in floats: a large beta makes the product overflow a
+// Duration.
 func xfetch(now time.Time, env backend.Envelope, beta float64) bool {
 	gap := -float64(env.LoadTime) * beta * math.Log(1-rand.Float64())
-	return now.Add(time.Duration(gap)).After(env.FreshUntil)
+	return gap > float64(env.FreshUntil.Sub(now))
 }
 
 // ttl returns the TTL of a write given ttl (zero: the view's), shortened by the view's jitter.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -280,11 +281,37 @@ func TestFreshnessRejectsBadOptions(t *testing.T) {
 	c := newCache(t, nil, cachekit.Options{})
 	for _, f := range []cachekit.Freshness{
 		{Grace: -1}, {Lease: -time.Second}, {MissTTL: -1}, {EarlyRefresh: -1}, {Jitter: 1}, {Jitter: -0.1},
-		{Grace: cachekit.MaxTTL},
+		{Grace: cachekit.MaxTTL}, {Grace: math.MaxInt64}, {EarlyRefresh: math.Inf(1)}, {EarlyRefresh: math.NaN()},
+		{Jitter: math.NaN()},
 	} {
 		v := cachekit.Typed[int](c, "bad:", time.Hour).With(f)
 		if _, err := v.Get(context.Background(), "k"); !errors.Is(err, cachekit.ErrConfig) {
 			t.Errorf("With(%+v): Get = %v, want ErrConfig", f, err)
 		}
 	}
+}
+
+func TestFreshnessRefreshesEarlyWithALargeBeta(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newCache(t, nil, cachekit.Options{Background: true})
+		// A beta this large refreshes on every read, however far the expiry: the draw's
+		// product overflows a Duration, which must not turn it into never.
+		v := cachekit.Typed[int](c, "xfbig:", time.Hour).With(cachekit.Freshness{EarlyRefresh: 1e12})
+		var calls atomic.Int32
+		slow := func(ctx context.Context, key string) (int, error) {
+			time.Sleep(100 * time.Millisecond)
+			return int(calls.Add(1)), nil
+		}
+		if _, err := v.GetOrLoad(ctx, "k", slow); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.GetOrLoad(ctx, "k", slow); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second) // the refresh's load ends
+		if st := v.Counters(); st.Refreshes != 1 || calls.Load() != 2 {
+			t.Errorf("Refreshes = %d, loads %d after a read with EarlyRefresh 1e12; want 1 and 2", st.Refreshes, calls.Load())
+		}
+	})
 }
