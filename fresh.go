@@ -26,9 +26,10 @@ import (
 // gains one attribute; see docs/freshness.md). Any view reads both forms.
 //
 // Refreshes (of a stale value, or early) run on the Cache's own goroutines when the Cache has
-// Options.Background, and Close cancels them. Without it, as under AWS Lambda, where a
-// goroutine freezes once the invocation returns, the read that finds a refresh due runs it
-// before it returns; the reads meanwhile, and on other instances, are served the stale value.
+// Options.Background, and Close cancels them and waits for their loaders to return. Without
+// it, as under AWS Lambda, where a goroutine freezes once the invocation returns, the read
+// that finds a refresh due runs it before it returns; the reads meanwhile, and on other
+// instances, are served the stale value.
 type Freshness struct {
 	// Grace is how long after its TTL a value is still served, stale, while one refresh runs
 	// in the background: stale-while-revalidate (RFC 5861). The entry is stored for TTL +
@@ -316,6 +317,10 @@ func (v *View[V]) refresh(ctx context.Context, key string, have []byte, load Loa
 	run := func(ctx context.Context) ([]byte, error) {
 		defer co.unclaim(full)
 		return co.flight.do(ctx, co.closing, full, co.flight.mark(full, ""), func(lctx context.Context, _ bool) ([]byte, error) {
+			if !co.enter() {
+				return nil, ErrClosed
+			}
+			defer co.detached.Done()
 			return v.fill(lctx, key, have, false, load)
 		})
 	}
@@ -345,12 +350,9 @@ func (co *core) unclaim(full string) { co.refreshing.Delete(full) }
 // then, or after bound when bound is positive, and reports whether it did: not once the Cache
 // is closed.
 func (co *core) detach(fn func(context.Context), bound time.Duration) bool {
-	co.detachMu.Lock()
-	defer co.detachMu.Unlock()
-	if co.closed.Load() {
+	if !co.enter() {
 		return false
 	}
-	co.detached.Add(1)
 	go func() {
 		defer co.detached.Done()
 		ctx, cancel := co.closing, context.CancelFunc(func() {})
@@ -360,6 +362,21 @@ func (co *core) detach(fn func(context.Context), bound time.Duration) bool {
 		defer cancel()
 		fn(ctx)
 	}()
+	return true
+}
+
+// enter counts a goroutine that Close waits for (it calls co.detached.Done when it ends),
+// and reports whether it did: not once the Cache is closed. A refresh's load enters too, on
+// the flight's goroutine, since a refresh that gives up at its bound or at Close leaves its
+// load to end by itself, which Close must wait for: the load still writes its value and
+// releases its lease, on the Store that Close then closes.
+func (co *core) enter() bool {
+	co.detachMu.Lock()
+	defer co.detachMu.Unlock()
+	if co.closed.Load() {
+		return false
+	}
+	co.detached.Add(1)
 	return true
 }
 

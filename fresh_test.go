@@ -315,3 +315,49 @@ func TestFreshnessRefreshesEarlyWithALargeBeta(t *testing.T) {
 		}
 	})
 }
+
+func TestFreshnessCloseWaitsForARefreshsLoad(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batch=%v", batch), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				c := newCache(t, nil, cachekit.Options{Background: true})
+				v := cachekit.Typed[int](c, "cw:", time.Second).With(cachekit.Freshness{Grace: time.Minute, Lease: time.Minute})
+				if _, err := v.GetOrLoad(ctx, "k", (&versions{}).load); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(2 * time.Second) // stale
+				var ended atomic.Bool
+				// A source that stops when its context ends, as a database driver does,
+				// after a moment to unwind.
+				slow := func(ctx context.Context, key string) (int, error) {
+					<-ctx.Done()
+					time.Sleep(10 * time.Millisecond)
+					ended.Store(true)
+					return 0, ctx.Err()
+				}
+				if batch {
+					got, err := v.GetManyOrLoad(ctx, []string{"k"}, func(ctx context.Context, keys []string) (map[string]int, error) {
+						_, err := slow(ctx, keys[0])
+						return nil, err
+					})
+					if got["k"] != 1 || err != nil {
+						t.Fatalf("a stale read = %v, %v; want k: 1", got, err)
+					}
+				} else if n, err := v.GetOrLoad(ctx, "k", slow); n != 1 || err != nil {
+					t.Fatalf("a stale read = %d, %v; want 1", n, err)
+				}
+				synctest.Wait() // the refresh's load waits for its context
+				if err := c.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if !ended.Load() {
+					t.Error("Close returned while a refresh's loader still ran")
+				}
+				if st := v.Counters(); st.Refreshes != 1 {
+					t.Errorf("Refreshes = %d, want 1", st.Refreshes)
+				}
+			})
+		})
+	}
+}

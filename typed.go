@@ -323,6 +323,10 @@ func (v *View[V]) refreshMany(ctx context.Context, due map[string][]byte, load B
 	run := func(ctx context.Context) (map[string][]byte, error) {
 		defer unclaim()
 		return co.flight.doMany(ctx, co.closing, full, marks, func(lctx context.Context, keys []string, _ []bool) (map[string][]byte, error) {
+			if !co.enter() {
+				return nil, ErrClosed
+			}
+			defer co.detached.Done()
 			return v.loadMany(lctx, keys, nil, load)
 		})
 	}
