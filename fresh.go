@@ -26,10 +26,11 @@ import (
 // gains one attribute; see docs/freshness.md). Any view reads both forms.
 //
 // Refreshes (of a stale value, or early) run on the Cache's own goroutines when the Cache has
-// Options.Background, and Close cancels them and waits for their loaders to return. Without
-// it, as under AWS Lambda, where a goroutine freezes once the invocation returns, the read
-// that finds a refresh due runs it before it returns; the reads meanwhile, and on other
-// instances, are served the stale value.
+// Options.Background: each gives up when its lease ends, or, without a lease, when the value
+// it refreshes is past its grace; Close cancels them and waits for their loaders to return.
+// Without Background, as under AWS Lambda, where a goroutine freezes once the invocation
+// returns, the read that finds a refresh due runs it before it returns; the reads meanwhile,
+// and on other instances, are served the stale value.
 type Freshness struct {
 	// Grace is how long after its TTL a value is still served, stale, while one refresh runs
 	// in the background: stale-while-revalidate (RFC 5861). The entry is stored for TTL +
@@ -325,7 +326,11 @@ func (v *View[V]) refresh(ctx context.Context, key string, have []byte, load Loa
 		})
 	}
 	if co.background {
-		if !co.detach(func(ctx context.Context) { _, _ = run(ctx) }, v.f.Lease) {
+		bound := v.f.Lease // a load that outlives the lease may be another instance's too
+		if bound == 0 {
+			bound = v.f.left(have)
+		}
+		if !co.detach(func(ctx context.Context) { _, _ = run(ctx) }, bound) {
 			co.unclaim(full)
 		}
 		return nil
@@ -335,6 +340,15 @@ func (v *View[V]) refresh(ctx context.Context, key string, have []byte, load Loa
 		return nil
 	}
 	return data
+}
+
+// left returns how long the stored bytes data have left to be served, at least a millisecond:
+// what bounds a background refresh without a lease, which has nothing to keep fresh after that
+// (misses load the key then, each as long as its caller waits), and which would otherwise keep
+// a load whose source hangs, and with it the key's claim, until Close.
+func (f *Freshness) left(data []byte) time.Duration {
+	env, _ := backend.ParseEnvelope(data)
+	return max(time.Until(env.FreshUntil.Add(f.Grace)), time.Millisecond)
 }
 
 // claim makes the caller the one that refreshes the whole key, unless another is: it reports

@@ -361,3 +361,42 @@ func TestFreshnessCloseWaitsForARefreshsLoad(t *testing.T) {
 		})
 	}
 }
+
+// A background refresh whose source hangs ends with the value it refreshes, so that the key
+// loads again afterwards, rather than every later read joining the hung load.
+func TestFreshnessHungRefreshEndsWithItsValue(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batch=%v", batch), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				c := newCache(t, nil, cachekit.Options{Background: true})
+				v := cachekit.Typed[int](c, "hung:", time.Second).With(cachekit.Freshness{Grace: time.Second})
+				if _, err := v.GetOrLoad(ctx, "k", (&versions{}).load); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(1500 * time.Millisecond) // stale
+				hung := func(ctx context.Context, key string) (int, error) {
+					<-ctx.Done()
+					return 0, ctx.Err()
+				}
+				if batch {
+					got, err := v.GetManyOrLoad(ctx, []string{"k"}, func(ctx context.Context, keys []string) (map[string]int, error) {
+						_, err := hung(ctx, keys[0])
+						return nil, err
+					})
+					if got["k"] != 1 || err != nil {
+						t.Fatalf("a stale read = %v, %v; want k: 1", got, err)
+					}
+				} else if n, err := v.GetOrLoad(ctx, "k", hung); n != 1 || err != nil {
+					t.Fatalf("a stale read = %d, %v; want 1", n, err)
+				}
+				time.Sleep(time.Second) // past the value's grace: the refresh is moot
+				rctx, cancel := context.WithTimeout(ctx, time.Minute)
+				defer cancel()
+				if n, err := v.GetOrLoad(rctx, "k", func(context.Context, string) (int, error) { return 2, nil }); n != 2 || err != nil {
+					t.Errorf("GetOrLoad once the value is gone = %d, %v; want a load of its own, 2", n, err)
+				}
+			})
+		})
+	}
+}

@@ -301,9 +301,11 @@ func (v *View[V]) GetManyOrLoad(ctx context.Context, keys []string, load BatchLo
 func (v *View[V]) refreshMany(ctx context.Context, due map[string][]byte, load BatchLoader[V]) map[string][]byte {
 	co := v.c.core
 	var full []string
-	for k := range due {
+	var bound time.Duration // see Freshness.left; a batch takes no lease to bound it
+	for k, data := range due {
 		if f := v.c.prefix + k; co.claim(f) {
 			full = append(full, f)
+			bound = max(bound, v.f.left(data))
 		}
 	}
 	if len(full) == 0 {
@@ -331,7 +333,7 @@ func (v *View[V]) refreshMany(ctx context.Context, due map[string][]byte, load B
 		})
 	}
 	if co.background {
-		if !co.detach(func(ctx context.Context) { _, _ = run(ctx) }, 0) {
+		if !co.detach(func(ctx context.Context) { _, _ = run(ctx) }, bound) {
 			unclaim()
 		}
 		return nil
