@@ -245,14 +245,14 @@ func (v *View[V]) lead(ctx context.Context, key string, have []byte) (found []by
 }
 
 // peek reads what is stored under key for lead, without counting it in the statistics, and
-// reports whether it is an answer: a live value or a tombstone.
+// reports whether it is an answer (see usable): not a value that no longer decodes, which the
+// caller's read may have missed for.
 func (v *View[V]) peek(ctx context.Context, key string) ([]byte, bool) {
 	data, err := v.c.core.store.Load().Store.Get(ctx, v.c.prefix+key)
 	if err != nil {
 		return nil, false
 	}
-	_, _, err = v.f.open(data, time.Now())
-	return data, err == nil || errors.Is(err, errTombstone)
+	return data, v.usable(data)
 }
 
 // pause waits *d, give or take a quarter, and doubles *d up to maxPoll.

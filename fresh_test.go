@@ -400,3 +400,27 @@ func TestFreshnessHungRefreshEndsWithItsValue(t *testing.T) {
 		})
 	}
 }
+
+// A value that no longer decodes into the view's type is loaded over, as GetOrLoad promises,
+// with a lease too: the lease holder's look for a value stored meanwhile must not take it for
+// an answer.
+func TestFreshnessLeaseLoadsOverAnUndecodableValue(t *testing.T) {
+	ctx := context.Background()
+	for name, f := range map[string]cachekit.Freshness{
+		"none":        {},
+		"lease":       {Lease: time.Minute},
+		"lease+grace": {Lease: time.Minute, Grace: time.Minute},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := newCache(t, nil, cachekit.Options{})
+			if err := cachekit.Typed[string](c, "dec:", time.Hour).With(f).Set(ctx, "k", "not a number", 0); err != nil {
+				t.Fatal(err)
+			}
+			v := cachekit.Typed[int](c, "dec:", time.Hour).With(f)
+			n, err := v.GetOrLoad(ctx, "k", func(context.Context, string) (int, error) { return 7, nil })
+			if n != 7 || err != nil {
+				t.Errorf("GetOrLoad over a value of another type = %d, %v; want the loader's 7", n, err)
+			}
+		})
+	}
+}
