@@ -213,15 +213,15 @@ func (v *View[V]) lead(ctx context.Context, key string, have []byte) (found []by
 	for {
 		got, err := l.Acquire(ctx, lkey, token, v.f.Lease)
 		switch {
-		case ctx.Err() != nil:
-			return nil, nil, fmt.Errorf("cachekit: %w", ctx.Err())
-		case err != nil:
-			return nil, nil, nil // fail open: load as without a lease
-		case got:
+		case got: // even when ctx ended as it was taken: it is released all the same
 			release = func() {
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.f.Lease)
 				defer cancel()
 				_ = l.Release(rctx, lkey, token)
+			}
+			if err := backend.ContextErr(ctx); err != nil {
+				release()
+				return nil, nil, err
 			}
 			// The last holder may have stored its value after the caller's read.
 			if data, ok := v.peek(ctx, key); ok && !bytes.Equal(data, have) {
@@ -229,6 +229,10 @@ func (v *View[V]) lead(ctx context.Context, key string, have []byte) (found []by
 				return data, nil, nil
 			}
 			return nil, release, nil
+		case ctx.Err() != nil:
+			return nil, nil, fmt.Errorf("cachekit: %w", ctx.Err())
+		case err != nil:
+			return nil, nil, nil // fail open: load as without a lease
 		case have != nil:
 			c.core.busy.hold(lkey, time.Now().Add(v.f.Lease))
 			return have, nil, nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/memstore"
 )
 
 // versions is a source of truth whose every load returns the next version of a value, and
@@ -423,4 +424,42 @@ func TestFreshnessLeaseLoadsOverAnUndecodableValue(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lateAnswer is a Store whose Acquire answers only once its caller has given up: a lease taken
+// as the caller's deadline passed.
+type lateAnswer struct {
+	*memstore.Store
+	cancel context.CancelFunc
+}
+
+func (s lateAnswer) Acquire(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	ok, err := s.Store.Acquire(ctx, key, token, ttl)
+	s.cancel()
+	<-ctx.Done()
+	return ok, err
+}
+
+func TestFreshnessLeaseTakenAsTheCallerGivesUpIsReleased(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, err := memstore.New(memstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		c, err := cachekit.New(lateAnswer{s, cancel}, cachekit.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		v := cachekit.Typed[int](c, "late:", time.Hour).With(cachekit.Freshness{Lease: time.Minute})
+		if _, err := v.GetOrLoad(ctx, "k", (&versions{}).load); !errors.Is(err, context.Canceled) {
+			t.Fatalf("GetOrLoad = %v, want context.Canceled", err)
+		}
+		synctest.Wait() // the load has ended
+		// Nothing was loaded: no entry is left, the lease included.
+		if n, err := s.Count(context.Background(), v.Prefix()); n != 0 || err != nil {
+			t.Errorf("Count = %d, %v; want 0: the lease was not released", n, err)
+		}
+	})
 }
