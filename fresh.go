@@ -46,8 +46,9 @@ type Freshness struct {
 	// Lease makes the load of a key one per fleet rather than one per instance: the instance
 	// that loads first holds a lease on the key for this long (a conditional write in the
 	// backend), and the others serve the stale value they have, or wait for the holder's
-	// value, polling with backoff, and load themselves if the holder's lease ends first (it
-	// died). It should exceed the longest load. It needs a Store with the backend.Leaser
+	// value, polling with backoff, and load themselves if the holder lets the lease go without
+	// storing one (its load failed) or its lease ends first (it died). It should exceed the
+	// longest load. It needs a Store with the backend.Leaser
 	// ability (memstore, dynamostore, redisstore, and tiered and resilient in front of one);
 	// on any other, and whenever taking the lease fails, the view loads as without it.
 	Lease time.Duration
@@ -199,11 +200,13 @@ const (
 // instance loads: it takes the key's lease when it can, and returns a release for it. When
 // another instance holds the lease, it returns what to answer instead: have, the value the
 // caller already serves (a refresh), or else the holder's value once it is stored, polled for
-// with backoff until the holder's lease must have ended, when it tries to take it again.
+// with backoff until the holder lets the lease go or its lease must have ended, when it tries
+// to take it again.
 // Without a Leaser, or when the backend cannot answer, it leaves this instance to load.
 func (v *View[V]) lead(ctx context.Context, key string, have []byte) (found []byte, release func(), err error) {
 	c := v.c
-	l, ok := c.core.store.Load().Store.(backend.Leaser)
+	s := c.core.store.Load().Store
+	l, ok := s.(backend.Leaser)
 	lkey := c.prefix + key + leaseSuffix
 	if !ok || backend.CheckKey(lkey) != nil {
 		return nil, nil, nil
@@ -243,6 +246,11 @@ func (v *View[V]) lead(ctx context.Context, key string, have []byte) (found []by
 			}
 			if data, ok := v.peek(ctx, key); ok {
 				return data, nil, nil
+			}
+			// A holder whose load failed, or found nothing to remember, lets the lease go
+			// without storing anything: take it then, rather than when it would have ended.
+			if held, err := s.Has(ctx, lkey); err == nil && !held {
+				break
 			}
 		}
 	}

@@ -463,3 +463,59 @@ func TestFreshnessLeaseTakenAsTheCallerGivesUpIsReleased(t *testing.T) {
 		}
 	})
 }
+
+// Instances waiting for a lease holder's value load themselves as soon as the holder lets the
+// lease go without storing one (its load failed, or found no value to remember), not when the
+// lease would have ended.
+func TestFreshnessLeaseWaitersLoadOnceTheHolderGivesUp(t *testing.T) {
+	for name, fail := range map[string]error{
+		"error":    errors.New("source down"),
+		"notfound": fmt.Errorf("no row: %w", cachekit.ErrNotFound),
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				s, err := memstore.New(memstore.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = s.Close() })
+				const lease = time.Minute
+				views := make([]*cachekit.View[int], 2)
+				for i := range views {
+					c, err := cachekit.New(unclosed{s}, cachekit.Options{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { _ = c.Close() })
+					views[i] = cachekit.Typed[int](c, "lw:", time.Hour).With(cachekit.Freshness{Lease: lease})
+				}
+				failing := make(chan struct{})
+				go func() {
+					_, _ = views[0].GetOrLoad(ctx, "k", func(context.Context, string) (int, error) {
+						<-failing
+						return 0, fail
+					})
+				}()
+				synctest.Wait() // the first instance holds the lease
+				began := time.Now()
+				got := make(chan error, 1)
+				go func() {
+					n, err := views[1].GetOrLoad(ctx, "k", func(context.Context, string) (int, error) { return 7, nil })
+					if err == nil && n != 7 {
+						err = fmt.Errorf("got %d, want 7", n)
+					}
+					got <- err
+				}()
+				synctest.Wait() // the second polls for the holder's value
+				close(failing)
+				if err := <-got; err != nil {
+					t.Errorf("GetOrLoad beside a holder that failed: %v", err)
+				}
+				if waited := time.Since(began); waited >= lease {
+					t.Errorf("the second instance waited %v, the whole lease, for a holder that had let it go", waited)
+				}
+			})
+		})
+	}
+}
