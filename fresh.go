@@ -35,7 +35,8 @@ type Freshness struct {
 	// Grace is how long after its TTL a value is still served, stale, while one refresh runs
 	// in the background: stale-while-revalidate (RFC 5861). The entry is stored for TTL +
 	// Grace; no read returns it after that. A refresh that fails leaves the stale value in
-	// place.
+	// place; one whose loader reports the key gone (an error wrapping ErrNotFound, or a key a
+	// BatchLoader leaves out) removes it, or replaces it with a tombstone when MissTTL is set.
 	Grace time.Duration
 	// EarlyRefresh is XFetch's beta (Vattani, Chierichetti and Lowenstein, VLDB 2015): each
 	// read refreshes a fresh value early with a probability that grows as its expiry nears,
@@ -410,8 +411,9 @@ func (co *core) enter() bool {
 // a refresh (have is the value being served). With reread, it first reads the key again (see
 // flight.do). With a lease, it loads only when this instance holds the key's lease (see
 // lead). It stores and returns the value's stored bytes; a load that reports ErrNotFound
-// stores a tombstone when the view remembers misses, and an error stores nothing, so that a
-// failed refresh never replaces a good value.
+// stores a tombstone when the view remembers misses, and otherwise removes the value a
+// refresh had; any other error stores nothing, so that a failed refresh never replaces a good
+// value.
 func (v *View[V]) fill(ctx context.Context, key string, have []byte, reread bool, load Loader[V]) ([]byte, error) {
 	c := v.c
 	if reread {
@@ -434,13 +436,18 @@ func (v *View[V]) fill(ctx context.Context, key string, have []byte, reread bool
 	loaded, err := load(ctx, key)
 	took := time.Since(start)
 	if err != nil {
-		if v.f.MissTTL > 0 && errors.Is(err, ErrNotFound) {
+		lost := errors.Is(err, ErrNotFound)
+		if lost && v.f.MissTTL > 0 {
 			v.c.count(&counters{loads: 1}, nil)
 			tomb, ttl := v.tombstone()
 			_ = c.setRaw(ctx, key, tomb, ttl) // a failed write costs only a later load
 			return nil, err
 		}
 		c.count(&counters{loads: 1, loadErrors: 1}, nil)
+		if lost && have != nil {
+			// A refresh: the source no longer has the key, so its stale value goes.
+			_ = c.deleteMany(ctx, []string{key})
+		}
 		return nil, err
 	}
 	c.count(&counters{loads: 1}, nil)

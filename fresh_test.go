@@ -519,3 +519,42 @@ func TestFreshnessLeaseWaitersLoadOnceTheHolderGivesUp(t *testing.T) {
 		})
 	}
 }
+
+// A refresh whose source no longer has the key removes the stale value, even when the view
+// remembers no misses: it is not served for the rest of its grace period.
+func TestFreshnessRefreshOfAKeyTheSourceLostRemovesIt(t *testing.T) {
+	for _, background := range []bool{true, false} {
+		for _, batch := range []bool{false, true} {
+			t.Run(fmt.Sprintf("background=%v/batch=%v", background, batch), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					ctx := context.Background()
+					c := newCache(t, nil, cachekit.Options{Background: background})
+					v := cachekit.Typed[int](c, "lost:", time.Second).With(cachekit.Freshness{Grace: time.Hour})
+					if _, err := v.GetOrLoad(ctx, "k", (&versions{}).load); err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(2 * time.Second) // stale
+					if batch {
+						got, err := v.GetManyOrLoad(ctx, []string{"k"}, func(context.Context, []string) (map[string]int, error) {
+							return nil, nil
+						})
+						if err != nil || len(got) > 1 {
+							t.Fatalf("GetManyOrLoad = %v, %v", got, err)
+						}
+					} else {
+						_, err := v.GetOrLoad(ctx, "k", func(context.Context, string) (int, error) {
+							return 0, fmt.Errorf("no row: %w", cachekit.ErrNotFound)
+						})
+						if err != nil && !errors.Is(err, cachekit.ErrNotFound) {
+							t.Fatalf("GetOrLoad = %v", err)
+						}
+					}
+					synctest.Wait() // the refresh has ended
+					if n, err := v.Get(ctx, "k"); !errors.Is(err, cachekit.ErrNotFound) {
+						t.Errorf("Get after a refresh found the key gone = %d, %v; want ErrNotFound", n, err)
+					}
+				})
+			})
+		}
+	}
+}

@@ -202,7 +202,8 @@ func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V,
 // BatchLoader fetches the values for keys from the source of truth, for GetManyOrLoad: in one
 // request to the source where it can (one SQL query with IN, one BatchGetItem). A key it
 // leaves out of the map is not in the source: GetManyOrLoad leaves it out too, stores nothing
-// for it, and asks again on the next call.
+// for it (a tombstone on a view with Freshness.MissTTL) and asks again on the next call (once
+// the tombstone has ended), and a refresh removes the key's stale value.
 type BatchLoader[V any] func(ctx context.Context, keys []string) (map[string]V, error)
 
 // GetManyOrLoad returns the values for keys, keyed by the caller's keys: the ones the cache
@@ -329,7 +330,20 @@ func (v *View[V]) refreshMany(ctx context.Context, due map[string][]byte, load B
 				return nil, ErrClosed
 			}
 			defer co.detached.Done()
-			return v.loadMany(lctx, keys, nil, load)
+			loaded, err := v.loadMany(lctx, keys, nil, load)
+			if err == nil && v.f.MissTTL == 0 {
+				// The keys load left out are no longer in the source: their stale values go.
+				var lost []string
+				for _, k := range keys {
+					if _, ok := loaded[k]; !ok {
+						lost = append(lost, k[len(v.c.prefix):])
+					}
+				}
+				if len(lost) > 0 {
+					_ = v.c.deleteMany(lctx, lost)
+				}
+			}
+			return loaded, err
 		})
 	}
 	if co.background {
