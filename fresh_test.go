@@ -558,3 +558,28 @@ func TestFreshnessRefreshOfAKeyTheSourceLostRemovesIt(t *testing.T) {
 		}
 	}
 }
+
+// Without Background, the read that refreshes waits for the refresh as long as its context
+// allows, and one that gives up is served the stale value it found, as the other reads are.
+func TestFreshnessOnDemandRefresherThatGivesUpGetsTheStaleValue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCache(t, nil, cachekit.Options{})
+		v := cachekit.Typed[int](c, "give:", time.Second).With(cachekit.Freshness{Grace: time.Minute})
+		if _, err := v.GetOrLoad(context.Background(), "k", (&versions{}).load); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second) // stale
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		hung := func(ctx context.Context, key string) (int, error) {
+			<-ctx.Done()
+			return 0, ctx.Err()
+		}
+		if n, err := v.GetOrLoad(ctx, "k", hung); n != 1 || err != nil {
+			t.Errorf("GetOrLoad whose refresh outlived its context = %d, %v; want the stale 1", n, err)
+		}
+		if deadline, _ := ctx.Deadline(); time.Now().After(deadline) {
+			t.Errorf("GetOrLoad returned %v after its deadline", time.Since(deadline))
+		}
+	})
+}

@@ -132,7 +132,10 @@ type Loader[V any] func(ctx context.Context, key string) (V, error)
 // drawn for an early refresh, is returned at once while one refresh runs; with a lease, one
 // instance of the fleet loads a key while the others serve what they have or wait for its
 // value; and a load that returns an error wrapping ErrNotFound is remembered as a tombstone
-// for MissTTL, during which GetOrLoad answers ErrNotFound without calling load.
+// for MissTTL, during which GetOrLoad answers ErrNotFound without calling load. Without
+// Options.Background, the read that runs the refresh waits for it as long as its context
+// allows, and returns the new value, or the value it found when the refresh fails or the
+// caller gives up: a stale value is an answer, which a deadline does not take back.
 //
 // The cache never stands between the caller and the source of truth: when the backend fails,
 // or holds a value that no longer decodes into V, GetOrLoad loads as on a miss (and counts
