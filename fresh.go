@@ -49,9 +49,10 @@ type Freshness struct {
 	// backend), and the others serve the stale value they have, or wait for the holder's
 	// value, polling with backoff, and load themselves if the holder lets the lease go without
 	// storing one (its load failed) or its lease ends first (it died). It should exceed the
-	// longest load. It needs a Store with the backend.Leaser
-	// ability (memstore, dynamostore, redisstore, and tiered and resilient in front of one);
-	// on any other, and whenever taking the lease fails, the view loads as without it.
+	// longest load. It needs a Store with the backend.Leaser ability (memstore, dynamostore,
+	// redisstore, and tiered and resilient in front of one); on any other, and whenever taking
+	// the lease fails, the view loads as without it. GetManyOrLoad takes no leases: its loads
+	// and refreshes are one per instance.
 	Lease time.Duration
 	// MissTTL is how long the view remembers that the source lacks a key: when a Loader
 	// returns an error wrapping ErrNotFound (or a BatchLoader leaves a key out), the view
