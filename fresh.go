@@ -42,7 +42,8 @@ type Freshness struct {
 	// read refreshes a fresh value early with a probability that grows as its expiry nears,
 	// scaled by how long its last load took, so that across a fleet about one read refreshes
 	// it before it expires, with no coordination. 1 is the paper's optimum; larger refreshes
-	// earlier; it must be finite. Zero turns early refresh off.
+	// earlier; it must be finite. Zero turns early refresh off. A value written with Set, or
+	// loaded in under a millisecond, has no load time to scale by and is not refreshed early.
 	EarlyRefresh float64
 	// Lease makes the load of a key one per fleet rather than one per instance: the instance
 	// that loads first holds a lease on the key for this long (a conditional write in the

@@ -61,7 +61,8 @@ func (v *View[V]) Get(ctx context.Context, key string) (V, error) {
 }
 
 // GetMany returns the values found for keys, keyed by the caller's keys. Missing keys are
-// absent from the map; a missing key is never an error.
+// absent from the map; a missing key is never an error. On a view with Freshness, it returns
+// stale values within their grace period, as Get does, and leaves tombstones out.
 func (v *View[V]) GetMany(ctx context.Context, keys []string) (map[string]V, error) {
 	found, err := v.c.getManyRaw(ctx, keys)
 	if err != nil {
@@ -479,7 +480,9 @@ func (v *View[V]) Expire(ctx context.Context, key string, ttl time.Duration) err
 	return v.c.expire(ctx, key, ttl)
 }
 
-// TTL returns the time the entry under key has left, or ErrNotFound.
+// TTL returns the time the entry under key has left, or ErrNotFound. On a view with
+// Freshness, that is how long the entry is kept: a value's grace period included, and a
+// tombstone's time left (TTL does not read the value, which tells the two apart).
 func (v *View[V]) TTL(ctx context.Context, key string) (time.Duration, error) {
 	return v.c.timeLeft(ctx, key)
 }
