@@ -583,3 +583,40 @@ func TestFreshnessOnDemandRefresherThatGivesUpGetsTheStaleValue(t *testing.T) {
 		}
 	})
 }
+
+func TestFreshnessGetManyOrLoadWithRepeatsAndTombstones(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newCache(t, nil, cachekit.Options{})
+		v := cachekit.Typed[int](c, "rep:", time.Second).With(cachekit.Freshness{Grace: time.Minute, MissTTL: time.Hour})
+		var asked [][]string
+		batch := func(ctx context.Context, keys []string) (map[string]int, error) {
+			asked = append(asked, keys)
+			return map[string]int{"a": len(asked)}, nil // b is not in the source
+		}
+		keys := []string{"a", "b", "a", "b"}
+		for i := range 2 {
+			got, err := v.GetManyOrLoad(ctx, keys, batch)
+			if err != nil || len(got) != 1 || got["a"] != 1 {
+				t.Errorf("GetManyOrLoad #%d = %v, %v; want only a: 1", i, got, err)
+			}
+		}
+		if len(asked) != 1 || len(asked[0]) != 2 {
+			t.Fatalf("the source was asked %v, want once for a and b", asked)
+		}
+		time.Sleep(2 * time.Second) // a is stale; b's tombstone stands
+		got, err := v.GetManyOrLoad(ctx, keys, batch)
+		if err != nil || len(got) != 1 || got["a"] != 2 {
+			t.Errorf("GetManyOrLoad of a stale key = %v, %v; want only a: 2, refreshed", got, err)
+		}
+		if len(asked) != 2 || len(asked[1]) != 1 || asked[1][0] != "a" {
+			t.Errorf("the source was asked %v, want a second time for a alone", asked)
+		}
+		if st := v.Counters(); st.Stale != 1 || st.Refreshes != 1 {
+			t.Errorf("Stale = %d, Refreshes = %d; want 1 each, for a repeated key", st.Stale, st.Refreshes)
+		}
+		if got, err := v.GetMany(ctx, keys); err != nil || len(got) != 1 || got["a"] != 2 {
+			t.Errorf("GetMany = %v, %v; want only a: 2", got, err)
+		}
+	})
+}
