@@ -620,3 +620,24 @@ func TestFreshnessGetManyOrLoadWithRepeatsAndTombstones(t *testing.T) {
 		}
 	})
 }
+
+// Has counts as Has does on a view without Freshness, which reads no value: not as a hit or a
+// miss, though it reads the value to tell a tombstone from one.
+func TestFreshnessHasCountsNoHitsOrMisses(t *testing.T) {
+	ctx := context.Background()
+	c := newCache(t, nil, cachekit.Options{})
+	for name, f := range map[string]cachekit.Freshness{"plain": {}, "fresh": {Grace: time.Minute, MissTTL: time.Minute}} {
+		v := cachekit.Typed[int](c, name+":", time.Hour).With(f)
+		if err := v.Set(ctx, "k", 1, 0); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"k", "none"} {
+			if _, err := v.Has(ctx, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if st := v.Counters(); st.Hits != 0 || st.Misses != 0 {
+			t.Errorf("%s: Has counted %d hits and %d misses, want none", name, st.Hits, st.Misses)
+		}
+	}
+}

@@ -461,14 +461,20 @@ func (v *View[V]) Has(ctx context.Context, key string) (bool, error) {
 	if v.f.plain() {
 		return v.c.has(ctx, key)
 	}
-	data, err := v.c.getRaw(ctx, key)
+	s, full, err := v.c.target(ctx, key)
+	if err != nil {
+		return false, v.c.count(&counters{errors: 1}, err)
+	}
+	start := time.Now()
+	data, err := s.Get(ctx, full) // counted as Has is, not as a read
+	v.c.timed(false, start)
 	if err == nil {
 		_, _, err = v.f.open(data, time.Now())
 	}
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
-	return err == nil, err
+	return err == nil, v.c.count(&counters{}, err)
 }
 
 // Expire gives the existing entry under key a new TTL, counted from now, without changing its
