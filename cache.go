@@ -103,8 +103,8 @@ type core struct {
 
 	busy       busyKeys       // leases other instances hold, for views with Freshness.Lease
 	refreshing sync.Map       // whole keys a refresh of this process has claimed
-	detachMu   sync.Mutex     // orders detach after Close's closed flag
-	detached   sync.WaitGroup // refreshes running on goroutines of their own
+	detachMu   sync.Mutex     // orders enter after Close's closed flag
+	detached   sync.WaitGroup // refreshes running on goroutines of their own, and refreshes' loads
 }
 
 type storeBox struct{ Store }
@@ -259,8 +259,9 @@ func (c *Cache) SetStore(s Store) (old Store, err error) {
 	return c.core.store.Swap(&storeBox{s}).Store, nil
 }
 
-// Close stops the goroutines the Cache started (its schedule's, and refreshes'), flushes its
-// metrics, cancels the contexts of loads in flight, closes the Store and makes later calls report ErrClosed, on
+// Close stops the goroutines the Cache started (its schedule's, and refreshes', whose loaders
+// it waits for once it has cancelled their contexts), flushes its metrics, cancels the
+// contexts of loads in flight, closes the Store and makes later calls report ErrClosed, on
 // the Cache and on every view made from it. It is idempotent: a second Close returns nil.
 func (c *Cache) Close() error {
 	if c.err != nil {

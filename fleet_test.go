@@ -217,6 +217,42 @@ func TestFleetLoadsWhenTheLeaseHolderDies(t *testing.T) {
 	})
 }
 
+func TestFleetLoadsWhenTheLeaseHolderFails(t *testing.T) {
+	eachFleet(t, 2, cachekit.Options{}, func(t *testing.T, f *fleet, prefix string) {
+		// A lease far longer than the test may take: the other instance must not wait it out.
+		fresh := cachekit.Freshness{Lease: 10 * time.Minute}
+		holder := cachekit.Typed[string](f.caches[0], prefix, time.Minute).With(fresh)
+		other := cachekit.Typed[string](f.caches[1], prefix, time.Minute).With(fresh)
+
+		// The holder's load fails once the other instance has found the lease taken.
+		done := make(chan struct{})
+		started := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, err := holder.GetOrLoad(context.Background(), "k", func(ctx context.Context, _ string) (string, error) {
+				close(started)
+				testenv.WaitFor(t, "the other instance to find the lease taken", time.Minute, func() bool {
+					return f.refused.Load() > 0
+				})
+				return "", errors.New("source down")
+			})
+			if err == nil {
+				t.Error("the holder's GetOrLoad succeeded, want its load's error")
+			}
+		}()
+		<-started
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
+		defer cancel()
+		got, err := other.GetOrLoad(ctx, "k", func(context.Context, string) (string, error) {
+			return "other's", nil
+		})
+		if got != "other's" || err != nil {
+			t.Errorf("GetOrLoad beside a holder whose load failed = %q, %v; want the other's own load once the lease was let go", got, err)
+		}
+		<-done
+	})
+}
+
 func TestFleetServesStaleWhileOneInstanceRefreshes(t *testing.T) {
 	const instances, readers = 4, 3
 	eachFleet(t, instances, cachekit.Options{Background: true}, func(t *testing.T, f *fleet, prefix string) {

@@ -26,30 +26,37 @@ import (
 // gains one attribute; see docs/freshness.md). Any view reads both forms.
 //
 // Refreshes (of a stale value, or early) run on the Cache's own goroutines when the Cache has
-// Options.Background, and Close cancels them. Without it, as under AWS Lambda, where a
-// goroutine freezes once the invocation returns, the read that finds a refresh due runs it
-// before it returns; the reads meanwhile, and on other instances, are served the stale value.
+// Options.Background: each gives up when its lease ends, or, without a lease, when the value
+// it refreshes is past its grace; Close cancels them and waits for their loaders to return.
+// Without Background, as under AWS Lambda, where a goroutine freezes once the invocation
+// returns, the read that finds a refresh due runs it before it returns; the reads meanwhile,
+// and on other instances, are served the stale value.
 type Freshness struct {
 	// Grace is how long after its TTL a value is still served, stale, while one refresh runs
 	// in the background: stale-while-revalidate (RFC 5861). The entry is stored for TTL +
 	// Grace; no read returns it after that. A refresh that fails leaves the stale value in
-	// place.
+	// place; one whose loader reports the key gone (an error wrapping ErrNotFound, or a key a
+	// BatchLoader leaves out) removes it, or replaces it with a tombstone when MissTTL is set.
 	Grace time.Duration
 	// EarlyRefresh is XFetch's beta (Vattani, Chierichetti and Lowenstein, VLDB 2015): each
 	// read refreshes a fresh value early with a probability that grows as its expiry nears,
 	// scaled by how long its last load took, so that across a fleet about one read refreshes
 	// it before it expires, with no coordination. 1 is the paper's optimum; larger refreshes
-	// earlier. A value is never refreshed early in the first half of the view's TTL: with
-	// many reads a second and a TTL not much longer than a load, XFetch would draw a refresh
-	// as soon as a value is stored, and refresh it without pause. Zero turns early refresh off.
+	// earlier; it must be finite. A value is never refreshed early in the first half of the
+	// view's TTL: with many reads a second and a TTL not much longer than a load, XFetch would
+	// draw a refresh as soon as a value is stored, and refresh it without pause; and a value
+	// written with Set, or loaded in under a millisecond, has no load time to scale by and is
+	// not refreshed early. Zero turns early refresh off.
 	EarlyRefresh float64
 	// Lease makes the load of a key one per fleet rather than one per instance: the instance
 	// that loads first holds a lease on the key for this long (a conditional write in the
 	// backend), and the others serve the stale value they have, or wait for the holder's
-	// value, polling with backoff, and load themselves if the holder's lease ends first (it
-	// died). It should exceed the longest load. It needs a Store with the backend.Leaser
-	// ability (memstore, dynamostore, redisstore, and tiered and resilient in front of one);
-	// on any other, and whenever taking the lease fails, the view loads as without it.
+	// value, polling with backoff, and load themselves if the holder lets the lease go without
+	// storing one (its load failed) or its lease ends first (it died). It should exceed the
+	// longest load. It needs a Store with the backend.Leaser ability (memstore, dynamostore,
+	// redisstore, and tiered and resilient in front of one); on any other, and whenever taking
+	// the lease fails, the view loads as without it. GetManyOrLoad takes no leases: its loads
+	// and refreshes are one per instance.
 	Lease time.Duration
 	// MissTTL is how long the view remembers that the source lacks a key: when a Loader
 	// returns an error wrapping ErrNotFound (or a BatchLoader leaves a key out), the view
@@ -80,11 +87,11 @@ func (f Freshness) check(ttl time.Duration) error {
 	switch {
 	case f.Grace < 0, f.Lease < 0, f.MissTTL < 0:
 		return fmt.Errorf("%w: Freshness: negative duration", ErrConfig)
-	case f.EarlyRefresh < 0 || f.EarlyRefresh != f.EarlyRefresh:
-		return fmt.Errorf("%w: Freshness.EarlyRefresh %v is not zero or positive", ErrConfig, f.EarlyRefresh)
-	case f.Jitter < 0 || f.Jitter >= 1 || f.Jitter != f.Jitter:
+	case !(f.EarlyRefresh >= 0) || math.IsInf(f.EarlyRefresh, 1):
+		return fmt.Errorf("%w: Freshness.EarlyRefresh %v is not zero or a finite positive number", ErrConfig, f.EarlyRefresh)
+	case !(f.Jitter >= 0 && f.Jitter < 1):
 		return fmt.Errorf("%w: Freshness.Jitter %v is not in [0, 1)", ErrConfig, f.Jitter)
-	case ttl+f.Grace > MaxTTL, f.MissTTL > MaxTTL, f.Lease > MaxTTL:
+	case f.Grace > MaxTTL-ttl, f.MissTTL > MaxTTL, f.Lease > MaxTTL: // MaxTTL-ttl, not ttl+Grace, which can overflow
 		return fmt.Errorf("%w: Freshness: a TTL over the limit of %v", ErrConfig, MaxTTL)
 	}
 	return nil
@@ -155,13 +162,14 @@ func (f *Freshness) open(data []byte, now time.Time, window time.Duration) ([]by
 }
 
 // xfetch is XFetch's draw: refresh at now when now - LoadTime·beta·ln(U) has passed the
-// value's expiry, for U uniform in (0, 1]. The nearer the expiry and the longer a load takes,
-// the likelier; across many readers, about one refreshes before the expiry. (The first of
-// r reads a second draws about LoadTime·beta·ln(r·LoadTime·beta) before it: open confines the
-// draws to the second half of the TTL, which that lead may exceed.)
+// value's expiry, for U uniform in (0, 1] (so that the log is never of zero). The nearer the
+// expiry and the longer a load takes, the likelier; across many readers, about one refreshes
+// before the expiry. (The first of r reads a second draws about LoadTime·beta·ln(r·LoadTime·
+// beta) before it: open confines the draws to the second half of the TTL, which that lead may
+// exceed.) The comparison is in floats: a large beta makes the product overflow a Duration.
 func xfetch(now time.Time, env backend.Envelope, beta float64) bool {
 	gap := -float64(env.LoadTime) * beta * math.Log(1-rand.Float64())
-	return now.Add(time.Duration(gap)).After(env.FreshUntil)
+	return gap > float64(env.FreshUntil.Sub(now))
 }
 
 // ttl returns the TTL of a write given ttl (zero: the view's), shortened by the view's jitter.
@@ -206,11 +214,13 @@ const (
 // instance loads: it takes the key's lease when it can, and returns a release for it. When
 // another instance holds the lease, it returns what to answer instead: have, the value the
 // caller already serves (a refresh), or else the holder's value once it is stored, polled for
-// with backoff, trying the lease again between polls.
+// with backoff until the holder lets the lease go or its lease must have ended, when it tries
+// to take it again.
 // Without a Leaser, or when the backend cannot answer, it leaves this instance to load.
 func (v *View[V]) lead(ctx context.Context, key string, have []byte) (found []byte, release func(), err error) {
 	c := v.c
-	l, ok := c.core.store.Load().Store.(backend.Leaser)
+	s := c.core.store.Load().Store
+	l, ok := s.(backend.Leaser)
 	lkey := c.prefix + key + leaseSuffix
 	if !ok || backend.CheckKey(lkey) != nil {
 		return nil, nil, nil
@@ -220,15 +230,15 @@ func (v *View[V]) lead(ctx context.Context, key string, have []byte) (found []by
 	for {
 		got, err := l.Acquire(ctx, lkey, token, v.f.Lease)
 		switch {
-		case ctx.Err() != nil:
-			return nil, nil, fmt.Errorf("cachekit: %w", ctx.Err())
-		case err != nil:
-			return nil, nil, nil // fail open: load as without a lease
-		case got:
+		case got: // even when ctx ended as it was taken: it is released all the same
 			release = func() {
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.f.Lease)
 				defer cancel()
 				_ = l.Release(rctx, lkey, token)
+			}
+			if err := backend.ContextErr(ctx); err != nil {
+				release()
+				return nil, nil, err
 			}
 			// The last holder may have stored its value after the caller's read.
 			if data, ok := v.peek(ctx, key); ok && !bytes.Equal(data, have) {
@@ -236,28 +246,37 @@ func (v *View[V]) lead(ctx context.Context, key string, have []byte) (found []by
 				return data, nil, nil
 			}
 			return nil, release, nil
+		case ctx.Err() != nil:
+			return nil, nil, fmt.Errorf("cachekit: %w", ctx.Err())
+		case err != nil:
+			return nil, nil, nil // fail open: load as without a lease
 		case have != nil:
 			c.core.busy.hold(lkey, time.Now().Add(v.f.Lease))
 			return have, nil, nil
 		}
-		// Between polls for the holder's value, the lease is tried again: a holder whose load
-		// failed, or found nothing to store (a missing key without MissTTL), releases it
-		// with no value to poll for, and one that died loses it when its TTL ends.
-		if err := pause(ctx, &poll); err != nil {
-			return nil, nil, err
-		}
-		if data, ok := v.peek(ctx, key); ok {
-			return data, nil, nil
+		for end := time.Now().Add(v.f.Lease); time.Now().Before(end); {
+			if err := pause(ctx, &poll); err != nil {
+				return nil, nil, err
+			}
+			if data, ok := v.peek(ctx, key); ok {
+				return data, nil, nil
+			}
+			// A holder whose load failed, or found nothing to remember, lets the lease go
+			// without storing anything: take it then, rather than when it would have ended.
+			if held, err := s.Has(ctx, lkey); err == nil && !held {
+				break
+			}
 		}
 	}
 }
 
 // peek reads what is stored under key for lead, without counting it in the statistics, and
-// reports whether it is an answer: a live value or a tombstone. It reads the remote tier
-// behind an L1, where the holder of the lease writes: this instance's copy in memory may be
-// the value a read found due, still fresh when the refresh was early. Only a tier the Cache
-// calls directly is looked behind (not one found through Unwrap), so that a peek never goes
-// around a breaker in front of the tier.
+// reports whether it is an answer (see usable): not a value that no longer decodes, which the
+// caller's read may have missed for. It reads the remote tier behind an L1, where the holder
+// of the lease writes: this instance's copy in memory may be the value a read found due,
+// still fresh when the refresh was early. Only a tier the Cache calls directly is looked
+// behind (not one found through Unwrap), so that a peek never goes around a breaker in front
+// of the tier.
 func (v *View[V]) peek(ctx context.Context, key string) ([]byte, bool) {
 	s := v.c.core.store.Load().Store
 	if t, ok := s.(backend.Tier); ok {
@@ -267,8 +286,7 @@ func (v *View[V]) peek(ctx context.Context, key string) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	_, _, err = v.open(data, time.Now())
-	return data, err == nil || errors.Is(err, errTombstone)
+	return data, v.usable(data)
 }
 
 // pause waits *d, give or take a quarter, and doubles *d up to maxPoll.
@@ -334,11 +352,19 @@ func (v *View[V]) refresh(ctx context.Context, key string, have []byte, load Loa
 	run := func(ctx context.Context) ([]byte, error) {
 		defer co.unclaim(full)
 		return co.flight.do(ctx, co.closing, full, co.flight.mark(full, ""), func(lctx context.Context, _ bool) ([]byte, error) {
+			if !co.enter() {
+				return nil, ErrClosed
+			}
+			defer co.detached.Done()
 			return v.fill(lctx, key, have, false, load)
 		})
 	}
 	if co.background {
-		if !co.detach(func(ctx context.Context) { _, _ = run(ctx) }, v.f.Lease) {
+		bound := v.f.Lease // a load that outlives the lease may be another instance's too
+		if bound == 0 {
+			bound = v.f.left(have)
+		}
+		if !co.detach(func(ctx context.Context) { _, _ = run(ctx) }, bound) {
 			co.unclaim(full)
 		}
 		return nil
@@ -348,6 +374,15 @@ func (v *View[V]) refresh(ctx context.Context, key string, have []byte, load Loa
 		return nil
 	}
 	return data
+}
+
+// left returns how long the stored bytes data have left to be served, at least a millisecond:
+// what bounds a background refresh without a lease, which has nothing to keep fresh after that
+// (misses load the key then, each as long as its caller waits), and which would otherwise keep
+// a load whose source hangs, and with it the key's claim, until Close.
+func (f *Freshness) left(data []byte) time.Duration {
+	env, _ := backend.ParseEnvelope(data)
+	return max(time.Until(env.FreshUntil.Add(f.Grace)), time.Millisecond)
 }
 
 // claim makes the caller the one that refreshes the whole key, unless another is: it reports
@@ -363,12 +398,9 @@ func (co *core) unclaim(full string) { co.refreshing.Delete(full) }
 // then, or after bound when bound is positive, and reports whether it did: not once the Cache
 // is closed.
 func (co *core) detach(fn func(context.Context), bound time.Duration) bool {
-	co.detachMu.Lock()
-	defer co.detachMu.Unlock()
-	if co.closed.Load() {
+	if !co.enter() {
 		return false
 	}
-	co.detached.Add(1)
 	go func() {
 		defer co.detached.Done()
 		ctx, cancel := co.closing, context.CancelFunc(func() {})
@@ -381,12 +413,28 @@ func (co *core) detach(fn func(context.Context), bound time.Duration) bool {
 	return true
 }
 
+// enter counts a goroutine that Close waits for (it calls co.detached.Done when it ends),
+// and reports whether it did: not once the Cache is closed. A refresh's load enters too, on
+// the flight's goroutine, since a refresh that gives up at its bound or at Close leaves its
+// load to end by itself, which Close must wait for: the load still writes its value and
+// releases its lease, on the Store that Close then closes.
+func (co *core) enter() bool {
+	co.detachMu.Lock()
+	defer co.detachMu.Unlock()
+	if co.closed.Load() {
+		return false
+	}
+	co.detached.Add(1)
+	return true
+}
+
 // fill is the load of a key, run once per process by the flight, for a miss (have is nil) or
 // a refresh (have is the value being served). With reread, it first reads the key again (see
 // flight.do). With a lease, it loads only when this instance holds the key's lease (see
 // lead). It stores and returns the value's stored bytes; a load that reports ErrNotFound
-// stores a tombstone when the view remembers misses, and an error stores nothing, so that a
-// failed refresh never replaces a good value.
+// stores a tombstone when the view remembers misses, and otherwise removes the value a
+// refresh had; any other error stores nothing, so that a failed refresh never replaces a good
+// value.
 func (v *View[V]) fill(ctx context.Context, key string, have []byte, reread bool, load Loader[V]) ([]byte, error) {
 	c := v.c
 	if reread {
@@ -409,13 +457,18 @@ func (v *View[V]) fill(ctx context.Context, key string, have []byte, reread bool
 	loaded, err := load(ctx, key)
 	took := time.Since(start)
 	if err != nil {
-		if v.f.MissTTL > 0 && errors.Is(err, ErrNotFound) {
+		lost := errors.Is(err, ErrNotFound)
+		if lost && v.f.MissTTL > 0 {
 			v.c.count(&counters{loads: 1}, nil)
 			tomb, ttl := v.tombstone()
 			_ = c.setRaw(ctx, key, tomb, ttl) // a failed write costs only a later load
 			return nil, err
 		}
 		c.count(&counters{loads: 1, loadErrors: 1}, nil)
+		if lost && have != nil {
+			// A refresh: the source no longer has the key, so its stale value goes.
+			_ = c.deleteMany(ctx, []string{key})
+		}
 		return nil, err
 	}
 	c.count(&counters{loads: 1}, nil)

@@ -21,7 +21,7 @@ type Stats struct {
 	Deletes    uint64 // keys deleted, and entries removed by Clear
 	Errors     uint64 // calls that failed for any reason other than a miss
 	Loads      uint64 // loader runs by GetOrLoad
-	LoadErrors uint64 // loader runs that returned an error
+	LoadErrors uint64 // loader runs that returned an error, but for a miss a view with Freshness.MissTTL remembers
 	Stale      uint64 // reads a view with Freshness.Grace served a stale value while it refreshed
 	Refreshes  uint64 // refreshes a view with Freshness started: of a stale value, or early
 

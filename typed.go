@@ -61,7 +61,8 @@ func (v *View[V]) Get(ctx context.Context, key string) (V, error) {
 }
 
 // GetMany returns the values found for keys, keyed by the caller's keys. Missing keys are
-// absent from the map; a missing key is never an error.
+// absent from the map; a missing key is never an error. On a view with Freshness, it returns
+// stale values within their grace period, as Get does, and leaves tombstones out.
 func (v *View[V]) GetMany(ctx context.Context, keys []string) (map[string]V, error) {
 	found, err := v.c.getManyRaw(ctx, keys)
 	if err != nil {
@@ -132,7 +133,10 @@ type Loader[V any] func(ctx context.Context, key string) (V, error)
 // drawn for an early refresh, is returned at once while one refresh runs; with a lease, one
 // instance of the fleet loads a key while the others serve what they have or wait for its
 // value; and a load that returns an error wrapping ErrNotFound is remembered as a tombstone
-// for MissTTL, during which GetOrLoad answers ErrNotFound without calling load.
+// for MissTTL, during which GetOrLoad answers ErrNotFound without calling load. Without
+// Options.Background, the read that runs the refresh waits for it as long as its context
+// allows, and returns the new value, or the value it found when the refresh fails or the
+// caller gives up: a stale value is an answer, which a deadline does not take back.
 //
 // The cache never stands between the caller and the source of truth: when the backend fails,
 // or holds a value that no longer decodes into V, GetOrLoad loads as on a miss (and counts
@@ -205,7 +209,8 @@ func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V,
 // BatchLoader fetches the values for keys from the source of truth, for GetManyOrLoad: in one
 // request to the source where it can (one SQL query with IN, one BatchGetItem). A key it
 // leaves out of the map is not in the source: GetManyOrLoad leaves it out too, stores nothing
-// for it, and asks again on the next call.
+// for it (a tombstone on a view with Freshness.MissTTL) and asks again on the next call (once
+// the tombstone has ended), and a refresh removes the key's stale value.
 type BatchLoader[V any] func(ctx context.Context, keys []string) (map[string]V, error)
 
 // GetManyOrLoad returns the values for keys, keyed by the caller's keys: the ones the cache
@@ -304,9 +309,11 @@ func (v *View[V]) GetManyOrLoad(ctx context.Context, keys []string, load BatchLo
 func (v *View[V]) refreshMany(ctx context.Context, due map[string][]byte, load BatchLoader[V]) map[string][]byte {
 	co := v.c.core
 	var full []string
-	for k := range due {
+	var bound time.Duration // see Freshness.left; a batch takes no lease to bound it
+	for k, data := range due {
 		if f := v.c.prefix + k; co.claim(f) {
 			full = append(full, f)
+			bound = max(bound, v.f.left(data))
 		}
 	}
 	if len(full) == 0 {
@@ -326,11 +333,28 @@ func (v *View[V]) refreshMany(ctx context.Context, due map[string][]byte, load B
 	run := func(ctx context.Context) (map[string][]byte, error) {
 		defer unclaim()
 		return co.flight.doMany(ctx, co.closing, full, marks, func(lctx context.Context, keys []string, _ []bool) (map[string][]byte, error) {
-			return v.loadMany(lctx, keys, nil, load)
+			if !co.enter() {
+				return nil, ErrClosed
+			}
+			defer co.detached.Done()
+			loaded, err := v.loadMany(lctx, keys, nil, load)
+			if err == nil && v.f.MissTTL == 0 {
+				// The keys load left out are no longer in the source: their stale values go.
+				var lost []string
+				for _, k := range keys {
+					if _, ok := loaded[k]; !ok {
+						lost = append(lost, k[len(v.c.prefix):])
+					}
+				}
+				if len(lost) > 0 {
+					_ = v.c.deleteMany(lctx, lost)
+				}
+			}
+			return loaded, err
 		})
 	}
 	if co.background {
-		if !co.detach(func(ctx context.Context) { _, _ = run(ctx) }, 0) {
+		if !co.detach(func(ctx context.Context) { _, _ = run(ctx) }, bound) {
 			unclaim()
 		}
 		return nil
@@ -440,14 +464,20 @@ func (v *View[V]) Has(ctx context.Context, key string) (bool, error) {
 	if v.f.plain() {
 		return v.c.has(ctx, key)
 	}
-	data, err := v.c.getRaw(ctx, key)
+	s, full, err := v.c.target(ctx, key)
+	if err != nil {
+		return false, v.c.count(&counters{errors: 1}, err)
+	}
+	start := time.Now()
+	data, err := s.Get(ctx, full) // counted as Has is, not as a read
+	v.c.timed(false, start)
 	if err == nil {
 		_, _, err = v.open(data, time.Now())
 	}
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
-	return err == nil, err
+	return err == nil, v.c.count(&counters{}, err)
 }
 
 // Expire gives the existing entry under key a new TTL, counted from now, without changing its
@@ -459,7 +489,9 @@ func (v *View[V]) Expire(ctx context.Context, key string, ttl time.Duration) err
 	return v.c.expire(ctx, key, ttl)
 }
 
-// TTL returns the time the entry under key has left, or ErrNotFound.
+// TTL returns the time the entry under key has left, or ErrNotFound. On a view with
+// Freshness, that is how long the entry is kept: a value's grace period included, and a
+// tombstone's time left (TTL does not read the value, which tells the two apart).
 func (v *View[V]) TTL(ctx context.Context, key string) (time.Duration, error) {
 	return v.c.timeLeft(ctx, key)
 }

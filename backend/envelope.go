@@ -58,8 +58,9 @@ func IsEnvelope(data []byte) bool {
 }
 
 // ParseEnvelope returns the envelope data holds, and whether it holds one. The envelope's Value
-// shares data's memory. Every envelope Append writes parses back to itself (times to the
-// millisecond), and every one ParseEnvelope accepts appends back to the same bytes.
+// shares data's memory. Every envelope Append writes parses back to itself, to the millisecond
+// (a load time below zero comes back as zero, one over 2³²−1 ms as that), and every one
+// ParseEnvelope accepts appends back to the same bytes.
 func ParseEnvelope(data []byte) (Envelope, bool) {
 	if !IsEnvelope(data) {
 		return Envelope{}, false
