@@ -311,6 +311,9 @@ func (c *Cache) fullKey(key string) (string, error) {
 	if err := backend.CheckKey(full); err != nil {
 		return "", err
 	}
+	if strings.HasSuffix(key, leaseSuffix) {
+		return "", fmt.Errorf("%w: a key ending with %q, which a key's refresh lease ends with", ErrInvalidKey, leaseSuffix)
+	}
 	return full, nil
 }
 

@@ -364,7 +364,10 @@ func (v *View[V]) refresh(ctx context.Context, key string, have []byte, load Loa
 		if bound == 0 {
 			bound = v.f.left(have)
 		}
-		if !co.detach(func(ctx context.Context) { _, _ = run(ctx) }, bound) {
+		if !co.detach(func(ctx context.Context) {
+			defer v.c.absorb()
+			_, _ = run(ctx)
+		}, bound) {
 			co.unclaim(full)
 		}
 		return nil
@@ -393,6 +396,15 @@ func (co *core) claim(full string) bool {
 }
 
 func (co *core) unclaim(full string) { co.refreshing.Delete(full) }
+
+// absorb, deferred by a refresh on a goroutine of the Cache's own, keeps a loader's panic from
+// ending the process, where no caller could recover it: the stale value stays, and the panic
+// counts as a failed load. (A caller that joined the refresh's load gets the panic itself.)
+func (c *Cache) absorb() {
+	if recover() != nil {
+		c.count(&counters{loads: 1, loadErrors: 1}, nil)
+	}
+}
 
 // detach runs fn on a goroutine that Close cancels and waits for, with a context that ends
 // then, or after bound when bound is positive, and reports whether it did: not once the Cache

@@ -712,3 +712,34 @@ func TestFreshnessNeverRefreshesEarlyInTheFirstHalfOfTheTTL(t *testing.T) {
 		}
 	})
 }
+
+func TestFreshnessSurvivesALoaderPanicInABackgroundRefresh(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newCache(t, nil, cachekit.Options{Background: true})
+		v := cachekit.Typed[int](c, "panic:", time.Second).With(cachekit.Freshness{Grace: time.Minute})
+		if _, err := v.GetOrLoad(ctx, "k", func(context.Context, string) (int, error) { return 1, nil }); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second)
+		boom := func(context.Context, string) (int, error) { panic("the source's driver broke") }
+		if n, err := v.GetOrLoad(ctx, "k", boom); n != 1 || err != nil {
+			t.Fatalf("a stale read = %d, %v; want 1", n, err)
+		}
+		synctest.Wait() // the refresh has panicked, on a goroutine of the Cache's
+		if n, err := v.GetOrLoad(ctx, "k", func(context.Context, string) (int, error) { return 2, nil }); n != 1 || err != nil {
+			t.Errorf("a stale read after the panic = %d, %v; want the stale 1 still", n, err)
+		}
+		synctest.Wait()
+		if st := v.Counters(); st.LoadErrors != 1 {
+			t.Errorf("LoadErrors = %d, want the panic counted", st.LoadErrors)
+		}
+	})
+}
+
+func TestKeysMayNotEndLikeALease(t *testing.T) {
+	v := cachekit.Typed[int](newCache(t, nil, cachekit.Options{}), "k:", time.Hour)
+	if err := v.Set(context.Background(), "a\x00lease", 1, 0); !errors.Is(err, cachekit.ErrInvalidKey) {
+		t.Errorf("Set of a key ending like a lease = %v, want ErrInvalidKey", err)
+	}
+}

@@ -354,7 +354,10 @@ func (v *View[V]) refreshMany(ctx context.Context, due map[string][]byte, load B
 		})
 	}
 	if co.background {
-		if !co.detach(func(ctx context.Context) { _, _ = run(ctx) }, bound) {
+		if !co.detach(func(ctx context.Context) {
+			defer v.c.absorb()
+			_, _ = run(ctx)
+		}, bound) {
 			unclaim()
 		}
 		return nil
