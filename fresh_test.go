@@ -238,10 +238,7 @@ func TestFreshnessRefreshesEarlyNearExpiry(t *testing.T) {
 		c := newCache(t, nil, cachekit.Options{Background: true})
 		v := cachekit.Typed[int](c, "xf:", 10*time.Second).With(cachekit.Freshness{EarlyRefresh: 1})
 		var calls atomic.Int32
-		slow := func(ctx context.Context, key string) (int, error) {
-			time.Sleep(100 * time.Millisecond) // the load time XFetch scales with
-			return int(calls.Add(1)), nil
-		}
+		slow := loadsIn(100*time.Millisecond, &calls)
 		if _, err := v.GetOrLoad(ctx, "k", slow); err != nil {
 			t.Fatal(err)
 		}
@@ -301,10 +298,7 @@ func TestFreshnessRefreshesEarlyWithALargeBeta(t *testing.T) {
 		// into never.
 		v := cachekit.Typed[int](c, "xfbig:", time.Hour).With(cachekit.Freshness{EarlyRefresh: 1e12})
 		var calls atomic.Int32
-		slow := func(ctx context.Context, key string) (int, error) {
-			time.Sleep(100 * time.Millisecond)
-			return int(calls.Add(1)), nil
-		}
+		slow := loadsIn(100*time.Millisecond, &calls)
 		if _, err := v.GetOrLoad(ctx, "k", slow); err != nil {
 			t.Fatal(err)
 		}
@@ -684,10 +678,7 @@ func TestFreshnessNeverRefreshesEarlyInTheFirstHalfOfTheTTL(t *testing.T) {
 		// A beta so large that XFetch alone would draw a refresh on every read.
 		v := cachekit.Typed[int](c, "xf:", time.Second).With(cachekit.Freshness{EarlyRefresh: 1e6})
 		var calls atomic.Int32
-		slow := func(ctx context.Context, key string) (int, error) {
-			time.Sleep(100 * time.Millisecond)
-			return int(calls.Add(1)), nil
-		}
+		slow := loadsIn(100*time.Millisecond, &calls)
 		if _, err := v.GetOrLoad(ctx, "k", slow); err != nil {
 			t.Fatal(err)
 		}
@@ -741,5 +732,14 @@ func TestKeysMayNotEndLikeALease(t *testing.T) {
 	v := cachekit.Typed[int](newCache(t, nil, cachekit.Options{}), "k:", time.Hour)
 	if err := v.Set(context.Background(), "a\x00lease", 1, 0); !errors.Is(err, cachekit.ErrInvalidKey) {
 		t.Errorf("Set of a key ending like a lease = %v, want ErrInvalidKey", err)
+	}
+}
+
+// loadsIn returns a loader that takes d (the load time XFetch scales with) and returns the
+// number of loads so far, counted in calls.
+func loadsIn(d time.Duration, calls *atomic.Int32) cachekit.Loader[int] {
+	return func(ctx context.Context, key string) (int, error) {
+		time.Sleep(d)
+		return int(calls.Add(1)), nil
 	}
 }
