@@ -20,7 +20,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -149,37 +148,4 @@ func median(xs []float64) float64 {
 		return xs[n/2]
 	}
 	return (xs[n/2-1] + xs[n/2]) / 2
-}
-
-// duration formats ns nanoseconds with three significant digits in the largest unit that
-// keeps it at 1 or more: 85.3ns, 1.23µs, 512µs, 6.26ms.
-func duration(ns float64) string {
-	v, unit := scale(ns)
-	switch {
-	case v >= 100:
-		return strconv.FormatFloat(v, 'f', 0, 64) + unit
-	case v >= 10:
-		return strconv.FormatFloat(v, 'f', 1, 64) + unit
-	}
-	return strconv.FormatFloat(v, 'f', 2, 64) + unit
-}
-
-// tick formats an axis tick at ns nanoseconds, a power of ten, as briefly as it can: 100ns,
-// 1µs, 10ms.
-func tick(ns float64) string {
-	v, unit := scale(ns)
-	return strconv.FormatFloat(math.Round(v), 'f', -1, 64) + unit
-}
-
-// scale expresses ns in the largest unit that keeps it at 1 or more (ns below 1ns).
-func scale(ns float64) (float64, string) {
-	for _, u := range []struct {
-		name string
-		ns   float64
-	}{{"s", 1e9}, {"ms", 1e6}, {"µs", 1e3}} {
-		if ns >= u.ns {
-			return ns / u.ns, u.name
-		}
-	}
-	return ns, "ns"
 }

@@ -109,32 +109,6 @@ func TestPlace(t *testing.T) {
 	}
 }
 
-func TestDuration(t *testing.T) {
-	for _, c := range []struct {
-		ns         float64
-		want, tick string
-	}{
-		{0.5, "0.50ns", "1ns"},
-		{85.31, "85.3ns", "85ns"},
-		{100, "100ns", "100ns"},
-		{999.4, "999ns", "999ns"},
-		{1000, "1.00µs", "1µs"},
-		{1234, "1.23µs", "1µs"},
-		{61571, "61.6µs", "62µs"},
-		{534305, "534µs", "534µs"},
-		{1e6, "1.00ms", "1ms"},
-		{7545224, "7.55ms", "8ms"},
-		{2.5e9, "2.50s", "3s"},
-	} {
-		if got := duration(c.ns); got != c.want {
-			t.Errorf("duration(%v) = %q, want %q", c.ns, got, c.want)
-		}
-		if got := tick(c.ns); got != c.tick {
-			t.Errorf("tick(%v) = %q, want %q", c.ns, got, c.tick)
-		}
-	}
-}
-
 // bar is a bar of the chart, read back from the SVG.
 type bar struct {
 	label string  // the backend's name, the text before the bar

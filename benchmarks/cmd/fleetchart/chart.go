@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"math"
@@ -11,33 +10,30 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cachekit/cachekit/benchmarks/internal/svgchart"
 	"github.com/cachekit/cachekit/internal/fleet"
 )
 
-// The chart's geometry, in pixels, and its type, as cmd/backendchart draws.
+// The chart's geometry, in pixels.
 const (
-	width       = 880
 	plotLeft    = 70
-	plotRight   = width - 20
+	plotRight   = svgchart.Width - 20
 	top         = 96 // title, subtitle and legend
 	panelHead   = 26 // the backend's name, above its plot
 	plotHeight  = 240
 	panelFoot   = 34 // the time axis labels
 	footHeight  = 40 // the notes
 	legendWidth = 120
-	fontFamily  = "system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"
 )
 
-// palette is the Okabe–Ito palette, as cmd/backendchart uses it: strategies take its colours in
-// the order of fleet.Strategies, so that a strategy keeps its colour from panel to panel.
-var palette = []string{"#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"}
-
+// colour is a strategy's colour: strategies take svgchart.Palette's colours in the order of
+// fleet.Strategies, so that a strategy keeps its colour from panel to panel.
 func colour(s fleet.Strategy) string {
 	i := slices.Index(fleet.Strategies(), s)
 	if i < 0 {
-		return palette[len(palette)-1]
+		return svgchart.Palette[len(svgchart.Palette)-1]
 	}
-	return palette[i%len(palette)]
+	return svgchart.Palette[i%len(svgchart.Palette)]
 }
 
 // render writes the panels as an SVG chart.
@@ -58,10 +54,7 @@ func render(w io.Writer, panels []panel) error {
 	if math.IsInf(lo, 1) {
 		lo, hi = 1e3, 1e6
 	}
-	minExp, maxExp := math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
-	if maxExp == minExp {
-		maxExp++
-	}
+	minExp, maxExp := svgchart.Decades(lo, hi)
 	t0 := first.Series[0].Offset
 	bucket := time.Duration(0)
 	if len(first.Series) > 1 {
@@ -75,17 +68,12 @@ func render(w io.Writer, panels []panel) error {
 	height := float64(top + len(panels)*(panelHead+plotHeight+panelFoot) + footHeight)
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
-	p(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" font-family="%s" font-size="12">`+"\n",
-		width, height, width, height, fontFamily)
-	p(`<title>%s</title>`+"\n", esc(*title))
-	p(`<rect width="100%%" height="100%%" fill="#ffffff"/>` + "\n")
-	p(`<text x="10" y="24" font-size="16" font-weight="bold" fill="#222">%s</text>`+"\n", esc(*title))
-	sub := fmt.Sprintf("p99 (solid) and maximum (dashed) of each %v bucket of hot-key reads, over every expiry of the run; log scale; 0 is the expiry", bucket)
-	p(`<text x="10" y="44" fill="#555">%s</text>`+"\n", esc(sub))
+	svgchart.Head(bw, height, *title,
+		fmt.Sprintf("p99 (solid) and maximum (dashed) of each %v bucket of hot-key reads, over every expiry of the run; log scale; 0 is the expiry", bucket))
 	lx := float64(10)
 	for _, s := range fleet.Strategies() {
 		p(`<g><line x1="%.1f" y1="66" x2="%.1f" y2="66" stroke="%s" stroke-width="2.5"/>`, lx, lx+24, colour(s))
-		p(`<text x="%.1f" y="70" fill="#333">%s</text></g>`+"\n", lx+30, esc(string(s)))
+		p(`<text x="%.1f" y="70" fill="#333">%s</text></g>`+"\n", lx+30, svgchart.Escape(string(s)))
 		lx += legendWidth
 	}
 
@@ -97,27 +85,18 @@ func render(w io.Writer, panels []panel) error {
 			v := math.Log10(float64(max(d, 1)))
 			return plotBottom - (v-minExp)/(maxExp-minExp)*plotHeight
 		}
-		p(`<text x="10" y="%.1f" font-size="13" font-weight="bold" fill="#222">%s</text>`+"\n", y-8, esc(panelName(pn)))
+		p(`<text x="10" y="%.1f" font-size="13" font-weight="bold" fill="#222">%s</text>`+"\n", y-8, svgchart.Escape(panelName(pn)))
 		// The grid: a labelled line at every decade, faint ones at 2–9 times it, and the
 		// time axis every 100ms, labelled every 500ms.
 		p(`<g stroke-width="1">` + "\n")
-		for e := minExp; e <= maxExp; e++ {
-			for m := 1.0; m < 10; m++ {
-				if e == maxExp && m > 1 {
-					break
-				}
-				c := "#eeeeee"
-				if m == 1 {
-					c = "#bbbbbb"
-				}
-				yy := yOf(time.Duration(m * math.Pow(10, e)))
-				p(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s"/>`+"\n", plotLeft, yy, plotRight, yy, c)
-			}
+		for ns, c := range svgchart.LogGrid(minExp, maxExp) {
+			yy := yOf(time.Duration(ns))
+			p(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s"/>`+"\n", plotLeft, yy, plotRight, yy, c)
 		}
 		for d := ceil(t0, 100*time.Millisecond); d <= t1; d += 100 * time.Millisecond {
-			c := "#eeeeee"
+			c := svgchart.GridMinor
 			if d%(500*time.Millisecond) == 0 {
-				c = "#bbbbbb"
+				c = svgchart.GridMajor
 			}
 			p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s"/>`+"\n", x(d), plotTop, x(d), plotBottom, c)
 		}
@@ -125,17 +104,17 @@ func render(w io.Writer, panels []panel) error {
 		p("</g>\n")
 		p(`<g fill="#555" font-size="11">` + "\n")
 		for e := minExp; e <= maxExp; e++ {
-			p(`<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", plotLeft-6, yOf(time.Duration(math.Pow(10, e)))+4, esc(tick(math.Pow(10, e))))
+			p(`<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", plotLeft-6, yOf(time.Duration(math.Pow(10, e)))+4, svgchart.Escape(svgchart.Tick(math.Pow(10, e))))
 		}
 		for d := ceil(t0, 500*time.Millisecond); d <= t1; d += 500 * time.Millisecond {
-			p(`<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", x(d), plotBottom+15, esc(offset(d)))
+			p(`<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", x(d), plotBottom+15, svgchart.Escape(offset(d)))
 		}
 		p(`<text x="%.1f" y="%.1f">expiry</text>`+"\n", x(0)+4, plotTop+12)
 		p("</g>\n")
 
 		for _, r := range pn.reports {
 			c := colour(r.Strategy)
-			p(`<g><title>%s</title>`+"\n", esc(fmt.Sprintf("%s on %s: %.2f source calls per expiry", r.Strategy, pn.backend, r.Hot.CallsPerExpiry)))
+			p(`<g><title>%s</title>`+"\n", svgchart.Escape(fmt.Sprintf("%s on %s: %.2f source calls per expiry", r.Strategy, pn.backend, r.Hot.CallsPerExpiry)))
 			for _, line := range []struct {
 				of    func(fleet.Bucket) time.Duration
 				style string
@@ -152,11 +131,11 @@ func render(w io.Writer, panels []panel) error {
 
 	foot := []string{
 		fmt.Sprintf("%d instances, each a Cache with an L1 in front of its own client of the backend; the source of truth answers in %s; the hot key's TTL is %s.",
-			first.Instances, duration(float64(first.SourceLatency)), duration(float64(first.HotTTL))),
+			first.Instances, duration(first.SourceLatency), duration(first.HotTTL)),
 		"The expiry is when the value loaded first passes its TTL, or the fleet's first source call after it where the backend keeps the entry longer.",
 	}
 	for i, line := range foot {
-		p(`<text x="10" y="%.1f" font-size="11" fill="#777">%s</text>`+"\n", height-footHeight+14+float64(i)*15, esc(line))
+		p(`<text x="10" y="%.1f" font-size="11" fill="#777">%s</text>`+"\n", height-footHeight+14+float64(i)*15, svgchart.Escape(line))
 	}
 	p("</svg>\n")
 	return bw.Flush()
@@ -201,13 +180,6 @@ func ceil(d, step time.Duration) time.Duration {
 	return m
 }
 
-// esc escapes s for XML text and attribute values.
-func esc(s string) string {
-	var b strings.Builder
-	_ = xml.EscapeText(&b, []byte(s))
-	return b.String()
-}
-
 // offset labels a point of the time axis: -0.5s, 0, +0.5s.
 func offset(d time.Duration) string {
 	if d == 0 {
@@ -220,37 +192,12 @@ func offset(d time.Duration) string {
 	return s
 }
 
-// duration formats ns nanoseconds with three significant digits in the largest unit that
-// keeps it at 1 or more: 85.3ns, 1.23µs, 512µs, 6.26ms.
-func duration(ns float64) string {
-	v, unit := scale(ns)
-	switch {
-	case v >= 100:
-		return strconv.FormatFloat(v, 'f', 0, 64) + unit
-	case v >= 10:
-		return strconv.FormatFloat(v, 'f', 1, 64) + unit
-	case v == math.Trunc(v):
+// duration formats a setting of the run, as svgchart.Duration formats a measurement, but
+// shows a whole number under 10 without decimals: the settings are round numbers, 1s rather
+// than 1.00s.
+func duration(d time.Duration) string {
+	if v, unit := svgchart.Scale(float64(d)); v < 10 && v == math.Trunc(v) {
 		return strconv.FormatFloat(v, 'f', 0, 64) + unit
 	}
-	return strconv.FormatFloat(v, 'f', 2, 64) + unit
-}
-
-// tick formats an axis tick at ns nanoseconds, a power of ten, as briefly as it can: 100ns,
-// 1µs, 10ms.
-func tick(ns float64) string {
-	v, unit := scale(ns)
-	return strconv.FormatFloat(math.Round(v), 'f', -1, 64) + unit
-}
-
-// scale expresses ns in the largest unit that keeps it at 1 or more (ns below 1ns).
-func scale(ns float64) (float64, string) {
-	for _, u := range []struct {
-		name string
-		ns   float64
-	}{{"s", 1e9}, {"ms", 1e6}, {"µs", 1e3}} {
-		if ns >= u.ns {
-			return ns / u.ns, u.name
-		}
-	}
-	return ns, "ns"
+	return svgchart.Duration(float64(d))
 }

@@ -164,3 +164,20 @@ func TestOffset(t *testing.T) {
 		}
 	}
 }
+
+// TestDuration checks the run's settings show as they were set, with no decimals where they
+// are whole, and otherwise as svgchart.Duration shows a measurement.
+func TestDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		time.Second:             "1s",
+		200 * time.Millisecond:  "200ms",
+		50 * time.Millisecond:   "50.0ms",
+		5 * time.Millisecond:    "5ms",
+		1500 * time.Millisecond: "1.50s",
+		0:                       "0ns",
+	} {
+		if got := duration(d); got != want {
+			t.Errorf("duration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
