@@ -194,7 +194,7 @@ const (
 	invalidate             // refused with ErrOpen
 	retry                  // the breaker's own invalidation of stale keys: refused with ErrOpen, not counted
 	lease                  // refused with errLeaseSkipped, an ErrSkipped
-	count                  // a zero count, or errCountSkipped under FailCountersClosed
+	incr                   // a zero count, or errCountSkipped under FailCountersClosed
 )
 
 // outcome is what became of a call.
@@ -224,7 +224,7 @@ func (b *Breaker) call(ctx context.Context, c *circuit, k kind, fn func(context.
 		case lease:
 			b.skippedLeases.Add(1)
 			return wasSkipped, errLeaseSkipped
-		case count:
+		case incr:
 			b.skippedCounts.Add(1)
 			if b.o.FailCountersClosed {
 				return wasSkipped, errCountSkipped

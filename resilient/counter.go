@@ -42,7 +42,7 @@ func (b *Breaker) Incr(ctx context.Context, key string, delta int64, ttl time.Du
 	if err := backend.CheckEntries([]backend.Entry{{Key: key, TTL: ttl}}); err != nil {
 		return 0, err
 	}
-	_, err = b.call(ctx, b.circuit(key), count, func(ctx context.Context) error {
+	_, err = b.call(ctx, b.circuit(key), incr, func(ctx context.Context) error {
 		n, err = c.Incr(ctx, key, delta, ttl)
 		return err
 	})
