@@ -52,8 +52,6 @@ func TestItemsWithoutAValueAreNotEntries(t *testing.T) {
 				"CACHE#no-value": with("CACHE#no-value", "ttl", &types.AttributeValueMemberN{Value: future},
 					"status", &types.AttributeValueMemberS{Value: "locked"}),
 				"CACHE#no-value-no-ttl": with("CACHE#no-value-no-ttl", "owner", &types.AttributeValueMemberS{Value: "billing"}),
-				"CACHE#number-value": with("CACHE#number-value", "value", &types.AttributeValueMemberN{Value: "42"},
-					"ttl", &types.AttributeValueMemberN{Value: future}),
 				"CACHE#map-value": with("CACHE#map-value", "value", &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
 					"a": &types.AttributeValueMemberS{Value: "b"}}}),
 			}
