@@ -29,8 +29,7 @@ const maxThrottleRequests = 8
 //     answer carries the item (ReturnValuesOnConditionCheckFailure), and nothing is written.
 //   - An idle key (no item, an expired one, or a TAT that has passed) fails that condition
 //     too, and takes a PutItem of now + cost, conditional on the item being as the first
-//     answer found it: two requests, as for a TAT's digits in a string (S), which Set
-//     writes and an update cannot add to. A race lost to another instance adds one.
+//     answer found it: two requests. A race lost to another instance adds one.
 //
 // The ttl attribute of a new TAT is its second rounded up. An update expression can add but
 // not divide, so an update sets the ttl to the second of now + tolerance rounded up, a bound
@@ -40,7 +39,8 @@ const maxThrottleRequests = 8
 // Now is this instance's clock (Options.Clock): DynamoDB has no time of its own to offer an
 // expression, so an instance whose clock runs ahead of the fleet's by d admits a request up
 // to d early. An item that is not an entry (another service's) is reported with ErrNotEntry
-// and never written.
+// and never written; an unexpired entry whose value is not a whole number, with ErrNotCounter:
+// a value Set wrote is never a TAT, even one of digits, as it is never a counter.
 func (s *Store) Throttle(ctx context.Context, key string, cost, tolerance time.Duration) (backend.Throttle, error) {
 	if err := s.usable(ctx); err != nil {
 		return backend.Throttle{}, err
@@ -68,7 +68,7 @@ func (s *Store) Throttle(ctx context.Context, key string, cost, tolerance time.D
 			old, known = failed.Item, true
 			continue
 		}
-		stored, number, err := s.storedTAT(old, now)
+		stored, err := s.storedTAT(old, now)
 		if err != nil {
 			return backend.Throttle{}, err
 		}
@@ -76,7 +76,7 @@ func (s *Store) Throttle(ctx context.Context, key string, cost, tolerance time.D
 		switch lead := tat - now.UnixMicro(); {
 		case lead > slack:
 			return backend.Throttle{TAT: time.UnixMicro(tat), Now: now}, nil
-		case lead > 0 && number:
+		case lead > 0:
 			// Another instance wrote a TAT since the first answer: an update, which DynamoDB
 			// runs in turn with the others', rather than a write that races them.
 			known = false
@@ -135,33 +135,36 @@ func (s *Store) moveTAT(ctx context.Context, key string, cost, tolerance time.Du
 	return time.UnixMicro(tat), nil
 }
 
-// storedTAT returns the TAT, in Unix microseconds, of old, the item under the key or nil, and
-// whether it is a number (N), which an update can add to: zero when there is none or old has
-// expired. Another service's item is ErrNotEntry, and an unexpired entry that is not a TAT,
-// ErrNotCounter; the decimal digits of a string (S), which Set writes, are a TAT.
-func (s *Store) storedTAT(old map[string]types.AttributeValue, now time.Time) (tat int64, number bool, err error) {
+// storedTAT returns the TAT, in Unix microseconds, of old, the item under the key or nil: zero
+// when there is none or old has expired. Another service's item is ErrNotEntry, and an
+// unexpired entry that is not a whole number (N), ErrNotCounter: a value Set wrote is never a
+// TAT, whatever its text, as it is never a counter.
+func (s *Store) storedTAT(old map[string]types.AttributeValue, now time.Time) (int64, error) {
 	if old == nil {
-		return 0, false, nil
+		return 0, nil
 	}
 	e := s.parse(old)
 	switch {
 	case !e.hasValue:
-		return 0, false, fmt.Errorf("%w: Throttle leaves it alone", ErrNotEntry)
+		return 0, fmt.Errorf("%w: Throttle leaves it alone", ErrNotEntry)
 	case !alive(e.expiresAt, now):
-		return 0, false, nil
+		return 0, nil
 	}
-	tat, err = strconv.ParseInt(string(e.value), 10, 64)
+	n, ok := old[s.o.ValueAttribute].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, fmt.Errorf("dynamostore: Throttle: %w: the value is not a number", backend.ErrNotCounter)
+	}
+	tat, err := strconv.ParseInt(n.Value, 10, 64)
 	if err != nil {
-		return 0, false, fmt.Errorf("dynamostore: Throttle: %w: the value is not a TAT", backend.ErrNotCounter)
+		return 0, fmt.Errorf("dynamostore: Throttle: %w: the value is not a TAT", backend.ErrNotCounter)
 	}
-	_, number = old[s.o.ValueAttribute].(*types.AttributeValueMemberN)
-	return tat, number, nil
+	return tat, nil
 }
 
 // newTAT writes the item of the TAT tat, in Unix microseconds, over old, the item an answer
-// found under the key, or where there is none, conditional on its being as it was (an item
-// idle or expired, or a TAT in a string): if another instance wrote the key since, it fails
-// with a ConditionalCheckFailedException carrying the item.
+// found under the key (an expired item, or a TAT that has passed), or where there is none,
+// conditional on its being as it was: if another instance wrote the key since, it fails with
+// a ConditionalCheckFailedException carrying the item.
 func (s *Store) newTAT(ctx context.Context, key string, old map[string]types.AttributeValue, tat int64, now time.Time) error {
 	it := s.key(key)
 	it[s.o.ValueAttribute] = number(tat)
