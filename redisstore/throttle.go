@@ -18,7 +18,7 @@ var _ backend.Throttler = (*Store)(nil)
 // as the server keeps it until the clock's far later expiry.
 //
 // It answers {-1} for a value that is not a TAT (a decimal integer of at most 18 digits, so
-// that it fits an int64); else {allowed (1 or 0), the TAT's lead on now, now}. The lead, under
+// that it fits an int64) and for a key of another type (GET's WRONGTYPE); else {allowed (1 or 0), the TAT's lead on now, now}. The lead, under
 // MaxTTL on every allowed step, stays exact in Lua's doubles where a TAT plus a far-future
 // stored value may not.
 const throttleScript = `local now
@@ -28,7 +28,8 @@ else
 	local t = redis.call('TIME')
 	now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
-local v = redis.call('GET', KEYS[1])
+local v = redis.pcall('GET', KEYS[1])
+if type(v) == 'table' and v.err then return {-1} end
 if v and ARGV[3] then
 	local at = redis.call('PEXPIRETIME', KEYS[1])
 	if at >= 0 and at * 1000 <= now then v = false end

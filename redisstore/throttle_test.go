@@ -2,12 +2,14 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/redis/rueidis"
 
+	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/redisstore"
 )
@@ -69,6 +71,19 @@ func TestThrottleCommands(t *testing.T) {
 			}
 			if sent := rec.take(); len(sent) != 2 {
 				t.Errorf("two Throttle calls sent %q, want one EVAL each", sent)
+			}
+
+			// A key of another type is no TAT, and is left as it was.
+			hash := testenv.Name("CACHE#throttle") + ":hash"
+			t.Cleanup(func() { raw.Do(context.Background(), raw.B().Del().Key(hash).Build()) })
+			if err := raw.Do(ctx, raw.B().Hset().Key(hash).FieldValue().FieldValue("f", "v").Build()).Error(); err != nil {
+				t.Fatal(err)
+			}
+			if r, err := s.Throttle(ctx, hash, time.Second, time.Minute); r.Allowed || !errors.Is(err, backend.ErrNotCounter) {
+				t.Errorf("Throttle of a hash = %+v, %v; want ErrNotCounter", r, err)
+			}
+			if v, err := raw.Do(ctx, raw.B().Hget().Key(hash).Field("f").Build()).ToString(); err != nil || v != "v" {
+				t.Errorf("HGET of the hash after Throttle = %q, %v; want it unchanged", v, err)
 			}
 		})
 	}
