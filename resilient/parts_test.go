@@ -161,8 +161,10 @@ func TestStaleKeysOfHealthyPartsAreInvalidatedWhileAnotherIsOpen(t *testing.T) {
 		for range 2 {
 			_, _ = b.Get(ctx, "CACHE#b9") // b opens
 		}
-		if st := b.Stats(); st.OpenPartitions != 1 || st.Stale != 2 {
-			t.Fatalf("Stats = %+v, want part b open and a1, b2 stale", st)
+		// Each of those reads may have started the invalidation already (a read of a Store
+		// with stale keys does): a1's may have ended, on its own goroutine; b2's waits for b.
+		if st := b.Stats(); st.OpenPartitions != 1 || st.Stale < 1 {
+			t.Fatalf("Stats = %+v, want part b open and b2 (and perhaps a1) stale", st)
 		}
 		_, _ = b.Get(ctx, "CACHE#a1") // a miss that starts the invalidation
 		synctest.Wait()
