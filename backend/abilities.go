@@ -72,5 +72,6 @@ const maxChain = 64
 // open, or a key an outage left stale) answers without asking the backend. It wraps
 // ErrNotFound, so that callers treat it as the miss it is, and lets a cache count it apart
 // from real misses. A Leaser that fails open wraps it in the error of an Acquire or Release it
-// did not send: the caller then goes on without a lease.
+// did not send: the caller then goes on without a lease. A Counter that fails closed wraps it
+// in the error of an Incr it did not send.
 var ErrSkipped = fmt.Errorf("%w (circuit breaker open: the backend was not asked)", ErrNotFound)

@@ -58,6 +58,12 @@ type Options struct {
 	// Past it, the keys fold into the prefixes they share, which are cleared instead. Zero
 	// means DefaultMaxTracked; a negative one is refused.
 	MaxTracked int
+	// FailCountersClosed makes Incr report an error wrapping backend.ErrSkipped while the
+	// key's circuit is open. False (the zero value) fails counters open: Incr answers a count
+	// of zero with no error, so that a rate limiter built on counters admits requests during
+	// an outage. Either way nothing is sent, and Stats.SkippedCounts counts the call; an Incr
+	// the backend fails while the circuit is closed returns its error under both.
+	FailCountersClosed bool
 	// Logger receives a line when the breaker opens and when it closes, and at most one a
 	// minute of the changes between open and half open in between, as probes fail; it never
 	// names keys or values. Nil means slog.Default().
@@ -74,7 +80,7 @@ type Breaker struct {
 
 	parts partitions // one circuit per partition, on a backend.Partitioner
 
-	skippedReads, skippedWrites, skippedLeases, refused, stateChanges atomic.Uint64
+	skippedReads, skippedWrites, skippedLeases, skippedCounts, refused, stateChanges atomic.Uint64
 
 	// The state changes of an outage left out of the log since the last line, which came at
 	// outageLoggedAt. Every circuit (the whole Store's, each partition's) reports to them.
@@ -91,6 +97,7 @@ var (
 	_ backend.Store          = (*Breaker)(nil)
 	_ backend.ExpiryReader   = (*Breaker)(nil)
 	_ backend.Leaser         = (*Breaker)(nil)
+	_ backend.Counter        = (*Breaker)(nil)
 	_ backend.StatusReporter = (*Breaker)(nil)
 	_ backend.Unwrapper      = (*Breaker)(nil)
 )
@@ -187,6 +194,7 @@ const (
 	invalidate             // refused with ErrOpen
 	retry                  // the breaker's own invalidation of stale keys: refused with ErrOpen, not counted
 	lease                  // refused with errLeaseSkipped, an ErrSkipped
+	incr                   // a zero count, or errCountSkipped under FailCountersClosed
 )
 
 // outcome is what became of a call.
@@ -216,6 +224,12 @@ func (b *Breaker) call(ctx context.Context, c *circuit, k kind, fn func(context.
 		case lease:
 			b.skippedLeases.Add(1)
 			return wasSkipped, errLeaseSkipped
+		case incr:
+			b.skippedCounts.Add(1)
+			if b.o.FailCountersClosed {
+				return wasSkipped, errCountSkipped
+			}
+			return wasSkipped, nil
 		default:
 			if k == invalidate {
 				b.refused.Add(1)
@@ -258,7 +272,7 @@ func (b *Breaker) judge(ctx context.Context, err error) error {
 	case err == nil, errors.Is(err, backend.ErrNotFound):
 		return nil // the backend answered
 	case ctx.Err() != nil, errors.Is(err, backend.ErrInvalidKey), errors.Is(err, backend.ErrInvalidTTL),
-		errors.Is(err, backend.ErrValueTooLarge), errors.Is(err, backend.ErrClosed),
+		errors.Is(err, backend.ErrValueTooLarge), errors.Is(err, backend.ErrClosed), errors.Is(err, backend.ErrNotCounter),
 		errors.Is(err, errors.ErrUnsupported): // a decorator behind, such as a tier, lacks an ability
 		return errExcluded
 	}
@@ -598,6 +612,7 @@ type Stats struct {
 	Stale                int    // keys and prefixes still to invalidate
 	SkippedWrites        uint64 // writes skipped while open
 	SkippedLeases        uint64 // Acquire and Release calls refused with ErrSkipped while open, or half open with its probes under way
+	SkippedCounts        uint64 // Incr calls not sent, as SkippedLeases: answered with a zero count, or ErrSkipped under FailCountersClosed
 	RefusedInvalidations uint64 // callers' Delete, Expire, Clear and Count refused while open, or half open with its probes under way
 	StateChanges         uint64
 }
@@ -622,6 +637,7 @@ func (b *Breaker) Stats() Stats {
 		Stale:                left,
 		SkippedWrites:        b.skippedWrites.Load(),
 		SkippedLeases:        b.skippedLeases.Load(),
+		SkippedCounts:        b.skippedCounts.Load(),
 		RefusedInvalidations: b.refused.Load(),
 		StateChanges:         b.stateChanges.Load(),
 	}

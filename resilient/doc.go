@@ -18,6 +18,14 @@
 // backend.ErrSkipped without asking the backend, so that the caller loads without a lease. A
 // Fallback sends them to the store traffic goes to now.
 //
+// Breaker and Fallback are backend.Counters when a Store behind them is (found with
+// backend.Find). Incr goes through the circuit of the key's partition too: the backend's
+// failures count and are returned, the caller's mistakes (backend.ErrNotCounter among them)
+// do not. While the circuit is open Incr fails open by default, with a count of zero and no
+// error, so that a rate limiter admits requests during an outage; Options.FailCountersClosed
+// makes it report an error wrapping backend.ErrSkipped instead. A Fallback counts on the store
+// traffic goes to now, and the two stores' counts are never merged.
+//
 // A Store that is a backend.Partitioner, such as a Redis cluster's, gets one circuit per
 // partition: while one partition's circuit is open, its keys fail open as above and the
 // other partitions' keys are served. Batches are split by partition; Count and Clear, which

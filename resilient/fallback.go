@@ -65,6 +65,7 @@ var (
 	_ backend.Store          = (*Fallback)(nil)
 	_ backend.ExpiryReader   = (*Fallback)(nil)
 	_ backend.Leaser         = (*Fallback)(nil)
+	_ backend.Counter        = (*Fallback)(nil)
 	_ backend.StatusReporter = (*Fallback)(nil)
 	_ backend.Unwrapper      = (*Fallback)(nil)
 )

@@ -27,4 +27,17 @@
 // across the fleet; L1 keeps no copy of a lease's key. A method set cannot depend on what L2
 // is, so over an L2 that is not a Leaser they report an error wrapping errors.ErrUnsupported,
 // and a view takes no lease.
+//
+// # Counters
+//
+// Store is a backend.Counter too, and sends Incr to L2's counter (found with backend.Find, so
+// one behind L2's breaker or fallback counts), since a count must hold across the fleet; over
+// an L2 with none, Incr reports an error wrapping errors.ErrUnsupported. L1 keeps no copy
+// through Incr: each one drops the key's copy, and keeps a read already in flight from putting
+// an older count back. A Get of a counter's key may still be served from L1, like any value:
+// after each Incr the next read asks L2, and the copy it makes serves until this instance's
+// next Incr, MaxTTL or the end of the counter's window, whichever comes first. So a Get never
+// returns a count older than this instance's own last increment, but may lag the other
+// instances' by up to MaxTTL; a caller that needs the fleet's count now calls Incr with a
+// delta of zero, which asks L2 every time (and starts a window when there is none).
 package tiered

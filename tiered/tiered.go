@@ -77,6 +77,7 @@ var l1ctx = context.Background()
 var (
 	_ backend.Store     = (*Store)(nil)
 	_ backend.Leaser    = (*Store)(nil)
+	_ backend.Counter   = (*Store)(nil)
 	_ backend.Tier      = (*Store)(nil)
 	_ backend.Sweeper   = (*Store)(nil)
 	_ backend.Unwrapper = (*Store)(nil)
@@ -350,13 +351,32 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 	return err
 }
 
-// forget drops L1's copy of a lease's key, whatever L2 answered, as a delete does: moving the
-// key's shard generation keeps a read in flight from copying the lease, or the value the
-// key held before, into L1.
+// forget drops L1's copy of a lease's or a counter's key, whatever L2 answered, as a delete
+// does: moving the key's shard generation keeps a read in flight from copying the lease, or
+// the value (or count) the key held before, into L1.
 func (s *Store) forget(key string) {
 	if backend.CheckKey(key) == nil {
 		s.wrote([]string{key}, []uint64{0}, nil)
 	}
+}
+
+// errNoCounter is what Incr reports when neither L2 nor a Store behind its decorators is a
+// backend.Counter.
+var errNoCounter = fmt.Errorf("tiered: L2 keeps no counters: %w", errors.ErrUnsupported)
+
+// Incr implements backend.Counter on L2's counter, found with backend.Find so that one behind
+// L2's decorators counts too, since a count must hold across the fleet; it reports an error
+// wrapping errors.ErrUnsupported when there is none. L1's copy of the key goes, whatever L2
+// answered, so that the next read through this Store asks L2 and never serves a count older
+// than this increment.
+func (s *Store) Incr(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
+	c, ok := backend.Find[backend.Counter](s.l2)
+	if !ok {
+		return 0, errNoCounter
+	}
+	n, err := c.Incr(ctx, key, delta, ttl)
+	s.forget(key)
+	return n, err
 }
 
 // CleanUp removes L1's expired copies now.
