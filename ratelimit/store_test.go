@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/cachetest"
@@ -14,3 +15,22 @@ func openStore(t *testing.T, clock *cachetest.Clock) backend.Store {
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+// fleetBackends returns, for every backend, a function that opens n Stores on one shared
+// backend, as n instances of a service would.
+func fleetBackends() map[string]func(t *testing.T, n int) []backend.Store {
+	return map[string]func(t *testing.T, n int) []backend.Store{
+		"memory": func(t *testing.T, n int) []backend.Store {
+			s := newFakeStore(systemClock{})
+			out := make([]backend.Store, n)
+			for i := range out {
+				out[i] = s
+			}
+			return out
+		},
+	}
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
