@@ -119,7 +119,7 @@ func fleetGCRA(t *testing.T, stores []backend.Store, key string) {
 	}
 	rate := float64(total-limit.Burst) / d.Seconds()
 	t.Logf("admitted %d, denied %d in %v: %.2f/s after the burst of %d (%+.2f%% of 100/s); bound %d",
-		total, refused, d.Round(time.Millisecond), rate, limit.Burst, (rate-100), bound)
+		total, refused, d.Round(time.Millisecond), rate, limit.Burst, rate-100, bound)
 }
 
 // tally is what the callers saw of one window.

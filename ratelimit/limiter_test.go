@@ -78,7 +78,7 @@ func TestGCRA(t *testing.T) {
 			step{advance: ms, want: allowed(0, time.Second)}, // one more every 100ms
 			step{advance: 50 * ms, want: denied(0, 50*ms, 950*ms)},
 			step{advance: 50 * ms, want: allowed(0, time.Second)},
-			step{advance: 450 * ms, want: allowed(3, 650*ms)}, // 450ms of rest give back 4.5, and this takes 1
+			step{advance: 450 * ms, want: allowed(3, 650*ms)},  // 450ms of rest give back 4.5, and this takes 1
 			step{advance: time.Hour, want: allowed(9, 100*ms)}, // at rest: the whole burst
 		)
 		run(t, l, clock, ratelimit.PerSecond(10), steps)
