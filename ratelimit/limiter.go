@@ -66,13 +66,13 @@ type Options struct {
 // concurrent use, holds no goroutine and does not own the Store: closing the Store is the
 // caller's business.
 type Limiter struct {
-	store     backend.Store
-	counter   backend.Counter   // the windows'
-	throttler backend.Throttler // GCRA's
-	prefix    string
-	algorithm Algorithm
-	clock     backend.Clock
-	closed    bool // Options.FailClosed
+	store      backend.Store
+	counter    backend.Counter   // the windows'
+	throttler  backend.Throttler // GCRA's
+	prefix     string
+	algorithm  Algorithm
+	clock      backend.Clock
+	failClosed bool
 }
 
 // Result is a Limiter's answer to one request.
@@ -112,7 +112,7 @@ func New(store backend.Store, prefix string, opts Options) (*Limiter, error) {
 	if err := cachekit.CheckPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("ratelimit: prefix: %w: %w", err, backend.ErrConfig)
 	}
-	l := &Limiter{store: store, prefix: prefix, algorithm: opts.Algorithm, clock: opts.Clock, closed: opts.FailClosed}
+	l := &Limiter{store: store, prefix: prefix, algorithm: opts.Algorithm, clock: opts.Clock, failClosed: opts.FailClosed}
 	if l.clock == nil {
 		l.clock = systemClock{}
 	}
@@ -182,7 +182,7 @@ func (l *Limiter) AllowN(ctx context.Context, key string, limit Limit, n int) (R
 	default:
 		res, err = l.slidingWindow(ctx, l.prefix+key, limit, n)
 	}
-	if err != nil && !l.closed && errors.Is(err, backend.ErrSkipped) {
+	if err != nil && !l.failClosed && errors.Is(err, backend.ErrSkipped) {
 		// The backend was not asked: admit, as if the key were new.
 		return Result{Allowed: true, Remaining: l.quota(limit)}, nil
 	}
