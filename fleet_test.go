@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -395,4 +396,65 @@ func TestFleetNeverServesPastGraceAndForgetsMisses(t *testing.T) {
 			t.Errorf("the source was asked again %v after the tombstone was written, before its TTL of 1s", held)
 		}
 	})
+}
+
+// TestFleetCountsEveryIncrementOnce has 8 instances, each with 16 goroutines, increment one
+// counter 10,000 times in all on every backend, each instance through its own Store (found
+// with backend.Find, as a caller finds the ability): the final count is 10,000 and the counts
+// returned are 1 to 10,000, each once, so that no increment was lost or counted twice.
+func TestFleetCountsEveryIncrementOnce(t *testing.T) {
+	const instances, goroutines, total = 8, 16, 10_000
+	for name, open := range fleetBackends() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			stores := open(t, instances)
+			key := testenv.Name("fleet") + ":count"
+			t.Cleanup(func() {
+				_ = stores[0].Delete(context.Background(), key)
+				for _, s := range stores {
+					_ = s.Close()
+				}
+			})
+			var next atomic.Int64 // increments handed out
+			got := make([][]int64, instances*goroutines)
+			var wg sync.WaitGroup
+			for i, s := range stores {
+				c, ok := backend.Find[backend.Counter](s)
+				if !ok {
+					t.Fatalf("the %s store, a %T, is not a backend.Counter", name, s)
+				}
+				for g := range goroutines {
+					w := i*goroutines + g
+					wg.Go(func() {
+						for next.Add(1) <= total {
+							n, err := c.Incr(ctx, key, 1, time.Hour)
+							if err != nil {
+								t.Errorf("Incr: %v", err)
+								return
+							}
+							got[w] = append(got[w], n)
+						}
+					})
+				}
+			}
+			wg.Wait()
+			if t.Failed() {
+				return
+			}
+			all := slices.Sorted(slices.Values(slices.Concat(got...)))
+			for i, n := range all {
+				if n != int64(i+1) {
+					t.Fatalf("the %d increments returned %v… at %d, want each of 1 to %d once", len(all), all[i:min(len(all), i+5)], i, total)
+				}
+			}
+			if len(all) != total {
+				t.Fatalf("%d increments returned, want %d", len(all), total)
+			}
+			v, err := stores[instances-1].Get(ctx, key)
+			if err != nil || string(v) != fmt.Sprint(total) {
+				t.Errorf("Get = %q, %v; want %d", v, err, total)
+			}
+		})
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -327,6 +328,12 @@ var suite = []struct {
 	{"LeaseConcurrent", testLeaseConcurrent, nil},
 	{"LeaseRules", testLeaseRules, nil},
 	{"LeaseClosed", testLeaseClosed, nil},
+	{"Counter", testCounter, nil},
+	{"CounterExpires", testCounterExpiry, testCounterExpiryWall},
+	{"CounterConcurrent", testCounterConcurrent, nil},
+	{"CounterNotACounter", testCounterNotACounter, nil},
+	{"CounterRules", testCounterRules, nil},
+	{"CounterClosed", testCounterClosed, nil},
 }
 
 func testSetGet(t *testing.T, e *env) {
@@ -1232,5 +1239,245 @@ func testLeaseClosed(t *testing.T, e *env) {
 	}
 	if err := l.Release(context.Background(), k, "a"); !errors.Is(err, backend.ErrClosed) {
 		t.Errorf("Release after Close: %v, want ErrClosed", err)
+	}
+}
+
+// counter returns the Store under test as a backend.Counter, or skips the subtest for a Store
+// without the ability. It asserts on the Store itself: a decorator counts through its own
+// Incr, which must keep what it serves in step with the counts, or not at all.
+func (e *env) counter() backend.Counter {
+	e.Helper()
+	c, ok := e.s.(backend.Counter)
+	if !ok {
+		e.Skipf("the store, a %T, is not a backend.Counter", e.s)
+	}
+	return c
+}
+
+// incr calls Incr and fails unless it returns want.
+func (e *env) incr(c backend.Counter, key string, delta int64, ttl time.Duration, want int64) {
+	e.Helper()
+	if n, err := c.Incr(context.Background(), key, delta, ttl); n != want || err != nil {
+		e.Fatalf("Incr %s by %d = %d, %v; want %d, nil", e.short(key), delta, n, err, want)
+	}
+}
+
+func testCounter(t *testing.T, e *env) {
+	c := e.counter()
+	k, zero := e.key("count"), e.key("zero")
+	e.written[k] = time.Now()
+	e.incr(c, k, 5, time.Minute, 5) // created at zero, then added to
+	e.wantHit(k, `5`)               // a counter is an entry holding its decimal digits
+	e.wantTTL(k, time.Minute)
+	e.incr(c, k, 0, time.Minute, 5)
+	e.incr(c, k, -7, time.Minute, -2)
+	e.incr(c, k, 1, time.Minute, -1)
+	e.wantHit(k, `-1`)
+	if m := e.readEntries(k); string(m[k].Value) != `-1` {
+		t.Errorf("ReadEntries %s = %q, want %q", e.short(k), m[k].Value, `-1`)
+	}
+	e.incr(c, zero, 0, time.Minute, 0) // a zero delta creates the counter too
+	e.wantHit(zero, `0`)
+	e.wantCount(e.prefix, 2)
+
+	// The extremes of int64 are counts like any other.
+	top, bottom := e.key("top"), e.key("bottom")
+	e.incr(c, top, math.MaxInt64, time.Minute, math.MaxInt64)
+	e.wantValue(top, "9223372036854775807")
+	e.incr(c, bottom, math.MinInt64, time.Minute, math.MinInt64)
+	e.incr(c, bottom, 0, time.Minute, math.MinInt64)
+	e.wantValue(bottom, "-9223372036854775808")
+
+	// A deleted counter starts again from zero.
+	if err := e.s.Delete(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	e.incr(c, k, 3, time.Minute, 3)
+	e.wantValue(k, `3`)
+}
+
+// testCounterExpiry checks that a counter keeps the TTL it was created with, however it is
+// incremented, and starts again from zero once that TTL has passed, however late the backend
+// removes it; and that an expired entry of any kind counts as none.
+func testCounterExpiry(t *testing.T, e *env) {
+	c := e.counter()
+	k, sub, entry := e.key("count"), e.key("sub-second"), e.key("entry")
+	e.incr(c, k, 1, 10*time.Second, 1)
+	e.clock.Advance(8 * time.Second)
+	e.incr(c, k, 1, time.Hour, 2) // the TTL given to an increment is not the counter's
+	e.wantTTL(k, 2*time.Second)
+	e.clock.Advance(3 * time.Second) // past the TTL, and the second a backend may round it up by
+	e.wantMiss(k)
+	e.incr(c, k, 1, time.Minute, 1) // starts again from zero, with its own TTL
+	e.wantTTL(k, time.Minute)
+	e.wantHit(k, `1`)
+
+	e.incr(c, sub, 5, 300*time.Millisecond, 5)
+	e.clock.Advance(1300 * time.Millisecond)
+	e.incr(c, sub, 5, time.Minute, 5)
+
+	e.expired(entry, `"v"`) // an expired entry counts as none, whatever its value
+	e.incr(c, entry, 2, time.Minute, 2)
+	e.wantValue(entry, `2`)
+}
+
+func testCounterExpiryWall(t *testing.T, e *env) {
+	c := e.counter()
+	k, entry := e.key("count"), e.key("entry")
+	start := time.Now()
+	e.incr(c, k, 1, shortTTL, 1)
+	// Increments with a long TTL do not keep the counter past its own: it starts again.
+	for want := int64(2); ; want++ {
+		n, err := c.Incr(context.Background(), k, 1, time.Hour)
+		if err != nil {
+			t.Fatalf("Incr %s: %v", e.short(k), err)
+		}
+		if n == 1 {
+			break
+		}
+		if n != want {
+			t.Fatalf("Incr %s = %d, want %d, or 1 once its %v TTL has passed", e.short(k), n, want, shortTTL)
+		}
+		if time.Since(start) > patience {
+			t.Fatalf("Incr %s still counts on %v after its %v TTL should have passed", e.short(k), patience, shortTTL)
+		}
+		time.Sleep(pollEvery)
+	}
+	if time.Since(start) < shortTTL {
+		t.Fatalf("Incr %s started again from zero before its %v TTL could pass", e.short(k), shortTTL)
+	}
+	e.written[k] = time.Now()
+	e.wantTTL(k, time.Hour) // the TTL of the Incr that created it again
+
+	e.expired(entry, `"v"`) // an expired entry counts as none, however late the backend removes it
+	e.incr(c, entry, 2, time.Minute, 2)
+	e.wantValue(entry, `2`)
+}
+
+// testCounterConcurrent races increments of one key: none is lost or counted twice, so the
+// counts returned are exactly 1 to the number of increments, once each.
+func testCounterConcurrent(t *testing.T, e *env) {
+	c := e.counter()
+	const workers, rounds = 8, 100
+	k := e.key("count")
+	got := make([][]int64, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for range rounds {
+				n, err := c.Incr(context.Background(), k, 1, time.Minute)
+				if err != nil {
+					t.Errorf("Incr %s: %v", e.short(k), err)
+					return
+				}
+				got[w] = append(got[w], n)
+			}
+		})
+	}
+	wg.Wait()
+	all := slices.Sorted(slices.Values(slices.Concat(got...)))
+	for i, n := range all {
+		if n != int64(i+1) {
+			t.Fatalf("the %d increments returned %v…, want each of 1 to %d once", len(all), all[max(0, i-2):min(len(all), i+3)], workers*rounds)
+		}
+	}
+	e.wantValue(k, fmt.Sprint(workers*rounds))
+}
+
+// testCounterNotACounter checks that Incr reports ErrNotCounter for an entry that is not a
+// counter, or one the increment would take past int64, and leaves it as it was.
+func testCounterNotACounter(t *testing.T, e *env) {
+	c := e.counter()
+	ctx := context.Background()
+	for name, v := range map[string]string{
+		"text":         `"ten"`,
+		"JSON string":  `"10"`,
+		"fraction":     `1.5`,
+		"exponent":     `1e3`,
+		"object":       `{"n":1}`,
+		"binary":       "\xff\x00",
+		"int64 + 1":    "9223372036854775808",
+		"empty":        ``,
+		"leading zero": `007`,
+		"plus sign":    `+7`,
+	} {
+		k := e.key(name)
+		e.set(k, v, time.Minute)
+		if n, err := c.Incr(ctx, k, 1, time.Hour); !errors.Is(err, backend.ErrNotCounter) {
+			t.Errorf("Incr of %s %q = %d, %v; want ErrNotCounter", name, v, n, err)
+		}
+		e.wantHit(k, v)
+		e.wantTTL(k, time.Minute)
+	}
+	top, bottom := e.key("top"), e.key("bottom")
+	e.written[top], e.written[bottom] = time.Now(), time.Now()
+	e.incr(c, top, math.MaxInt64-1, time.Minute, math.MaxInt64-1)
+	e.incr(c, bottom, math.MinInt64+1, time.Minute, math.MinInt64+1)
+	for _, tc := range []struct {
+		key   string
+		delta int64
+		want  string
+	}{
+		{top, 2, "9223372036854775806"},
+		{top, math.MaxInt64, "9223372036854775806"},
+		{bottom, -2, "-9223372036854775807"},
+		{bottom, math.MinInt64, "-9223372036854775807"},
+	} {
+		if n, err := c.Incr(ctx, tc.key, tc.delta, time.Minute); !errors.Is(err, backend.ErrNotCounter) {
+			t.Errorf("Incr of %s by %d = %d, %v; want ErrNotCounter for the overflow", tc.want, tc.delta, n, err)
+		}
+		e.wantHit(tc.key, tc.want)
+	}
+	e.incr(c, top, 1, time.Minute, math.MaxInt64) // up to the limit itself
+	e.incr(c, bottom, -1, time.Minute, math.MinInt64)
+	e.wantTTL(top, time.Minute)
+}
+
+// testCounterRules checks that Incr takes the key and TTL rules of every write, and that a
+// refused Incr writes nothing.
+func testCounterRules(t *testing.T, e *env) {
+	c := e.counter()
+	k, kept := e.key("k"), e.key("kept")
+	e.written[kept] = time.Now()
+	e.incr(c, kept, 1, time.Minute, 1)
+	longest := e.key("")
+	longest += strings.Repeat("k", backend.MaxKeyLen-len(longest))
+	for name, bad := range map[string]string{"empty": "", "over 1024 bytes": longest + "k", "invalid UTF-8": e.key("\xc3\x28")} {
+		if n, err := c.Incr(context.Background(), bad, 1, time.Minute); n != 0 || !errors.Is(err, backend.ErrInvalidKey) {
+			t.Errorf("Incr with an %s key = %d, %v; want 0, ErrInvalidKey", name, n, err)
+		}
+	}
+	for _, ttl := range []time.Duration{0, -time.Nanosecond, -time.Hour, backend.MaxTTL + time.Second} {
+		for _, key := range []string{k, kept} {
+			if n, err := c.Incr(context.Background(), key, 1, ttl); n != 0 || !errors.Is(err, backend.ErrInvalidTTL) {
+				t.Errorf("Incr %s with TTL %v = %d, %v; want 0, ErrInvalidTTL", e.short(key), ttl, n, err)
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if n, err := c.Incr(ctx, kept, 1, time.Minute); n != 0 || !errors.Is(err, context.Canceled) {
+		t.Errorf("Incr with a cancelled context = %d, %v; want 0, context.Canceled", n, err)
+	}
+	e.wantMiss(k)
+	e.wantHit(kept, `1`)
+	e.wantTTL(kept, time.Minute)
+	e.wantCount(e.prefix, 1)
+	e.written[longest] = time.Now()
+	e.incr(c, longest, 1, backend.MaxTTL, 1) // the limits themselves are accepted
+	e.wantTTL(longest, backend.MaxTTL)
+}
+
+func testCounterClosed(t *testing.T, e *env) {
+	c := e.counter()
+	k := e.key("k")
+	e.incr(c, k, 1, time.Minute, 1)
+	if err := e.s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for _, key := range []string{k, e.key("other")} {
+		if n, err := c.Incr(context.Background(), key, 1, time.Minute); n != 0 || !errors.Is(err, backend.ErrClosed) {
+			t.Errorf("Incr %s after Close = %d, %v; want 0, ErrClosed", e.short(key), n, err)
+		}
 	}
 }

@@ -2,8 +2,10 @@ package cachetest_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +37,8 @@ var broken = map[string]struct {
 	"close ignored":                        {func(s *memstore.Store) backend.Store { return closeIgnored{s} }, "Closed", false},
 	"release ignores the token":            {func(s *memstore.Store) backend.Store { return releaseIgnoresToken{s} }, "Lease", false},
 	"lease never expires":                  {func(s *memstore.Store) backend.Store { return &leaseNeverExpires{Store: s, held: map[string]bool{}} }, "LeaseExpires", false},
+	"incr extends the TTL":                 {func(s *memstore.Store) backend.Store { return incrExtends{s} }, "CounterExpires", false},
+	"incr overwrites a value":              {func(s *memstore.Store) backend.Store { return incrOverwrites{s} }, "CounterNotACounter", false},
 }
 
 // TestKitCatchesBrokenStores runs the kit, in a child process, against each broken store and
@@ -169,4 +173,26 @@ func (s *leaseNeverExpires) Release(ctx context.Context, key, token string) erro
 	defer s.mu.Unlock()
 	delete(s.held, key)
 	return s.Store.Release(ctx, key, token)
+}
+
+// incrExtends gives a counter the TTL of every increment, as an INCR followed by an EXPIRE would.
+type incrExtends struct{ *memstore.Store }
+
+func (s incrExtends) Incr(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
+	n, err := s.Store.Incr(ctx, key, delta, ttl)
+	if err == nil {
+		err = s.Store.Expire(ctx, key, ttl)
+	}
+	return n, err
+}
+
+// incrOverwrites starts a counter over a value that is not one.
+type incrOverwrites struct{ *memstore.Store }
+
+func (s incrOverwrites) Incr(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
+	n, err := s.Store.Incr(ctx, key, delta, ttl)
+	if errors.Is(err, backend.ErrNotCounter) {
+		return delta, s.Store.Set(ctx, key, []byte(strconv.FormatInt(delta, 10)), ttl)
+	}
+	return n, err
 }

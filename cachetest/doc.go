@@ -20,7 +20,7 @@
 // that keeps real time, as in production, sets Harness.WallClock: the subtests that need time
 // to pass then use short real TTLs and poll until the entry has expired.
 //
-// The subtests of an optional ability (backend.Leaser) run when the Store under test has it,
+// The subtests of an optional ability (backend.Leaser, backend.Counter) run when the Store under test has it,
 // found by a type assertion on the Store itself, as callers find it, and skip otherwise: a
 // decorator that does not pass the ability on is not asked for it.
 //

@@ -5,7 +5,8 @@
 // One item per entry, readable by any service:
 //
 //	PK        (S) prefix + key
-//	value     (S) the value: the JSON text the cache wrote (B when the bytes are not UTF-8)
+//	value     (S) the value: the JSON text the cache wrote (B when the bytes are not UTF-8;
+//	              N for a counter, which reads as its decimal digits, a JSON number)
 //	ttl       (N) Unix epoch seconds of expiry, the attribute DynamoDB's TTL deletes by
 //	createdAt (N) Unix epoch seconds of the write
 //	fresh     (M) only for a value a view with freshness options wrote (a backend.Envelope):
@@ -18,7 +19,7 @@
 // The attribute names are options with these defaults. Single-table designs with a sort key
 // name it in Options.SortKey, with the constant value cache items carry in it.
 //
-// An item is a cache entry when its value attribute is of type S or B. Any other item under
+// An item is a cache entry when its value attribute is of type S, B or N. Any other item under
 // the prefix, which another service wrote, is absent to every operation, Count and Clear
 // included: Clear never deletes it. An entry without a ttl attribute never expires; its TTL
 // is backend.MaxTTL.
@@ -33,6 +34,13 @@
 // entry under the key, as DynamoDB keeps expired items until its TTL deletes them; it never
 // overwrites an item that is not a cache entry, and reports ErrNotEntry for one. Release is
 // one DeleteItem conditional on the value being the holder's token.
+//
+// The store is a backend.Counter. Incr is one UpdateItem that ADDs the delta to the number in
+// the value attribute, setting ttl and createdAt only where the item has none, conditional on
+// no item or an unexpired counter with room for the delta within int64. A counter that has
+// expired but is still in the table costs a second request, a PutItem of the new counter on
+// Acquire's condition. An entry that is not a number is reported with backend.ErrNotCounter,
+// and an item that is not an entry with ErrNotEntry; both are left as they were.
 //
 // Batches go in the sizes DynamoDB takes (100 keys per BatchGetItem, 25 writes per
 // BatchWriteItem), in parallel up to Options.Concurrency, with duplicates folded. Unprocessed

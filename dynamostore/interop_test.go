@@ -22,8 +22,9 @@ import (
 // prefix that another service could leave there but that are not cache entries (no value
 // attribute, or one of a type the cache never writes), and checks that every operation
 // passes them by: each read misses, Count leaves them out, Expire reports ErrNotFound, Acquire
-// reports ErrNotEntry and Release does nothing, and Clear leaves them as they were. An entry without a ttl, by contrast, is an entry that
-// never expires.
+// and Incr report ErrNotEntry and Release does nothing, and Clear leaves them as they were.
+// An entry without a ttl, by contrast, is an entry that never expires, and a number in the
+// value attribute is a counter, which reads as its digits.
 func TestItemsWithoutAValueAreNotEntries(t *testing.T) {
 	for name, opts := range map[string]dynamostore.Options{
 		"partition key only":  {},
@@ -52,12 +53,12 @@ func TestItemsWithoutAValueAreNotEntries(t *testing.T) {
 				"CACHE#no-value": with("CACHE#no-value", "ttl", &types.AttributeValueMemberN{Value: future},
 					"status", &types.AttributeValueMemberS{Value: "locked"}),
 				"CACHE#no-value-no-ttl": with("CACHE#no-value-no-ttl", "owner", &types.AttributeValueMemberS{Value: "billing"}),
-				"CACHE#number-value": with("CACHE#number-value", "value", &types.AttributeValueMemberN{Value: "42"},
-					"ttl", &types.AttributeValueMemberN{Value: future}),
 				"CACHE#map-value": with("CACHE#map-value", "value", &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
 					"a": &types.AttributeValueMemberS{Value: "b"}}}),
 			}
 			noTTL := with("CACHE#no-ttl", "value", &types.AttributeValueMemberS{Value: `"forever"`})
+			number := with("CACHE#number-value", "value", &types.AttributeValueMemberN{Value: "42"},
+				"ttl", &types.AttributeValueMemberN{Value: future})
 			put := func(it map[string]types.AttributeValue) {
 				t.Helper()
 				if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(opts.Table), Item: it}); err != nil {
@@ -68,6 +69,7 @@ func TestItemsWithoutAValueAreNotEntries(t *testing.T) {
 				put(it)
 			}
 			put(noTTL)
+			put(number)
 			s, err := dynamostore.New(client, opts)
 			if err != nil {
 				t.Fatal(err)
@@ -100,17 +102,27 @@ func TestItemsWithoutAValueAreNotEntries(t *testing.T) {
 				if err := s.Release(ctx, k, "token"); err != nil {
 					t.Errorf("Release %s: %v", k, err)
 				}
+				if n, err := s.Incr(ctx, k, 1, time.Minute); !errors.Is(err, dynamostore.ErrNotEntry) {
+					t.Errorf("Incr %s = %d, %v; want ErrNotEntry", k, n, err)
+				}
+			}
+			// A number is a counter, and reads as its digits.
+			if v, err := s.Get(ctx, "CACHE#number-value"); err != nil || string(v) != "42" {
+				t.Errorf("Get of a number = %q, %v; want %q", v, err, "42")
+			}
+			if n, err := s.Incr(ctx, "CACHE#number-value", 1, time.Minute); n != 43 || err != nil {
+				t.Errorf("Incr of a number = %d, %v; want 43", n, err)
 			}
 			// An entry without a ttl is a lease that is never free.
 			if ok, err := s.Acquire(ctx, "CACHE#no-ttl", "token", time.Minute); ok || err != nil {
 				t.Errorf("Acquire over an entry without ttl = %v, %v; want false, nil", ok, err)
 			}
-			all := append([]string{"CACHE#entry", "CACHE#no-ttl"}, keys...)
-			if m, err := s.GetMany(ctx, all); err != nil || len(m) != 2 {
-				t.Errorf("GetMany = %q, %v; want only the two entries", m, err)
+			all := append([]string{"CACHE#entry", "CACHE#no-ttl", "CACHE#number-value"}, keys...)
+			if m, err := s.GetMany(ctx, all); err != nil || len(m) != 3 || string(m["CACHE#number-value"]) != "43" {
+				t.Errorf("GetMany = %q, %v; want only the three entries", m, err)
 			}
-			if entries, err := backend.ReadEntries(ctx, s, all); err != nil || len(entries) != 2 {
-				t.Errorf("ReadEntries = %v, %v; want only the two entries", entries, err)
+			if entries, err := backend.ReadEntries(ctx, s, all); err != nil || len(entries) != 3 {
+				t.Errorf("ReadEntries = %v, %v; want only the three entries", entries, err)
 			}
 			// An entry without a ttl never expires, as DynamoDB's TTL leaves it alone.
 			if v, err := s.Get(ctx, "CACHE#no-ttl"); err != nil || string(v) != `"forever"` {
@@ -119,11 +131,11 @@ func TestItemsWithoutAValueAreNotEntries(t *testing.T) {
 			if ttl, err := s.TTL(ctx, "CACHE#no-ttl"); err != nil || ttl != backend.MaxTTL {
 				t.Errorf("TTL of an entry without ttl = %v, %v; want MaxTTL", ttl, err)
 			}
-			if n, err := s.Count(ctx, "CACHE#"); err != nil || n != 2 {
-				t.Errorf("Count = %d, %v; want the 2 entries", n, err)
+			if n, err := s.Count(ctx, "CACHE#"); err != nil || n != 3 {
+				t.Errorf("Count = %d, %v; want the 3 entries", n, err)
 			}
-			if n, err := s.Clear(ctx, "CACHE#"); err != nil || n != 2 {
-				t.Errorf("Clear = %d, %v; want the 2 entries removed", n, err)
+			if n, err := s.Clear(ctx, "CACHE#"); err != nil || n != 3 {
+				t.Errorf("Clear = %d, %v; want the 3 entries removed", n, err)
 			}
 			for _, k := range keys {
 				// The numbers put are integers as DynamoDB writes them back.
@@ -131,8 +143,10 @@ func TestItemsWithoutAValueAreNotEntries(t *testing.T) {
 					t.Errorf("the item %s is now %s", show(want), show(got))
 				}
 			}
-			if got := rawGet(t, client, opts.Table, keyOf("CACHE#no-ttl")); got != nil {
-				t.Errorf("Clear left the entry without ttl: %s", show(got))
+			for _, k := range []string{"CACHE#no-ttl", "CACHE#number-value"} {
+				if got := rawGet(t, client, opts.Table, keyOf(k)); got != nil {
+					t.Errorf("Clear left the entry %s", show(got))
+				}
 			}
 		})
 	}

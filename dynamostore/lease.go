@@ -15,9 +15,10 @@ import (
 
 var _ backend.Leaser = (*Store)(nil)
 
-// ErrNotEntry reports an Acquire on a key whose item is not a cache entry (no value attribute
-// of type S or B): another service's item, which the store never overwrites. A lease cannot be
-// had there, nor will one ever be: the key collides with that service's keys.
+// ErrNotEntry reports an Acquire or an Incr on a key whose item is not a cache entry (no value
+// attribute of type S, B or N): another service's item, which the store never overwrites. A
+// lease or a counter cannot be had there, nor will one ever be: the key collides with that
+// service's keys.
 var ErrNotEntry = errors.New("dynamostore: the item under the key is not a cache entry")
 
 // acquireCondition lets a lease be written where no item is, or over an expired entry: DynamoDB

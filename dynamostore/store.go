@@ -281,6 +281,8 @@ func (s *Store) parse(it map[string]types.AttributeValue) entry {
 		e.value, e.hasValue = []byte(v.Value), true
 	case *types.AttributeValueMemberB:
 		e.value, e.hasValue = v.Value, true
+	case *types.AttributeValueMemberN:
+		e.value, e.hasValue = []byte(v.Value), true // a counter: its digits, a JSON number
 	}
 	if f, ok := it[s.o.FreshAttribute]; ok && e.hasValue {
 		if env, ok := parseFresh(f); ok {
@@ -295,15 +297,16 @@ func (s *Store) parse(it map[string]types.AttributeValue) entry {
 }
 
 // isEntry is a condition true of a cache entry: an item whose value attribute is a string or
-// bytes, the types parse reads. An item under the prefix without one, which another service
-// wrote, is not an entry, and every operation passes it by: reads, Count, Expire and Clear.
-// It uses #v and the values entryTypes adds.
-const isEntry = "(attribute_type(#v, :typeS) OR attribute_type(#v, :typeB))"
+// bytes, or a number (a counter), the types parse reads. An item under the prefix without
+// one, which another service wrote, is not an entry, and every operation passes it by: reads,
+// Count, Expire and Clear. It uses #v and the values entryTypes adds.
+const isEntry = "(attribute_type(#v, :typeS) OR attribute_type(#v, :typeB) OR attribute_type(#v, :typeN))"
 
 // entryTypes adds to values the type names isEntry compares with, and returns values.
 func entryTypes(values map[string]types.AttributeValue) map[string]types.AttributeValue {
 	values[":typeS"] = &types.AttributeValueMemberS{Value: "S"}
 	values[":typeB"] = &types.AttributeValueMemberS{Value: "B"}
+	values[":typeN"] = &types.AttributeValueMemberS{Value: "N"}
 	return values
 }
 

@@ -10,5 +10,7 @@
 // which a cachekit.Cache calls on its schedule: the store runs no goroutine of its own.
 //
 // The store is a backend.Leaser: Acquire and Release check and write under the entry's own
-// lock, so that of racing holders one wins, and an expired entry counts as none.
+// lock, so that of racing holders one wins, and an expired entry counts as none. It is a
+// backend.Counter: Incr reads and writes the count under the entry's lock too, keeping the
+// expiry the counter was created with.
 package memstore

@@ -3,6 +3,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,14 +40,32 @@ var (
 	_ backend.Store   = (*Store)(nil)
 	_ backend.Sweeper = (*Store)(nil)
 	_ backend.Leaser  = (*Store)(nil)
+	_ backend.Counter = (*Store)(nil)
 )
 
 // item is what the engine holds: the caller's bytes and the lifetime they were given at their
-// latest write or Expire, which the expiry calculator reads.
+// latest write or Expire, which the expiry calculator reads, unless the write keeps the
+// entry's expiry as it was (an increment of a counter).
 type item struct {
-	value []byte
-	ttl   time.Duration
+	value      []byte
+	ttl        time.Duration
+	keepExpiry bool
 }
+
+// expiry is the store's expiry calculator: an entry lives its item's ttl from its latest
+// write, except across a write that keeps its expiry.
+type expiry struct{}
+
+func (expiry) ExpireAfterCreate(e otter.Entry[string, item]) time.Duration { return e.Value.ttl }
+
+func (expiry) ExpireAfterUpdate(e otter.Entry[string, item], _ item) time.Duration {
+	if e.Value.keepExpiry {
+		return e.ExpiresAfter()
+	}
+	return e.Value.ttl
+}
+
+func (expiry) ExpireAfterRead(e otter.Entry[string, item]) time.Duration { return e.ExpiresAfter() }
 
 // New returns a Store configured by opts, or an error naming the option that is invalid.
 func New(opts Options) (*Store, error) {
@@ -61,11 +80,9 @@ func New(opts Options) (*Store, error) {
 		clock = clockAdapter{opts.Clock}
 	}
 	cache, err := otter.New(&otter.Options[string, item]{
-		MaximumSize: opts.MaxSize,
-		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, item]) time.Duration {
-			return e.Value.ttl
-		}),
-		Clock: clock,
+		MaximumSize:      opts.MaxSize,
+		ExpiryCalculator: expiry{},
+		Clock:            clock,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("memstore: %w", err)
@@ -277,6 +294,60 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 		return old, otter.InvalidateOp
 	})
 	return nil
+}
+
+// Incr implements backend.Counter: the count is read and written under the entry's lock, in
+// which the engine counts an expired entry as absent, and an increment keeps the expiry the
+// counter was created with. The value is the count's decimal digits, as Redis keeps it: any
+// other value under key (leading zeros or a sign included) is not a counter.
+func (s *Store) Incr(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
+	if err := s.usable(ctx); err != nil {
+		return 0, err
+	}
+	if err := backend.CheckKey(key); err != nil {
+		return 0, err
+	}
+	if err := backend.CheckTTL(ttl); err != nil {
+		return 0, err
+	}
+	var (
+		n   int64
+		err error
+	)
+	s.cache.Compute(key, func(old item, found bool) (item, otter.ComputeOp) {
+		if !found {
+			n = delta
+			return item{value: strconv.AppendInt(nil, n, 10), ttl: ttl}, otter.WriteOp
+		}
+		cur, ok := parseCount(old.value)
+		if !ok {
+			err = fmt.Errorf("memstore: %w: the value is not an integer", backend.ErrNotCounter)
+			return old, otter.CancelOp
+		}
+		if n, ok = add(cur, delta); !ok {
+			err = fmt.Errorf("memstore: %w: %d%+d is out of the range of int64", backend.ErrNotCounter, cur, delta)
+			return old, otter.CancelOp
+		}
+		return item{value: strconv.AppendInt(nil, n, 10), ttl: old.ttl, keepExpiry: true}, otter.WriteOp
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// parseCount reads a counter's value: an int64's decimal digits as strconv.FormatInt writes
+// them, and nothing else.
+func parseCount(v []byte) (int64, bool) {
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	var buf [20]byte
+	return n, err == nil && string(strconv.AppendInt(buf[:0], n, 10)) == string(v)
+}
+
+// add returns a+b, and false when the sum overflows int64.
+func add(a, b int64) (int64, bool) {
+	sum := a + b
+	return sum, (b >= 0) == (sum >= a)
 }
 
 // Count implements backend.Store. It visits every entry, in memory, after settling pending

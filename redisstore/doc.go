@@ -9,7 +9,10 @@
 // are written in one round trip and expire together.
 //
 // The store is a backend.Leaser: Acquire is SET … NX PX, Release a script that deletes the key
-// while it holds the holder's token, each one round trip on the key's node.
+// while it holds the holder's token, each one round trip on the key's node. It is a
+// backend.Counter: Incr is a script that creates the counter with its TTL or adds to it with
+// INCRBY, leaving the TTL, one round trip on the key's node; the counter is a string of
+// decimal digits, as INCR keeps one.
 //
 // Batches go in one round trip per node: GetMany is MGET grouped by hash slot, SetMany pipelined
 // SETs, DeleteMany UNLINKs grouped by slot — never a CROSSSLOT error, never a request per key.
