@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -19,8 +20,10 @@ type Throttler interface {
 	// At the Store's now, with tat the stored TAT or now when there is none (or it has
 	// passed), the request is allowed when max(tat, now) + cost - tolerance <= now; then the
 	// key is set to max(tat, now) + cost, in the same atomic step. Nothing is written when
-	// it is denied. An entry under key that is not a TAT is left alone and reported with
-	// ErrNotCounter.
+	// it is denied. From an idle key, tolerance/cost requests are admitted at once (the
+	// burst), then one per cost as time passes. An expired entry counts as none; an entry
+	// under key that is not a TAT (not a decimal integer) is left alone and reported with
+	// ErrNotCounter. Cost and tolerance follow CheckThrottle.
 	Throttle(ctx context.Context, key string, cost, tolerance time.Duration) (Throttle, error)
 }
 
@@ -29,9 +32,29 @@ type Throttle struct {
 	// Allowed reports whether the request was admitted.
 	Allowed bool
 	// TAT is the key's theoretical arrival time after the step: the new one when allowed,
-	// the stored one when denied.
+	// the stored one when denied (Now when there is none, or it has passed). TAT - Now is
+	// how far the key runs ahead: at most the tolerance after an allowed step.
 	TAT time.Time
 	// Now is the time the step ran at, by the Store's clock (the Redis server's, for one),
 	// against which TAT is to be read.
 	Now time.Time
+}
+
+// CheckThrottle reports whether cost and tolerance are ones a Throttler takes: a cost of at
+// least a microsecond, the unit of a TAT, and a tolerance of zero or more, both at most
+// MaxTTL, since they set the key's TTL. Errors wrap ErrInvalidTTL. A Throttler counts both in
+// whole microseconds, dropping what is finer. A tolerance under the cost is valid: the key then
+// admits nothing, as a request heavier than the burst never fits.
+func CheckThrottle(cost, tolerance time.Duration) error {
+	switch {
+	case cost < time.Microsecond:
+		return fmt.Errorf("%w: a throttle's cost of %v is under a microsecond", ErrInvalidTTL, cost)
+	case cost > MaxTTL:
+		return fmt.Errorf("%w: a throttle's cost of %v is over the limit of %v", ErrInvalidTTL, cost, MaxTTL)
+	case tolerance < 0:
+		return fmt.Errorf("%w: a throttle's tolerance of %v is negative", ErrInvalidTTL, tolerance)
+	case tolerance > MaxTTL:
+		return fmt.Errorf("%w: a throttle's tolerance of %v is over the limit of %v", ErrInvalidTTL, tolerance, MaxTTL)
+	}
+	return nil
 }
