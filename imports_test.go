@@ -49,6 +49,9 @@ func TestImportGraph(t *testing.T) {
 		"monitor":   {"", "backend"},
 		"emf":       {"", "backend"},
 		"otelcache": {"", "backend"},
+		// The rate limiter builds on the contract's abilities and the root's prefix rule,
+		// never on a store: the caller passes the Store.
+		"ratelimit": {"", "backend"},
 		"":          {"backend"},
 		"cachetest": {"backend"},
 	}

@@ -54,10 +54,15 @@ func (s *Store) Throttle(ctx context.Context, key string, cost, tolerance time.D
 	slack := tolerance.Microseconds() - cost.Microseconds()
 	var old map[string]types.AttributeValue // the item a failed condition found
 	known := false                          // whether old is known; at first, a busy key is assumed
+	// now is the time of the request whose answer old is, against which old is judged: judged
+	// at a later time, a key kept at its limit by a busy fleet, denied at the request's time,
+	// looks to have room by the time the answer arrives, and its update, tried again, fails
+	// again, until the requests run out.
+	var now time.Time
 	for range maxThrottleRequests {
-		now := s.o.Clock.Now().Truncate(time.Microsecond)
 		var failed *types.ConditionalCheckFailedException
 		if !known {
+			now = s.o.Clock.Now().Truncate(time.Microsecond)
 			tat, err := s.moveTAT(ctx, key, cost, tolerance, now)
 			if err == nil {
 				return backend.Throttle{Allowed: true, TAT: tat, Now: now}, nil

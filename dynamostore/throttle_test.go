@@ -111,6 +111,34 @@ func TestThrottleRacesOnAnIdleKey(t *testing.T) {
 	}
 }
 
+// TestThrottleBusyFleet keeps a key at its limit from 32 goroutines, each a store of its own,
+// for a second: every step is answered, allowed or denied. A denial was once judged at the
+// time its answer came back rather than the time of its request: on a key the fleet keeps at
+// its limit the TAT then seemed to leave room, the update was tried again and lost again, and
+// a few steps in a hundred ran out of requests with an error.
+func TestThrottleBusyFleet(t *testing.T) {
+	client := testenv.DynamoDB(t)
+	opts := newTable(t, client, dynamostore.Options{})
+	stop := time.Now().Add(time.Second)
+	var wg sync.WaitGroup
+	for range 32 {
+		s, err := dynamostore.New(client, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		wg.Go(func() {
+			for time.Now().Before(stop) {
+				if _, err := s.Throttle(context.Background(), "CACHE#busy", 10*time.Millisecond, time.Second); err != nil {
+					t.Errorf("Throttle: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // TestThrottleLeavesOtherItemsAlone throttles keys whose items are not TATs: another service's
 // item (no value attribute) is ErrNotEntry, an entry that is not a number ErrNotCounter, and
 // both are left as they were.

@@ -1,0 +1,198 @@
+package ratelimit_test
+
+import (
+	"context"
+	"flag"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cachekit/cachekit/backend"
+	"github.com/cachekit/cachekit/internal/testenv"
+	"github.com/cachekit/cachekit/ratelimit"
+)
+
+var fleetLoad = flag.Duration("ratelimit.load", 2*time.Second,
+	"how long TestFleet loads each limiter; the issue's goal is stated over 10s")
+
+const (
+	fleetInstances = 8 // Stores on one shared backend, as a service's instances
+	fleetCallers   = 4 // goroutines calling Allow as fast as they can, per instance
+)
+
+// TestFleet runs each algorithm on 8 instances of one backend, loaded by goroutines that call
+// Allow as fast as they can for -ratelimit.load, and holds the admitted requests to the
+// Limit: what the issue asks of a limiter of 100/s across 8 instances.
+func TestFleet(t *testing.T) {
+	for backendName, open := range fleetBackends() {
+		for _, alg := range []ratelimit.Algorithm{ratelimit.GCRA, ratelimit.FixedWindow, ratelimit.SlidingWindow} {
+			t.Run(backendName+"/"+alg.String(), func(t *testing.T) {
+				t.Parallel()
+				stores := open(t, fleetInstances)
+				key := testenv.Name("fleet")
+				switch alg {
+				case ratelimit.GCRA:
+					fleetGCRA(t, stores, key)
+				default:
+					fleetWindows(t, stores, key, alg)
+				}
+			})
+		}
+	}
+}
+
+// load runs fleetCallers goroutines per Store for -ratelimit.load, each calling call with a
+// Limiter of its own on its instance's Store (so that its clock is its own), and returns the
+// time the run took, measured around it.
+func load(t *testing.T, stores []backend.Store, alg ratelimit.Algorithm, call func(caller int, l *ratelimit.Limiter, clock *lastClock) bool) time.Duration {
+	t.Helper()
+	var wg sync.WaitGroup
+	start := time.Now()
+	stop := start.Add(*fleetLoad)
+	for i, s := range stores {
+		for j := range fleetCallers {
+			clock := &lastClock{}
+			l, err := ratelimit.New(s, "rl:", ratelimit.Options{Algorithm: alg, Clock: clock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			caller := i*fleetCallers + j
+			wg.Go(func() {
+				for time.Now().Before(stop) && call(caller, l, clock) {
+				}
+			})
+		}
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+// lastClock is the system clock, remembering the time it last told: a caller's own, read by
+// its Limiter once per call, so that the caller knows which window its call counted in.
+type lastClock struct{ last time.Time }
+
+func (c *lastClock) Now() time.Time {
+	c.last = time.Now()
+	return c.last
+}
+
+// fleetGCRA holds GCRA to its bound. From a key at rest, k admissions move the TAT from at
+// least the time of the first (to the microsecond below) by k×T, and an admission leaves it
+// at most Burst×T ahead of its time, so within a run of d: k <= Burst + (d + 1µs)/T. That is
+// a count over a known span, not a timing: it holds however slow the machine. The span is
+// measured around the run on this process's clock, and the Store's clock (the Redis
+// server's, on the same machine) may tick faster by as much as NTP slews one, 500ppm: the
+// bound allows for it.
+//
+// The ±1% of the issue is a lower bound too, and that one depends on speed: the load must
+// keep a request waiting at every emission, or admissions are lost for good. So it is logged:
+// on an idle machine the sustained rate, (admitted - Burst)/d, is within 1% of 100/s.
+func fleetGCRA(t *testing.T, stores []backend.Store, key string) {
+	limit := ratelimit.PerSecond(100)
+	const interval = 10 * time.Millisecond
+	admitted := make([]int, len(stores)*fleetCallers)
+	denied := make([]int, len(admitted))
+	d := load(t, stores, ratelimit.GCRA, func(caller int, l *ratelimit.Limiter, _ *lastClock) bool {
+		res, err := l.Allow(context.Background(), key, limit)
+		if err != nil {
+			t.Error(err)
+			return false
+		}
+		if res.Allowed {
+			admitted[caller]++
+		} else {
+			denied[caller]++
+		}
+		return true
+	})
+	var total, refused int
+	for i := range admitted {
+		total, refused = total+admitted[i], refused+denied[i]
+	}
+	span := d + d/2000 + time.Microsecond
+	bound := limit.Burst + int(span/interval)
+	if total > bound {
+		t.Errorf("admitted %d in %v, over the bound of %d (a burst of %d and one per %v)", total, d, bound, limit.Burst, interval)
+	}
+	if refused == 0 {
+		t.Errorf("no request denied in %v: the load never reached the limit, so nothing was tested", d)
+	}
+	rate := float64(total-limit.Burst) / d.Seconds()
+	t.Logf("admitted %d, denied %d in %v: %.2f/s after the burst of %d (%+.2f%% of 100/s); bound %d",
+		total, refused, d.Round(time.Millisecond), rate, limit.Burst, rate-100, bound)
+}
+
+// tally is what the callers saw of one window.
+type tally struct {
+	calls, admitted int
+	lastAdmitted    time.Duration // into the window, of the admitted call read latest
+}
+
+// fleetWindows holds the windows to their quota, window by window, from what each call saw:
+// the window its Limiter read the time in, and whether it was admitted. The fixed window is
+// exact: every call counts, the counts of a window run 1, 2, 3… across the fleet, and the
+// calls admitted are those up to the Rate, so a window admits min(calls, Rate), no more (a
+// count lost) and no fewer (a count doubled). The sliding window admits at most the Rate less
+// the previous window's share at its last admission: that admission saw a count of at least
+// the window's admissions, and a previous count of at least that window's.
+func fleetWindows(t *testing.T, stores []backend.Store, key string, alg ratelimit.Algorithm) {
+	limit := ratelimit.Limit{Rate: 50, Period: 500 * time.Millisecond} // 100/s, in windows of 500ms
+	tallies := make([]map[int64]*tally, len(stores)*fleetCallers)
+	d := load(t, stores, alg, func(caller int, l *ratelimit.Limiter, clock *lastClock) bool {
+		res, err := l.Allow(context.Background(), key, limit)
+		if err != nil {
+			t.Error(err)
+			return false
+		}
+		ns := clock.last.UnixNano()
+		index, into := ns/int64(limit.Period), time.Duration(ns%int64(limit.Period))
+		if tallies[caller] == nil {
+			tallies[caller] = map[int64]*tally{}
+		}
+		w := tallies[caller][index]
+		if w == nil {
+			w = &tally{}
+			tallies[caller][index] = w
+		}
+		w.calls++
+		if res.Allowed {
+			w.admitted++
+			w.lastAdmitted = max(w.lastAdmitted, into)
+		}
+		return true
+	})
+	windows := map[int64]*tally{}
+	for _, m := range tallies {
+		for i, w := range m {
+			all := windows[i]
+			if all == nil {
+				all = &tally{}
+				windows[i] = all
+			}
+			all.calls += w.calls
+			all.admitted += w.admitted
+			all.lastAdmitted = max(all.lastAdmitted, w.lastAdmitted)
+		}
+	}
+	var total, calls int
+	for i, w := range windows {
+		total, calls = total+w.admitted, calls+w.calls
+		switch {
+		case w.admitted > limit.Rate:
+			t.Errorf("window %d admitted %d of %d calls, over the Rate of %d", i, w.admitted, w.calls, limit.Rate)
+		case alg == ratelimit.FixedWindow && w.admitted != min(w.calls, limit.Rate):
+			t.Errorf("window %d admitted %d of %d calls, want %d: counts lost or doubled", i, w.admitted, w.calls, min(w.calls, limit.Rate))
+		case alg == ratelimit.SlidingWindow && w.admitted > 0:
+			prev := 0
+			if p := windows[i-1]; p != nil {
+				prev = p.admitted
+			}
+			weight := limit.Period - w.lastAdmitted
+			share := (int64(prev)*int64(weight) + int64(limit.Period) - 1) / int64(limit.Period)
+			if int64(w.admitted)+share > int64(limit.Rate) {
+				t.Errorf("window %d admitted %d, the last %v in, with %d before: over the Rate of %d by the estimate", i, w.admitted, w.lastAdmitted, prev, limit.Rate)
+			}
+		}
+	}
+	t.Logf("%d windows of %v: admitted %d of %d calls in %v (%.1f/s)", len(windows), limit.Period, total, calls, d.Round(time.Millisecond), float64(total)/d.Seconds())
+}

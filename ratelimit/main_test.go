@@ -1,0 +1,9 @@
+package ratelimit_test
+
+import (
+	"testing"
+
+	"github.com/cachekit/cachekit/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.VerifyNoLeaks(m) }
