@@ -33,6 +33,7 @@ type options struct {
 	yes           bool          // clear
 	healthTimeout time.Duration // health
 	bench         benchOptions
+	limit         limitOptions
 }
 
 // globalFlags defines the flags every command takes on fs, bound to cfg, whose fields hold the
@@ -117,6 +118,19 @@ var commands = []*command{
 		details: "Prints \"KEY<tab>JSON\" for each key found, in the order given, or with --json\n" +
 			"{\"values\": {KEY: JSON...}, \"missing\": [KEY...]}. Exit 1 when any key is missing.",
 		run: runMget,
+	},
+	{
+		name: "incr", synopsis: "KEY [N] [--ttl D]", minArgs: 1, maxArgs: 2,
+		summary: "add N (default 1) to the counter under KEY and print the new count",
+		details: incrDetails,
+		run:     runIncr,
+	},
+	{
+		name: "limit", synopsis: "KEY RATE [--algorithm A]", minArgs: 2, maxArgs: 2,
+		summary: "let the rate limiter admit or deny one request under KEY at RATE (100/s)",
+		details: limitDetails,
+		flags:   limitFlags,
+		run:     runLimit,
 	},
 	{
 		name: "stats", minArgs: 0, maxArgs: 0,
@@ -204,9 +218,7 @@ func runSet(ctx context.Context, inv *invocation) error {
 	if err := inv.view().Set(ctx, key, value, 0); err != nil {
 		return err
 	}
-	if inv.cfg.Backend() == cacheenv.StorageMemory {
-		fmt.Fprintln(inv.stderr, "cachectl: note: the memory backend lives in this process only; the entry is gone when it exits")
-	}
+	inv.noteMemory()
 	if inv.json {
 		return inv.printJSON(struct {
 			OK         bool    `json:"ok"`

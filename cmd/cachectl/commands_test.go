@@ -113,6 +113,8 @@ func TestJSONOutput(t *testing.T) {
 		{[]string{"expire", "k", "1h"}, 0, "ttl_seconds"},
 		{[]string{"mget", "k", "j", "absent"}, 1, "missing"},
 		{[]string{"stats"}, 0, "hit_ratio"},
+		{[]string{"incr", "c"}, 0, "count"},
+		{[]string{"limit", "c2", "1/s"}, 0, "allowed"},
 		{[]string{"del", "n"}, 0, "keys"},
 		{[]string{"health"}, 0, "steps"},
 		{[]string{"clear", "--yes"}, 0, "removed"},
@@ -186,6 +188,23 @@ func TestUsageErrors(t *testing.T) {
 		{"bad duration", []string{"bench", "--duration", "5"}, "--duration"},
 		{"no room", []string{"bench", "--max-size", "0"}, "--max-size"},
 		{"health timeout", []string{"health", "--timeout", "-1s"}, "--timeout"},
+		{"incr without a key", []string{"incr"}, "usage: cachectl incr KEY [N]"},
+		{"incr by a word", []string{"incr", "k", "many"}, `invalid N "many"`},
+		{"incr by a fraction", []string{"incr", "k", "1.5"}, `invalid N "1.5"`},
+		{"incr by more than int64", []string{"incr", "k", "9223372036854775808"}, "invalid N"},
+		{"incr an empty key", []string{"incr", ""}, "invalid key"},
+		{"incr with a bad --ttl", []string{"incr", "k", "--ttl", "0"}, "not positive"},
+		{"limit without a rate", []string{"limit", "k"}, "usage: cachectl limit KEY RATE"},
+		{"limit with a bare count", []string{"limit", "k", "100"}, `invalid RATE "100"`},
+		{"limit with no requests", []string{"limit", "k", "0/s"}, "invalid RATE"},
+		{"limit with a period of days", []string{"limit", "k", "10/d"}, "invalid RATE"},
+		{"limit with a period over the limit", []string{"limit", "k", "1/100000h"}, "Period"},
+		{"limit over one request a microsecond", []string{"limit", "k", "2000000/s"}, "microsecond"},
+		{"limit by an unknown algorithm", []string{"limit", "k", "1/s", "--algorithm", "leaky"}, `--algorithm "leaky"`},
+		{"limit with a burst of 0", []string{"limit", "k", "1/s", "--burst", "0"}, "--burst 0"},
+		{"limit with a negative burst", []string{"limit", "k", "1/s", "--burst", "-1"}, "--burst -1"},
+		{"limit with a burst on a window", []string{"limit", "k", "1/s", "--algorithm", "fixed", "--burst", "5"}, "--burst is gcra's"},
+		{"limit an empty key", []string{"limit", "", "1/s"}, "invalid key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,6 +235,10 @@ func TestBackendErrors(t *testing.T) {
 		{"mget", "a", "b"},
 		{"stats"},
 		{"clear", "--yes"},
+		{"incr", "k"},
+		{"limit", "k", "1/s"},
+		{"limit", "k", "1/s", "--algorithm", "fixed"},
+		{"limit", "k", "1/s", "--algorithm", "sliding"},
 	} {
 		r := s.run(args...)
 		r.check(t, args, exitBackend)
@@ -305,6 +328,15 @@ func TestHelp(t *testing.T) {
 		r := runArgs(t, args...)
 		r.check(t, args, exitOK)
 		for _, want := range []string{"cachectl bench", "--duration", "--zipf", "--read-ratio", "--max-size", "--concurrency", "--value-size", "--keys", "(default 5s)"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("cachectl %q: no %q in\n%s", args, want, r.stdout)
+			}
+		}
+	}
+	for _, args := range [][]string{{"help", "limit"}, {"limit", "-h"}} {
+		r := runArgs(t, args...)
+		r.check(t, args, exitOK)
+		for _, want := range []string{"cachectl limit KEY RATE", "100/s", "--burst", "--algorithm A", "(default gcra)", "Exit 0 when"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("cachectl %q: no %q in\n%s", args, want, r.stdout)
 			}

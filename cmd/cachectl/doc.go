@@ -7,7 +7,10 @@
 //	cachectl [--backend NAME] [--prefix PREFIX] [--ttl D] [--json] COMMAND [ARGS]
 //
 // The commands get, set, del, has, ttl, expire, mget, stats and clear act on single entries
-// or the whole prefix; health probes the backend with a write, a read and a delete; bench
+// or the whole prefix; incr adds to a counter (backend.Counter), and limit asks a
+// ratelimit.Limiter to admit one request under a key at a rate such as 100/s, by GCRA or a
+// fixed or sliding window, printing the verdict, the requests remaining, retry-after and
+// reset-after; health probes the backend with a write, a read and a delete; bench
 // runs a cache-aside workload on keys drawn from a Zipf distribution and reports throughput,
 // latency percentiles and the hit ratio:
 //
@@ -18,8 +21,9 @@
 // Linux.
 //
 // Flags may come before or after the command and its arguments. The exit code is 0 on
-// success, 1 on a miss, an absent key or an unhealthy probe, 2 on bad usage or configuration
-// and 3 when the backend fails. "cachectl help" lists the commands, flags and environment
+// success, 1 on a miss, an absent key, an unhealthy probe or a request limit denies, 2 on bad
+// usage or configuration (incr on an entry that is not a counter among them) and 3 when the
+// backend fails. "cachectl help" lists the commands, flags and environment
 // variables.
 //
 // The memory backend lives inside each cachectl process, so an entry set by one run is gone

@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/cachekit/cachekit/cachetest"
 	"github.com/cachekit/cachekit/internal/testenv"
 )
 
@@ -32,9 +34,11 @@ func TestDynamoDB(t *testing.T) {
 	if err := os.WriteFile(big, []byte(`{"blob":"`+strings.Repeat("<&>", 70<<10)+`"}`+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The windows' runs all fall in the window of this clock, which stands still.
+	clock := cachetest.NewClock(time.Now())
 	db := func(args ...string) result {
 		t.Helper()
-		return runArgs(t, append([]string{"--table", table, "--prefix", "CACHE#ops:"}, args...)...)
+		return runAt(t, clock, append([]string{"--table", table, "--prefix", "CACHE#ops:"}, args...)...)
 	}
 	steps := []struct {
 		args     []string
@@ -60,6 +64,25 @@ func TestDynamoDB(t *testing.T) {
 		{[]string{"set", "big", "@" + big}, 0, "", nil},
 		{[]string{"get", "big"}, 0, `{"blob":"<&><&>`, nil},
 		{[]string{"clear", "--yes"}, 0, "1", nil},
+
+		{[]string{"incr", "n"}, 0, "1\n", nil},
+		{[]string{"incr", "n", "4", "--ttl", "10m"}, 0, "5\n", nil},
+		{[]string{"incr", "n", "-6"}, 0, "-1\n", nil},
+		{[]string{"get", "n"}, 0, "-1\n", nil},
+		{[]string{"--json", "incr", "n"}, 0, `"count": 0`, []string{"key", "count"}},
+		{[]string{"set", "two", "2"}, 0, "", nil},
+		{[]string{"incr", "two"}, 2, "", nil}, // what set wrote is not a counter on DynamoDB
+		{[]string{"get", "two"}, 0, "2\n", nil},
+		{[]string{"limit", "rl", "1/h"}, 0, "allowed", nil},
+		{[]string{"limit", "rl", "1/h"}, 1, "denied", nil},
+		{[]string{"--json", "limit", "rl", "1/h"}, 1, `"allowed": false`, []string{"remaining", "retry_after_seconds", "reset_after_seconds"}},
+		{[]string{"limit", "fx", "1/h", "--algorithm", "fixed"}, 0, "allowed", nil},
+		{[]string{"limit", "fx", "1/h", "--algorithm", "fixed"}, 1, "denied", nil},
+		{[]string{"limit", "sw", "1/h", "--algorithm", "sliding"}, 0, "allowed", nil},
+		{[]string{"limit", "sw", "1/h", "--algorithm", "sliding"}, 1, "denied", nil},
+		{[]string{"limit", "two", "1/s"}, 2, "", nil},
+		// n, two, rl, and one window's counter each for fx and sw.
+		{[]string{"clear", "--yes"}, 0, "removed 5 ", nil},
 		{[]string{"table", "drop"}, 2, "", nil},
 	}
 	for _, st := range steps {
@@ -80,6 +103,7 @@ func TestDynamoDB(t *testing.T) {
 			}
 		}
 	}
+	checkCounterTTL(t, db)
 	if r := runArgs(t, "--backend", "memory", "table", "create"); r.code != 2 {
 		t.Errorf("table create on the memory backend = exit %d, want 2", r.code)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/cacheenv"
 )
 
@@ -30,8 +31,8 @@ func main() {
 // Exit codes, as the help text documents them.
 const (
 	exitOK      = 0 // success: a hit, a present key, a healthy probe
-	exitMiss    = 1 // a miss, an absent key, an unhealthy probe
-	exitUsage   = 2 // bad usage or configuration
+	exitMiss    = 1 // a miss, an absent key, an unhealthy probe, a request the limit denies
+	exitUsage   = 2 // bad usage or configuration, or an entry incr cannot count
 	exitBackend = 3 // the backend failed
 )
 
@@ -51,6 +52,9 @@ type cli struct {
 	tty bool
 	// progressEvery is how often bench reports progress.
 	progressEvery time.Duration
+	// clock tells limit's windows the time; nil is the system clock. Tests stand it still, so
+	// that no run crosses a window's edge.
+	clock backend.Clock
 }
 
 func newCLI(stdout, stderr io.Writer) *cli {
@@ -230,7 +234,8 @@ func exitCode(err error) int {
 		errors.Is(err, cachekit.ErrInvalidKey),
 		errors.Is(err, cachekit.ErrInvalidTTL),
 		errors.Is(err, cachekit.ErrValueTooLarge),
-		errors.Is(err, cachekit.ErrEncode):
+		errors.Is(err, cachekit.ErrEncode),
+		errors.Is(err, backend.ErrNotCounter):
 		return exitUsage
 	case errors.Is(err, cachekit.ErrNotFound):
 		return exitMiss

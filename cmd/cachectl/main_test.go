@@ -31,6 +31,17 @@ func runArgs(t *testing.T, args ...string) result {
 	return result{code, out.String(), errOut.String()}
 }
 
+// runAt runs cachectl as runArgs does, with limit's windows read on clock: a test that
+// counts in a window stands it still, so that no run crosses the window's edge.
+func runAt(t *testing.T, clock *cachetest.Clock, args ...string) result {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	c := newCLI(&out, &errOut)
+	c.clock = clock
+	code := c.run(t.Context(), args)
+	return result{code, out.String(), errOut.String()}
+}
+
 // session runs cachectl commands against one Store that outlives each run, as a remote
 // backend would, on a clock that stands still.
 type session struct {
@@ -62,6 +73,7 @@ func (s *session) runContext(ctx context.Context, args ...string) result {
 	s.t.Helper()
 	var out, errOut bytes.Buffer
 	c := newCLI(&out, &errOut)
+	c.clock = s.clock
 	c.open = func(cfg cacheenv.Config) (*cachekit.Cache, error) {
 		// Open checks the Config as a real run would; the Cache then uses the session's Store.
 		checked, err := cacheenv.Open(cfg)
@@ -78,10 +90,13 @@ func (s *session) runContext(ctx context.Context, args ...string) result {
 	return result{code, out.String(), errOut.String()}
 }
 
-// keepOpen is a Store whose Close leaves the Store it wraps open for the next run.
+// keepOpen is a Store whose Close leaves the Store it wraps open for the next run. It unwraps,
+// so that incr and limit find the abilities of the Store underneath.
 type keepOpen struct{ cachekit.Store }
 
 func (keepOpen) Close() error { return nil }
+
+func (k keepOpen) Unwrap() cachekit.Store { return k.Store }
 
 // brokenSession runs commands against a Store that fails every call, as a backend that is down.
 func brokenSession(t *testing.T) *session {

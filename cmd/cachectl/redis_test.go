@@ -3,7 +3,9 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/cachekit/cachekit/cachetest"
 	"github.com/cachekit/cachekit/internal/testenv"
 )
 
@@ -26,12 +28,36 @@ func TestRedis(t *testing.T) {
 		{[]string{"health"}, 0, "healthy"},
 		{[]string{"clear", "--yes"}, 0, "2"},
 		{[]string{"has", "geo"}, 1, "false"},
+
+		{[]string{"incr", "n"}, 0, "1\n"},
+		{[]string{"incr", "n", "4"}, 0, "5\n"},
+		{[]string{"incr", "n", "-6"}, 0, "-1\n"},
+		{[]string{"get", "n"}, 0, "-1\n"},
+		{[]string{"set", "geo", `{"city":"Oslo"}`}, 0, ""},
+		{[]string{"incr", "geo"}, 2, ""},
+		{[]string{"get", "geo"}, 0, `{"city":"Oslo"}`},
+		{[]string{"limit", "rl", "1/h"}, 0, "allowed"},
+		{[]string{"limit", "rl", "1/h"}, 1, "denied"},
+		{[]string{"limit", "fx", "1/h", "--algorithm", "fixed"}, 0, "allowed"},
+		{[]string{"limit", "fx", "1/h", "--algorithm", "fixed"}, 1, "denied"},
+		{[]string{"limit", "sw", "1/h", "--algorithm", "sliding"}, 0, "allowed"},
+		{[]string{"limit", "sw", "1/h", "--algorithm", "sliding"}, 1, "denied"},
+		{[]string{"limit", "geo", "1/s"}, 2, ""},
+		// n, geo, rl, and one window's counter each for fx and sw.
+		{[]string{"clear", "--yes"}, 0, "removed 5 "},
+	}
+	// The windows' runs all fall in the window of this clock, which stands still.
+	clock := cachetest.NewClock(time.Now())
+	redis := func(args ...string) result {
+		t.Helper()
+		return runAt(t, clock, append([]string{"--redis", testenv.RedisClusterURL(), "--prefix", prefix}, args...)...)
 	}
 	for _, st := range steps {
-		r := runArgs(t, append([]string{"--redis", testenv.RedisClusterURL(), "--prefix", prefix}, st.args...)...)
+		r := redis(st.args...)
 		if r.code != st.code || !strings.Contains(r.stdout, st.stdout) {
 			t.Fatalf("cachectl %s = exit %d, stdout %q, stderr %q; want exit %d and %q in stdout",
 				strings.Join(st.args, " "), r.code, r.stdout, r.stderr, st.code, st.stdout)
 		}
 	}
+	checkCounterTTL(t, redis)
 }

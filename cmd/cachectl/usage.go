@@ -25,9 +25,10 @@ are meant for it; the other commands for the remote backends.
 
 const exitCodes = `Exit codes:
   0  success: a hit, a present key, a healthy probe
-  1  a miss, an absent key, an unhealthy probe
+  1  a miss, an absent key, an unhealthy probe, a request limit denies
   2  bad usage or configuration: an unknown command or flag, a missing argument, an invalid
-     duration, key, TTL or JSON value, a value too large for the backend, clear without --yes
+     duration, key, TTL, JSON value or RATE, a value too large for the backend, clear
+     without --yes, incr on an entry that is not a counter
   3  the backend failed
 `
 
