@@ -13,6 +13,7 @@ require (
 	github.com/eko/gocache/lib/v4 v4.3.0
 	github.com/eko/gocache/store/redis/v4 v4.2.6
 	github.com/go-redis/cache/v9 v9.0.0
+	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/jellydator/ttlcache/v3 v3.4.1
 	github.com/maypok86/otter/v2 v2.4.0
 	github.com/patrickmn/go-cache v2.1.0+incompatible
