@@ -28,8 +28,11 @@ const maxThrottleRequests = 8
 //   - A request that does not fit is denied in that same request: the failed condition's
 //     answer carries the item (ReturnValuesOnConditionCheckFailure), and nothing is written.
 //   - An idle key (no item, an expired one, or a TAT that has passed) fails that condition
-//     too, and takes a PutItem of now + cost, conditional on the item being as the first
-//     answer found it: two requests. A race lost to another instance adds one.
+//     too, and takes a PutItem of now + cost, conditional on the key being idle still at now:
+//     two requests. A race lost to another instance, whose TAT is ahead of now, adds one or
+//     two: an update, or the denial its answer tells.
+//
+// Every answer is judged at the one time the step runs at, now.
 //
 // The ttl attribute of a new TAT is its second rounded up. An update expression can add but
 // not divide, so an update sets the ttl to the second of now + tolerance rounded up, a bound
@@ -52,17 +55,18 @@ func (s *Store) Throttle(ctx context.Context, key string, cost, tolerance time.D
 		return backend.Throttle{}, err
 	}
 	slack := tolerance.Microseconds() - cost.Microseconds()
+	// The step runs at one time, now, against which every answer is judged, however many
+	// requests it takes: judged at a later time, a key that a busy fleet keeps at its limit,
+	// denied at the request's time, seemed to have room by the time its answer came; and on a
+	// slow table, a key whose TAT passed between two requests was idle again, so that each
+	// answer sent the step back to a race it could lose again, until the requests ran out.
+	// At one time the TAT only moves forward under the step: idle, busy, then denied.
+	now := s.o.Clock.Now().Truncate(time.Microsecond)
 	var old map[string]types.AttributeValue // the item a failed condition found
 	known := false                          // whether old is known; at first, a busy key is assumed
-	// now is the time of the request whose answer old is, against which old is judged: judged
-	// at a later time, a key kept at its limit by a busy fleet, denied at the request's time,
-	// looks to have room by the time the answer arrives, and its update, tried again, fails
-	// again, until the requests run out.
-	var now time.Time
 	for range maxThrottleRequests {
 		var failed *types.ConditionalCheckFailedException
 		if !known {
-			now = s.o.Clock.Now().Truncate(time.Microsecond)
 			tat, err := s.moveTAT(ctx, key, cost, tolerance, now)
 			if err == nil {
 				return backend.Throttle{Allowed: true, TAT: tat, Now: now}, nil
@@ -167,9 +171,12 @@ func (s *Store) storedTAT(old map[string]types.AttributeValue, now time.Time) (i
 }
 
 // newTAT writes the item of the TAT tat, in Unix microseconds, over old, the item an answer
-// found under the key (an expired item, or a TAT that has passed), or where there is none,
-// conditional on its being as it was: if another instance wrote the key since, it fails with
-// a ConditionalCheckFailedException carrying the item.
+// found under the key (an expired item, or a TAT that has passed), or where there is none.
+// Its condition is that the key is still idle at now: no item, or an expired one, or a TAT
+// that has passed. Another instance that restarted the key since, at a time far enough
+// before now that its TAT has passed too, does not stop it, since GCRA would admit both; one
+// whose TAT is still ahead of now does, and the write fails with a
+// ConditionalCheckFailedException carrying the item.
 func (s *Store) newTAT(ctx context.Context, key string, old map[string]types.AttributeValue, tat int64, now time.Time) error {
 	it := s.key(key)
 	it[s.o.ValueAttribute] = number(tat)
@@ -177,10 +184,12 @@ func (s *Store) newTAT(ctx context.Context, key string, old map[string]types.Att
 	it[s.o.CreatedAtAttribute] = number(now.Unix())
 	cond, names, values := "attribute_not_exists(#pk)", s.namesFor("#pk"), map[string]types.AttributeValue(nil)
 	if old != nil {
-		cond, names = "#v = :old AND attribute_not_exists(#ttl)", s.namesFor("#v", "#ttl")
-		values = map[string]types.AttributeValue{":old": old[s.o.ValueAttribute]}
-		if exp, ok := old[s.o.TTLAttribute]; ok {
-			cond, values[":exp"] = "#v = :old AND #ttl = :exp", exp
+		cond = "(attribute_type(#v, :typeN) AND #v <= :now) OR #ttl <= :sec"
+		names = s.namesFor("#v", "#ttl")
+		values = map[string]types.AttributeValue{
+			":typeN": &types.AttributeValueMemberS{Value: "N"},
+			":now":   number(now.UnixMicro()),
+			":sec":   number(now.Unix()),
 		}
 	}
 	in := &dynamodb.PutItemInput{

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cachekit/cachekit/backend"
+	"github.com/cachekit/cachekit/cachetest"
 	"github.com/cachekit/cachekit/dynamostore"
 	"github.com/cachekit/cachekit/internal/testenv"
 )
@@ -111,32 +112,117 @@ func TestThrottleRacesOnAnIdleKey(t *testing.T) {
 	}
 }
 
-// TestThrottleBusyFleet keeps a key at its limit from 32 goroutines, each a store of its own,
-// for a second: every step is answered, allowed or denied. A denial was once judged at the
-// time its answer came back rather than the time of its request: on a key the fleet keeps at
-// its limit the TAT then seemed to leave room, the update was tried again and lost again, and
-// a few steps in a hundred ran out of requests with an error.
-func TestThrottleBusyFleet(t *testing.T) {
+// hooked is a DynamoDB client that lets a test act between a store's requests, as other
+// instances of a fleet do.
+type hooked struct {
+	*dynamodb.Client
+	afterFailedUpdate, beforePut func()
+	sent                         int
+}
+
+func (h *hooked) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	h.sent++
+	out, err := h.Client.UpdateItem(ctx, in, optFns...)
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) && h.afterFailedUpdate != nil {
+		h.afterFailedUpdate()
+	}
+	return out, err
+}
+
+func (h *hooked) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	h.sent++
+	if h.beforePut != nil {
+		h.beforePut()
+	}
+	return h.Client.PutItem(ctx, in, optFns...)
+}
+
+// TestThrottleJudgedAtItsTime keeps a key at its limit while one step is under way, as a busy
+// fleet does: time passes while each answer travels, and other instances fill the room it
+// frees before the step's next request. The step is denied by its first answer, judged at the
+// time of its request. Judged at the time the answer came, the key seemed to have room, the
+// update was tried again and lost again, and the step ran out of requests with an error.
+func TestThrottleJudgedAtItsTime(t *testing.T) {
+	ctx := context.Background()
 	client := testenv.DynamoDB(t)
 	opts := newTable(t, client, dynamostore.Options{})
-	stop := time.Now().Add(time.Second)
-	var wg sync.WaitGroup
-	for range 32 {
-		s, err := dynamostore.New(client, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		wg.Go(func() {
-			for time.Now().Before(stop) {
-				if _, err := s.Throttle(context.Background(), "CACHE#busy", 10*time.Millisecond, time.Second); err != nil {
-					t.Errorf("Throttle: %v", err)
-					return
-				}
-			}
-		})
+	clock := fixedClock()
+	opts.Clock = clock
+	const cost, tolerance = time.Second, 10 * time.Second
+	others, err := dynamostore.New(client, opts)
+	if err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
+	defer others.Close()
+	api := &hooked{Client: client}
+	s, err := dynamostore.New(api, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const key = "CACHE#busy"
+	for range 10 { // the burst: the key at its limit
+		if r, err := others.Throttle(ctx, key, cost, tolerance); err != nil || !r.Allowed {
+			t.Fatalf("burst: %+v, %v", r, err)
+		}
+	}
+	api.afterFailedUpdate = func() {
+		clock.Advance(2 * cost) // the answer's journey frees two emissions
+		for range 2 {           // which the fleet takes
+			if r, err := others.Throttle(ctx, key, cost, tolerance); err != nil || !r.Allowed {
+				t.Errorf("the fleet: %+v, %v", r, err)
+			}
+		}
+	}
+	start := clock.Now()
+	r, err := s.Throttle(ctx, key, cost, tolerance)
+	if err != nil || r.Allowed || !r.Now.Equal(start) {
+		t.Errorf("Throttle = %+v, %v; want denied at the time it started, %v", r, err, start)
+	}
+	if api.sent != 1 {
+		t.Errorf("Throttle sent %d requests, want 1: its first answer denies it", api.sent)
+	}
+}
+
+// TestThrottleRestartsAnIdleKey restarts an idle key while another instance restarts it too,
+// at a time far enough before this one's that its TAT has passed by this one's time, as on a
+// table slower than the rate: the write goes over it, in the step's second request, since
+// GCRA admits both. Conditional on the item found, it lost each time the other instance wrote
+// again, and the step ran out of requests with an error.
+func TestThrottleRestartsAnIdleKey(t *testing.T) {
+	ctx := context.Background()
+	client := testenv.DynamoDB(t)
+	opts := newTable(t, client, dynamostore.Options{})
+	earlier, later := opts, opts
+	earlier.Clock = fixedClock()
+	later.Clock = fixedClock()
+	later.Clock.(*cachetest.Clock).Advance(time.Minute)
+	const cost, tolerance = time.Second, 10 * time.Second
+	other, err := dynamostore.New(client, earlier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	api := &hooked{Client: client}
+	s, err := dynamostore.New(api, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const key = "CACHE#idle"
+	api.beforePut = func() { // the other instance, whose time is a minute before, throttles first
+		if r, err := other.Throttle(ctx, key, cost, tolerance); err != nil || !r.Allowed {
+			t.Errorf("the other instance: %+v, %v", r, err)
+		}
+	}
+	r, err := s.Throttle(ctx, key, cost, tolerance)
+	if want := later.Clock.Now().Add(cost); err != nil || !r.Allowed || !r.TAT.Equal(want) {
+		t.Errorf("Throttle = %+v, %v; want allowed, TAT %v", r, err, want)
+	}
+	if api.sent > 3 {
+		t.Errorf("Throttle sent %d requests, want at most 3: an update, a put that finds the key created, and a put over it", api.sent)
+	}
 }
 
 // TestThrottleLeavesOtherItemsAlone throttles keys whose items are not TATs: another service's

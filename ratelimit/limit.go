@@ -16,7 +16,7 @@ type Limit struct {
 	Rate int
 	// Period is the time Rate is counted over: the window's length for the windows, and the
 	// time GCRA takes to admit Rate requests at its steady pace. It must be positive and at
-	// most backend.MaxTTL/2, since a window's counter lives two windows.
+	// most backend.MaxTTL/3, since a window's counter lives up to three windows.
 	Period time.Duration
 	// Burst is how many requests GCRA admits at once, after a quiet spell: its quota. Zero
 	// means Rate, as redis_rate's PerSecond sets it; a negative Burst is refused. The windows
@@ -51,8 +51,8 @@ func (l Limit) check() error {
 	switch {
 	case l.Rate <= 0:
 		return fmt.Errorf("ratelimit: Limit.Rate %d is not positive: %w", l.Rate, backend.ErrConfig)
-	case l.Period <= 0 || l.Period > backend.MaxTTL/2:
-		return fmt.Errorf("ratelimit: Limit.Period %v is not within (0, %v]: %w", l.Period, backend.MaxTTL/2, backend.ErrConfig)
+	case l.Period <= 0 || l.Period > backend.MaxTTL/3:
+		return fmt.Errorf("ratelimit: Limit.Period %v is not within (0, %v]: %w", l.Period, backend.MaxTTL/3, backend.ErrConfig)
 	case l.Burst < 0:
 		return fmt.Errorf("ratelimit: Limit.Burst %d is negative: %w", l.Burst, backend.ErrConfig)
 	}

@@ -51,6 +51,11 @@ type Options struct {
 	// Clock tells the windows the time, which picks the window a request counts in. Nil means
 	// the system clock. GCRA does not read it: its step runs at the Store's own time (the
 	// Redis server's, for one), so that a fleet agrees on it.
+	//
+	// The windows read it again when the Store answers: an answer that comes back over two
+	// windows after the start of the request's window, as when the process stalled for
+	// longer than a window, may come from a counter that expired and started again from zero,
+	// so the request is decided again at the new time, and denied if that answer is late too.
 	Clock backend.Clock
 	// FailClosed makes Allow return the error of a request the Store did not decide because a
 	// circuit breaker in front of it skipped the backend (an error wrapping
@@ -84,7 +89,9 @@ type Result struct {
 	Remaining int
 	// RetryAfter is, for a denied request, how long until it would be admitted if no other
 	// came meanwhile. It is zero when the request was admitted (go-redis/redis_rate reports -1
-	// then), so that RetryAfter > 0 means "wait".
+	// then), so that RetryAfter > 0 means "wait"; and zero for the rare request a window
+	// denied because the Store's answers came too late to trust, twice (see Options.Clock),
+	// which may be asked again at once.
 	RetryAfter time.Duration
 	// ResetAfter is how long until the key is back to its full quota (Remaining at Burst
 	// under GCRA, at Rate under the windows) if no other request came meanwhile.
@@ -177,10 +184,8 @@ func (l *Limiter) AllowN(ctx context.Context, key string, limit Limit, n int) (R
 	switch l.algorithm {
 	case GCRA:
 		res, err = l.gcra(ctx, l.prefix+key, limit, n)
-	case FixedWindow:
-		res, err = l.fixedWindow(ctx, l.prefix+key, limit, n)
 	default:
-		res, err = l.slidingWindow(ctx, l.prefix+key, limit, n)
+		res, err = l.windowed(ctx, l.prefix+key, limit, n)
 	}
 	if err != nil && !l.failClosed && errors.Is(err, backend.ErrSkipped) {
 		// The backend was not asked: admit, as if the key were new.

@@ -27,23 +27,58 @@ func windowKey(key string, index int64) string {
 	return key + ":" + strconv.FormatInt(index, 10)
 }
 
-// counterTTL is the TTL a window's counter is created with: two windows. The sliding window
-// reads a counter through the window after its own; and the instances of a fleet read the
-// time each from its own clock, so one whose clock runs behind still counts into a window
-// the others have left, which must not have expired and started again from zero.
-func counterTTL(period time.Duration) time.Duration { return 2 * period }
+// counterTTL is the TTL a window's counter is created with. Its answers are trusted until two
+// windows past the start of the window they were asked for (see windowed), and it must live
+// that long: two windows for the fixed window, three for the sliding window, whose requests
+// read the previous window's counter too.
+func (l *Limiter) counterTTL(period time.Duration) time.Duration {
+	if l.algorithm == SlidingWindow {
+		return 3 * period
+	}
+	return 2 * period
+}
+
+// windowed decides a request by one of the windows, at the time the Limiter's clock tells.
+//
+// A window's counters live a bounded time, so an answer from the Store is trusted only while
+// the counters it read must still be alive: until two windows past the start of the
+// request's window. Between reading the clock and the Store's answer the process may stall
+// (a pause, a CPU quota spent, a frozen sandbox) for longer; the answer may then come from a
+// counter that expired and started again from zero, and admitting on it would let a stalled
+// fleet through twice. So an answer that comes back later is set aside and the request
+// decided again, at the new time; if that one comes back too late as well, the request is
+// denied, with RetryAfter zero. The instances of a fleet read the time each from its own
+// clock, too: one whose clock runs behind by up to a window still counts into live counters.
+func (l *Limiter) windowed(ctx context.Context, key string, limit Limit, n int) (Result, error) {
+	decide := l.fixedWindow
+	if l.algorithm == SlidingWindow {
+		decide = l.slidingWindow
+	}
+	for range 2 {
+		now := l.clock.Now()
+		res, err := decide(ctx, key, limit, n, now)
+		if err != nil {
+			return Result{}, err
+		}
+		_, elapsed := window(now, limit.Period)
+		if l.clock.Now().Before(now.Add(2*limit.Period - elapsed)) {
+			return res, nil
+		}
+	}
+	return Result{}, nil
+}
 
 // fixedWindow counts the request in its window's counter, in one request to the Store, and
 // admits it while the count is within Rate. A denied request stays counted: undoing it would
 // take a second request, and it changes nothing for requests of weight one, denied anyway
 // until the window ends; a denied AllowN(n) does use up the rest of the window's quota.
-func (l *Limiter) fixedWindow(ctx context.Context, key string, limit Limit, n int) (Result, error) {
-	index, elapsed := window(l.clock.Now(), limit.Period)
+func (l *Limiter) fixedWindow(ctx context.Context, key string, limit Limit, n int, now time.Time) (Result, error) {
+	index, elapsed := window(now, limit.Period)
 	k := windowKey(key, index)
 	if err := backend.CheckKey(k); err != nil {
 		return Result{}, err
 	}
-	count, err := l.counter.Incr(ctx, k, int64(n), counterTTL(limit.Period))
+	count, err := l.counter.Incr(ctx, k, int64(n), l.counterTTL(limit.Period))
 	if err != nil {
 		return Result{}, err
 	}
@@ -75,8 +110,8 @@ func (l *Limiter) fixedWindow(ctx context.Context, key string, limit Limit, n in
 // window never admits more than Rate, as a FixedWindow; the estimate runs short only when the
 // previous window's requests came at its end, and then a Period spanning the two windows
 // admits at most Rate more than a window ending at the edge held, and at most 2×Rate.
-func (l *Limiter) slidingWindow(ctx context.Context, key string, limit Limit, n int) (Result, error) {
-	index, elapsed := window(l.clock.Now(), limit.Period)
+func (l *Limiter) slidingWindow(ctx context.Context, key string, limit Limit, n int, now time.Time) (Result, error) {
+	index, elapsed := window(now, limit.Period)
 	k := windowKey(key, index)
 	if err := backend.CheckKey(k); err != nil {
 		return Result{}, err
@@ -85,7 +120,7 @@ func (l *Limiter) slidingWindow(ctx context.Context, key string, limit Limit, n 
 	if err != nil {
 		return Result{}, err
 	}
-	count, err := l.counter.Incr(ctx, k, int64(n), counterTTL(limit.Period))
+	count, err := l.counter.Incr(ctx, k, int64(n), l.counterTTL(limit.Period))
 	if err != nil {
 		return Result{}, err
 	}
@@ -97,7 +132,7 @@ func (l *Limiter) slidingWindow(ctx context.Context, key string, limit Limit, n 
 	if !res.Allowed {
 		// Undone with the context of the call: a caller gone leaves the count high, on the
 		// strict side.
-		_, _ = l.counter.Incr(ctx, k, -int64(n), counterTTL(limit.Period))
+		_, _ = l.counter.Incr(ctx, k, -int64(n), l.counterTTL(limit.Period))
 		count -= int64(n)
 	}
 	count = max(count, 0)
