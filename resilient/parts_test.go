@@ -93,8 +93,8 @@ func TestBatchOverPartsReportsEveryKey(t *testing.T) {
 	}
 }
 
-// twoParts is a store in two parts whose reads, writes and lease takings fail on a part while
-// it is down.
+// twoParts is a store in two parts whose reads, writes, lease takings and increments fail on a
+// part while it is down.
 type twoParts struct {
 	*memstore.Store
 	mu           sync.Mutex
@@ -133,6 +133,13 @@ func (h *twoParts) Acquire(ctx context.Context, k, token string, ttl time.Durati
 		return false, errDown
 	}
 	return h.Store.Acquire(ctx, k, token, ttl)
+}
+
+func (h *twoParts) Incr(ctx context.Context, k string, delta int64, ttl time.Duration) (int64, error) {
+	if h.down(k) {
+		return 0, errDown
+	}
+	return h.Store.Incr(ctx, k, delta, ttl)
 }
 
 // TestStaleKeysOfHealthyPartsAreInvalidatedWhileAnotherIsOpen: the keys a failed write left
