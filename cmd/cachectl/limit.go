@@ -140,7 +140,7 @@ func runLimit(ctx context.Context, inv *invocation) error {
 			Algorithm         string  `json:"algorithm"`
 			Rate              int     `json:"rate"`
 			PeriodSeconds     float64 `json:"period_seconds"`
-			Burst             int     `json:"burst"`
+			Quota             int     `json:"quota"`
 		}{key, res.Allowed, res.Remaining, res.RetryAfter.Seconds(), res.ResetAfter.Seconds(),
 			algorithm.String(), limit.Rate, limit.Period.Seconds(), limiter.Quota(limit)})
 	} else {

@@ -131,7 +131,7 @@ func TestLimit(t *testing.T) {
 	}
 	wantJSON := map[string]any{
 		"key": "api", "allowed": false, "remaining": 0.0, "retry_after_seconds": 0.5,
-		"reset_after_seconds": 1.0, "algorithm": "gcra", "rate": 2.0, "period_seconds": 1.0, "burst": 2.0,
+		"reset_after_seconds": 1.0, "algorithm": "gcra", "rate": 2.0, "period_seconds": 1.0, "quota": 2.0,
 	}
 	for k, v := range wantJSON {
 		if got[k] != v {
