@@ -45,8 +45,8 @@ var verdicts = []struct {
 	// the benchmarks send a few thousand a second to each key at most.
 	{"allowed", limit{rate: 1_000_000, burst: 1_000_000, period: time.Second}, true},
 	// One request per longest window, spent before the timer starts: every timed call is
-	// denied, and no window's edge (every five years since 1970) falls within a run.
-	{"denied", limit{rate: 1, burst: 1, period: backend.MaxTTL / 2}, false},
+	// denied, and no window's edge (every 1216⅔ days since 1970) falls within a run.
+	{"denied", limit{rate: 1, burst: 1, period: backend.MaxTTL / 3}, false},
 }
 
 // impl is one library's limiter on the server.
