@@ -56,15 +56,17 @@ type impl struct {
 	allow func(ctx context.Context, key string, l limit) (bool, error)
 }
 
-// impls returns the limiters, redis_rate first: benchstat compares the others with it.
-func (s *server) impls() []impl {
+// impls returns the limiters, redis_rate first: benchstat compares the others with it. With
+// sync, cachekit's are on the client kept to one call at a time with context.Background()
+// (see server).
+func (s *server) impls(sync bool) []impl {
 	cachekit := func(lim *ratelimit.Limiter) func(context.Context, string, limit) (bool, error) {
 		return func(ctx context.Context, key string, l limit) (bool, error) {
 			res, err := lim.Allow(ctx, key, l.cachekit())
 			return res.Allowed, err
 		}
 	}
-	return []impl{
+	impls := []impl{
 		{"redis_rate", s.goredisWire, func(ctx context.Context, key string, l limit) (bool, error) {
 			res, err := s.redisRate.Allow(ctx, key, l.redisRate())
 			if err != nil {
@@ -75,6 +77,19 @@ func (s *server) impls() []impl {
 		{"cachekit-gcra", s.rueidisWire, cachekit(s.gcra)},
 		{"cachekit-fixed", s.rueidisWire, cachekit(s.fixed)},
 	}
+	if sync {
+		impls[1] = impl{"cachekit-gcra", s.rueidisSyncWire, cachekit(s.syncGCRA)}
+		impls[2] = impl{"cachekit-fixed", s.rueidisSyncWire, cachekit(s.syncFixed)}
+	}
+	return impls
+}
+
+// requestContext is the context of the benchmarks' calls: one that can be cancelled, as a
+// request's is in a service.
+func requestContext(b *testing.B) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	return ctx
 }
 
 // spent records the key sets whose one request the denied verdict has used up, once per run.
@@ -102,18 +117,19 @@ func keys(b *testing.B, im impl, verdict string, l limit, allow bool) []string {
 // BenchmarkAllow runs one Allow at a time (callers=1: the latency of a decision) and from 64
 // goroutines at once (callers=64: the throughput), under a limit that admits every call and
 // one that denies every call, named verdict=…/callers=…/impl=… so that benchstat -col /impl
-// puts the libraries side by side.
+// puts the libraries side by side. Every call has a context that can be cancelled, as a
+// request's.
 func BenchmarkAllow(b *testing.B) {
 	s := connect(b)
 	for _, v := range verdicts {
 		b.Run("verdict="+v.name, func(b *testing.B) {
 			b.Run("callers=1", func(b *testing.B) {
-				for _, im := range s.impls() {
+				for _, im := range s.impls(false) {
 					b.Run("impl="+im.name, func(b *testing.B) { benchSerial(b, im, v.name, v.limit, v.allow) })
 				}
 			})
 			b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-				for _, im := range s.impls() {
+				for _, im := range s.impls(false) {
 					b.Run("impl="+im.name, func(b *testing.B) { benchParallel(b, im, v.name, v.limit, v.allow) })
 				}
 			})
@@ -123,7 +139,7 @@ func BenchmarkAllow(b *testing.B) {
 
 // benchSerial asks for the keys in turn, one call at a time, and checks each verdict.
 func benchSerial(b *testing.B, im impl, verdict string, l limit, allow bool) {
-	ctx := context.Background()
+	ctx := requestContext(b)
 	ks := keys(b, im, verdict, l, allow)
 	before := im.wire.read()
 	for i := 0; b.Loop(); i++ {
@@ -137,7 +153,7 @@ func benchSerial(b *testing.B, im impl, verdict string, l limit, allow bool) {
 // benchParallel asks from callers goroutines at once and reports the decisions per second of
 // all of them together.
 func benchParallel(b *testing.B, im impl, verdict string, l limit, allow bool) {
-	ctx := context.Background()
+	ctx := requestContext(b)
 	ks := keys(b, im, verdict, l, allow)
 	p := runtime.GOMAXPROCS(0)
 	b.SetParallelism((callers + p - 1) / p)
@@ -167,21 +183,36 @@ func benchParallel(b *testing.B, im impl, verdict string, l limit, allow bool) {
 // reports each one's median latency (p50-ns, base-p50-ns for redis_rate) and the ratio of the
 // medians (ratio-p50) and of the means (ratio-mean), cachekit over redis_rate: under 1.10 is
 // within 10%.
+//
+// ctx=request calls with a context that can be cancelled, as BenchmarkAllow does;
+// ctx=background with context.Background(), on a rueidis client that never has two calls in
+// flight, which runs each call on the caller's goroutine (see server): a batch job's case.
 func BenchmarkAllowPaired(b *testing.B) {
 	s := connect(b)
-	impls := s.impls()
-	base := impls[0]
-	for _, v := range verdicts {
-		b.Run("verdict="+v.name, func(b *testing.B) {
-			for _, im := range impls[1:] {
-				b.Run("impl="+im.name, func(b *testing.B) { benchPaired(b, base, im, v.name, v.limit, v.allow) })
+	for _, mode := range []struct {
+		name string
+		sync bool
+		ctx  func(*testing.B) context.Context
+	}{
+		{"request", false, requestContext},
+		{"background", true, func(*testing.B) context.Context { return context.Background() }},
+	} {
+		b.Run("ctx="+mode.name, func(b *testing.B) {
+			impls := s.impls(mode.sync)
+			for _, v := range verdicts {
+				b.Run("verdict="+v.name, func(b *testing.B) {
+					for _, im := range impls[1:] {
+						b.Run("impl="+im.name, func(b *testing.B) {
+							benchPaired(b, mode.ctx(b), impls[0], im, v.name, v.limit, v.allow)
+						})
+					}
+				})
 			}
 		})
 	}
 }
 
-func benchPaired(b *testing.B, base, im impl, verdict string, l limit, allow bool) {
-	ctx := context.Background()
+func benchPaired(b *testing.B, ctx context.Context, base, im impl, verdict string, l limit, allow bool) {
 	pair := [2]impl{base, im}
 	var ks [2][]string
 	var took [2][]time.Duration

@@ -36,6 +36,13 @@ func TestMain(m *testing.M) {
 // server is the standalone Redis with a client of each library connected to it, each
 // counted by a wire: rueidis under redisstore under cachekit's Limiters, go-redis under
 // redis_rate's, each with the defaults a service would start from.
+//
+// rueidis runs a call on the caller's goroutine while its connection has never had two calls
+// in flight and the call's context cannot be cancelled; otherwise, and from then on, through
+// its pipeline's writer and reader goroutines. A service's calls, with a request's context,
+// take the pipeline, as the benchmarks' do; a second client, used one call at a time with
+// context.Background() only, keeps the caller's-goroutine path for BenchmarkAllowPaired's
+// ctx=background.
 type server struct {
 	rueidis     rueidis.Client
 	rueidisWire *wire
@@ -44,6 +51,10 @@ type server struct {
 
 	gcra, fixed *ratelimit.Limiter
 	redisRate   *redis_rate.Limiter
+
+	rueidisSync         rueidis.Client
+	rueidisSyncWire     *wire
+	syncGCRA, syncFixed *ratelimit.Limiter
 }
 
 var (
@@ -70,26 +81,20 @@ func connect(b *testing.B) *server {
 	return theServer
 }
 
-// dial connects both clients to url: rueidis with the options redisstore.Open gives it, and
+// dial connects the clients to url: rueidis with the options redisstore.Open gives it, and
 // go-redis with its defaults.
 func dial(url string) (*server, error) {
 	opt, err := redisstore.ParseURL(url)
 	if err != nil {
 		return nil, err
 	}
-	s := &server{rueidisWire: &wire{}, goredisWire: &wire{}}
 	opt.Dialer.Timeout = 2 * time.Second
-	opt.DialCtxFn = func(ctx context.Context, addr string, d *net.Dialer, tc *tls.Config) (net.Conn, error) {
-		if tc != nil {
-			return nil, errors.New("the benchmarks count bytes on plain connections: use redis://, not rediss://")
-		}
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return nil, err
-		}
-		return s.rueidisWire.wrap(c), nil
+	s := &server{rueidisWire: &wire{}, rueidisSyncWire: &wire{}, goredisWire: &wire{}}
+	if s.rueidis, err = newRueidis(opt, s.rueidisWire); err != nil {
+		return nil, err
 	}
-	if s.rueidis, err = rueidis.NewClient(opt); err != nil {
+	if s.rueidisSync, err = newRueidis(opt, s.rueidisSyncWire); err != nil {
+		s.close()
 		return nil, err
 	}
 	s.goredis = goredis.NewClient(&goredis.Options{
@@ -108,14 +113,8 @@ func dial(url string) (*server, error) {
 		s.close()
 		return nil, err
 	}
-	store, err := redisstore.New(s.rueidis, redisstore.Options{})
-	if err != nil {
-		s.close()
-		return nil, err
-	}
-	// A Limiter per algorithm, each under a prefix of its own, as package ratelimit asks.
-	if s.gcra, err = ratelimit.New(store, run+"/gcra/", ratelimit.Options{}); err == nil {
-		s.fixed, err = ratelimit.New(store, run+"/fixed/", ratelimit.Options{Algorithm: ratelimit.FixedWindow})
+	if s.gcra, s.fixed, err = limiters(s.rueidis); err == nil {
+		s.syncGCRA, s.syncFixed, err = limiters(s.rueidisSync)
 	}
 	if err != nil {
 		s.close()
@@ -123,6 +122,35 @@ func dial(url string) (*server, error) {
 	}
 	s.redisRate = redis_rate.NewLimiter(s.goredis)
 	return s, nil
+}
+
+// newRueidis connects a rueidis client with opt, counted by w.
+func newRueidis(opt rueidis.ClientOption, w *wire) (rueidis.Client, error) {
+	opt.DialCtxFn = func(ctx context.Context, addr string, d *net.Dialer, tc *tls.Config) (net.Conn, error) {
+		if tc != nil {
+			return nil, errors.New("the benchmarks count bytes on plain connections: use redis://, not rediss://")
+		}
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return w.wrap(c), nil
+	}
+	return rueidis.NewClient(opt)
+}
+
+// limiters returns cachekit's GCRA and fixed-window Limiters over a redisstore on c, each under
+// a prefix of its own, as package ratelimit asks.
+func limiters(c rueidis.Client) (gcra, fixed *ratelimit.Limiter, err error) {
+	store, err := redisstore.New(c, redisstore.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	if gcra, err = ratelimit.New(store, run+"/gcra/", ratelimit.Options{}); err != nil {
+		return nil, nil, err
+	}
+	fixed, err = ratelimit.New(store, run+"/fixed/", ratelimit.Options{Algorithm: ratelimit.FixedWindow})
+	return gcra, fixed, err
 }
 
 // closeServer deletes every key the benchmarks wrote, found by the run's prefix (redis_rate
@@ -164,6 +192,9 @@ func closeServer() error {
 func (s *server) close() {
 	if s.goredis != nil {
 		_ = s.goredis.Close()
+	}
+	if s.rueidisSync != nil {
+		s.rueidisSync.Close()
 	}
 	s.rueidis.Close()
 }
