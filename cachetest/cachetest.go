@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -1039,16 +1040,47 @@ func testEnvelopes(t *testing.T, e *env) {
 	}
 }
 
+// ability returns the Store under test as an A, the interface of an optional ability, or
+// skips the subtest for a Store without it. It asserts on the Store itself, as a caller must:
+// a decorator has the ability only when it passes it on itself.
+//
+// Passing it on is not having it, though: a decorator that passes abilities on (tiered.Store,
+// resilient.Breaker) has their methods by its method set, whatever the store it wraps, and
+// over a store without the ability answers with an error wrapping errors.ErrUnsupported. The
+// type assertion cannot tell, so ability also asks once, with try on a key of its own, which
+// it deletes after, and skips on that answer: the ability is not there to check, and a
+// decorator that says so has kept the contract. try is a call the rules accept, since a
+// decorator may check a key or TTL before it looks for the ability. Any other error of try
+// fails the subtest.
+func ability[A any](e *env, try func(a A, key string) error) A {
+	e.Helper()
+	name := reflect.TypeFor[A]()
+	a, ok := e.s.(A)
+	if !ok {
+		e.Skipf("the store, a %T, is not a %v", e.s, name)
+	}
+	k := e.key("ability")
+	err := try(a, k)
+	if errors.Is(err, errors.ErrUnsupported) {
+		e.Skipf("the store, a %T, has the methods of a %v, but not the ability: %v", e.s, name, err)
+	}
+	if err != nil {
+		e.Fatalf("trying the store's %v on %s: %v", name, e.short(k), err)
+	}
+	if err := e.s.Delete(context.Background(), k); err != nil {
+		e.Fatalf("Delete %s: %v", e.short(k), err)
+	}
+	return a
+}
+
 // leaser returns the Store under test as a backend.Leaser, or skips the subtest for a Store
-// without the ability. It asserts on the Store itself, as a caller must: a decorator has the
-// ability only when it passes it on itself.
+// without the ability (see ability).
 func (e *env) leaser() backend.Leaser {
 	e.Helper()
-	l, ok := e.s.(backend.Leaser)
-	if !ok {
-		e.Skipf("the store, a %T, is not a backend.Leaser", e.s)
-	}
-	return l
+	return ability(e, func(l backend.Leaser, k string) error {
+		_, err := l.Acquire(context.Background(), k, "cachetest", time.Minute)
+		return err
+	})
 }
 
 // acquire calls Acquire and fails unless it reports want.
@@ -1243,15 +1275,14 @@ func testLeaseClosed(t *testing.T, e *env) {
 }
 
 // counter returns the Store under test as a backend.Counter, or skips the subtest for a Store
-// without the ability. It asserts on the Store itself: a decorator counts through its own
-// Incr, which must keep what it serves in step with the counts, or not at all.
+// without the ability (see ability). A decorator counts through its own Incr, which must keep
+// what it serves in step with the counts, or not at all.
 func (e *env) counter() backend.Counter {
 	e.Helper()
-	c, ok := e.s.(backend.Counter)
-	if !ok {
-		e.Skipf("the store, a %T, is not a backend.Counter", e.s)
-	}
-	return c
+	return ability(e, func(c backend.Counter, k string) error {
+		_, err := c.Incr(context.Background(), k, 0, time.Minute)
+		return err
+	})
 }
 
 // incr calls Incr and fails unless it returns want.

@@ -3,6 +3,7 @@ package cachetest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -85,6 +86,39 @@ func TestKitPassesMemstore(t *testing.T) {
 			}})
 		})
 	}
+}
+
+// TestKitSkipsWhatTheStoreLacks runs the kit over a store with every optional ability's
+// methods that answers each with errors.ErrUnsupported, as a decorator that passes the
+// abilities on does over a store without them: their subtests skip, and the rest pass.
+func TestKitSkipsWhatTheStoreLacks(t *testing.T) {
+	cachetest.Run(t, cachetest.Harness{New: func(t *testing.T, clock backend.Clock) backend.Store {
+		s, err := memstore.New(memstore.Options{Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lacksAbilities{struct{ backend.Store }{s}}
+	}})
+}
+
+// lacksAbilities has the methods of backend.Leaser, backend.Counter and backend.Throttler over
+// a store without the abilities.
+type lacksAbilities struct{ backend.Store }
+
+var errLacks = fmt.Errorf("the store behind has no such ability: %w", errors.ErrUnsupported)
+
+func (lacksAbilities) Acquire(context.Context, string, string, time.Duration) (bool, error) {
+	return false, errLacks
+}
+
+func (lacksAbilities) Release(context.Context, string, string) error { return errLacks }
+
+func (lacksAbilities) Incr(context.Context, string, int64, time.Duration) (int64, error) {
+	return 0, errLacks
+}
+
+func (lacksAbilities) Throttle(context.Context, string, time.Duration, time.Duration) (backend.Throttle, error) {
+	return backend.Throttle{}, errLacks
 }
 
 type expireCreates struct{ *memstore.Store }

@@ -20,9 +20,12 @@
 // that keeps real time, as in production, sets Harness.WallClock: the subtests that need time
 // to pass then use short real TTLs and poll until the entry has expired.
 //
-// The subtests of an optional ability (backend.Leaser, backend.Counter) run when the Store under test has it,
-// found by a type assertion on the Store itself, as callers find it, and skip otherwise: a
-// decorator that does not pass the ability on is not asked for it.
+// The subtests of an optional ability (backend.Leaser, backend.Counter, backend.Throttler) run
+// when the Store under test has it, found by a type assertion on the Store itself, as callers
+// find it, and skip otherwise: a decorator that does not pass the ability on is not asked for
+// it. They skip too when the Store has the ability's methods but answers a first call with an
+// error wrapping errors.ErrUnsupported, as a decorator that passes the ability on does over a
+// store without it.
 //
 // Each subtest uses keys under a prefix of its own, random per run (after Harness.Prefix), so
 // stores that share one table or server can run the kit side by side and leave their

@@ -31,15 +31,13 @@ func init() {
 }
 
 // throttler returns the Store under test as a backend.Throttler, or skips the subtest for a
-// Store without the ability. It asserts on the Store itself: a decorator that does not pass
-// the ability on is not asked for it.
+// Store without the ability (see ability).
 func (e *env) throttler() backend.Throttler {
 	e.Helper()
-	th, ok := e.s.(backend.Throttler)
-	if !ok {
-		e.Skipf("the store, a %T, is not a backend.Throttler", e.s)
-	}
-	return th
+	return ability(e, func(th backend.Throttler, k string) error {
+		_, err := th.Throttle(context.Background(), k, time.Second, time.Minute)
+		return err
+	})
 }
 
 // throttle calls Throttle, fails unless it succeeds, and checks what any outcome promises:

@@ -10,11 +10,16 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/cachetest"
+	"github.com/cachekit/cachekit/dynamostore"
 	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/memstore"
+	"github.com/cachekit/cachekit/redisstore"
 	"github.com/cachekit/cachekit/resilient"
 )
 
@@ -24,19 +29,66 @@ func TestMain(m *testing.M) {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func TestConformance(t *testing.T) {
+// conformance runs the kit through a breaker over the stores open returns, on the kit's clock.
+func conformance(t *testing.T, open func(t *testing.T, clock backend.Clock) backend.Store) {
 	cachetest.Run(t, cachetest.Harness{
 		New: func(t *testing.T, clock backend.Clock) backend.Store {
-			s, err := memstore.New(memstore.Options{Clock: clock})
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := resilient.New(s, resilient.Options{Logger: quiet})
+			// An OpTimeout far above a loaded machine's round trip: the kit checks the store
+			// through the breaker, not the breaker's timing.
+			b, err := resilient.New(open(t, clock), resilient.Options{OpTimeout: time.Minute, Logger: quiet})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return b
 		},
+	})
+}
+
+func TestConformance(t *testing.T) {
+	conformance(t, func(t *testing.T, clock backend.Clock) backend.Store {
+		s, _ := memstore.New(memstore.Options{Clock: clock})
+		return s
+	})
+}
+
+// TestConformanceOverAPlainStore runs the kit over a store with the contract's methods only:
+// the breaker has the optional abilities' methods all the same, and answers
+// errors.ErrUnsupported, on which the kit skips their subtests.
+func TestConformanceOverAPlainStore(t *testing.T) {
+	conformance(t, func(t *testing.T, clock backend.Clock) backend.Store {
+		s, _ := memstore.New(memstore.Options{Clock: clock})
+		return struct{ backend.Store }{s}
+	})
+}
+
+func TestConformanceOverRedis(t *testing.T) {
+	client := testenv.Redis(t, testenv.RedisURL(), false)
+	conformance(t, func(t *testing.T, clock backend.Clock) backend.Store {
+		s, err := redisstore.New(client, redisstore.Options{Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestConformanceOverDynamoDB(t *testing.T) {
+	client := testenv.DynamoDB(t)
+	opts := dynamostore.Options{Table: testenv.Name("cachekit-resilient")}
+	if _, err := dynamostore.CreateTable(context.Background(), client, opts); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(opts.Table)})
+	})
+	conformance(t, func(t *testing.T, clock backend.Clock) backend.Store {
+		o := opts
+		o.Clock = clock
+		s, err := dynamostore.New(client, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -19,52 +18,16 @@ import (
 	"github.com/cachekit/cachekit/tiered"
 )
 
-// counting gives a Store the backend.Counter ability, FOR THESE TESTS ONLY, until memstore,
-// redisstore and dynamostore have their own (added apart from this package; the tests are to
-// use the stores directly then, and this type is to go). Its read and write are three
-// requests, kept atomic by a mutex: enough for these tests, which count from one process,
-// though not for a fleet. It keeps the Store's partitions, and counts the Incr calls that
-// reach it.
-type counting struct {
-	backend.Store
-	mu    sync.Mutex
+// countedIncr is a redisstore.Store that counts the Incr calls reaching it, to show that an
+// open circuit keeps them from the store rather than failing them there.
+type countedIncr struct {
+	*redisstore.Store
 	calls atomic.Int32
 }
 
-func (c *counting) Incr(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
+func (c *countedIncr) Incr(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
 	c.calls.Add(1)
-	if err := backend.CheckEntries([]backend.Entry{{Key: key, TTL: ttl}}); err != nil {
-		return 0, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var n int64
-	v, err := c.Get(ctx, key)
-	if err == nil {
-		left, terr := c.TTL(ctx, key)
-		if terr == nil {
-			if n, err = strconv.ParseInt(string(v), 10, 64); err != nil {
-				return 0, fmt.Errorf("%w: %q", backend.ErrNotCounter, v)
-			}
-			ttl = left // a fixed window
-		} else if !errors.Is(terr, backend.ErrNotFound) {
-			return 0, terr
-		}
-	} else if !errors.Is(err, backend.ErrNotFound) {
-		return 0, err
-	}
-	sum := n + delta
-	if delta > 0 && sum < n || delta < 0 && sum > n {
-		return 0, fmt.Errorf("%w: %d%+d overflows", backend.ErrNotCounter, n, delta)
-	}
-	return sum, c.Set(ctx, key, []byte(strconv.FormatInt(sum, 10)), ttl)
-}
-
-func (c *counting) Partition(key string) string {
-	if p, ok := c.Store.(backend.Partitioner); ok {
-		return p.Partition(key)
-	}
-	return ""
+	return c.Store.Incr(ctx, key, delta, ttl)
 }
 
 // count returns the count stored under key in s, or -1 when there is none.
@@ -95,8 +58,7 @@ func TestIncrThroughAClosedBreaker(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := &counting{Store: rs}
-			b, _ := resilient.New(c, resilient.Options{FailureThreshold: 1, OpenTimeout: time.Hour, Logger: quiet})
+			b, _ := resilient.New(rs, resilient.Options{FailureThreshold: 1, OpenTimeout: time.Hour, Logger: quiet})
 			defer b.Close()
 			key := testenv.Name("CACHE#n")
 			for _, step := range []struct{ delta, want int64 }{{1, 1}, {2, 3}, {-3, 0}, {0, 0}} {
@@ -141,7 +103,7 @@ func TestOpenCircuitAndCounters(t *testing.T) {
 	})
 	type rig struct {
 		b *resilient.Breaker
-		c *counting
+		c *countedIncr
 	}
 	rigs := map[string]rig{}
 	for _, closed := range []bool{false, true} {
@@ -149,7 +111,7 @@ func TestOpenCircuitAndCounters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := &counting{Store: rs}
+		c := &countedIncr{Store: rs}
 		b, _ := resilient.New(c, resilient.Options{
 			FailureThreshold: 2, OpenTimeout: time.Hour, OpTimeout: time.Second, FailCountersClosed: closed, Logger: quiet,
 		})
@@ -203,7 +165,7 @@ func TestCounterCircuitIsThePartitions(t *testing.T) {
 		ctx := context.Background()
 		ms, _ := memstore.New(memstore.Options{})
 		parts := &twoParts{Store: ms}
-		b, _ := resilient.New(&counting{Store: parts}, resilient.Options{FailureThreshold: 2, OpenTimeout: time.Hour, Logger: quiet})
+		b, _ := resilient.New(parts, resilient.Options{FailureThreshold: 2, OpenTimeout: time.Hour, Logger: quiet})
 		defer b.Close()
 		parts.downA = true
 		for range 2 {
@@ -245,7 +207,7 @@ func TestCountersNeedACounter(t *testing.T) {
 	}
 
 	ms, _ := memstore.New(memstore.Options{})
-	tier, err = tiered.New(&counting{Store: ms}, tiered.Options{})
+	tier, err = tiered.New(ms, tiered.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +228,7 @@ func TestFallbackCountsFollowTraffic(t *testing.T) {
 		newFallback := func(fallback backend.Store) (*resilient.Fallback, *faulty, backend.Store) {
 			ms, _ := memstore.New(memstore.Options{})
 			f := &faulty{Store: ms}
-			b, _ := resilient.New(&counting{Store: f}, resilient.Options{
+			b, _ := resilient.New(f, resilient.Options{
 				FailureThreshold: 3, OpenTimeout: 5 * time.Second, OpTimeout: 100 * time.Millisecond, Logger: quiet,
 			})
 			fo, err := resilient.NewFallback(b, fallback, resilient.FallbackOptions{Logger: quiet})
@@ -283,7 +245,7 @@ func TestFallbackCountsFollowTraffic(t *testing.T) {
 		}
 
 		fbStore, _ := memstore.New(memstore.Options{})
-		fo, f, primary := newFallback(&counting{Store: fbStore})
+		fo, f, primary := newFallback(fbStore)
 		defer fo.Close()
 		incr(fo, 1)
 		incr(fo, 2)

@@ -93,8 +93,8 @@ func TestBatchOverPartsReportsEveryKey(t *testing.T) {
 	}
 }
 
-// twoParts is a store in two parts whose reads, writes and lease takings fail on a part while
-// it is down.
+// twoParts is a store in two parts whose reads, writes, lease takings and increments fail on a
+// part while it is down.
 type twoParts struct {
 	*memstore.Store
 	mu           sync.Mutex
@@ -135,6 +135,13 @@ func (h *twoParts) Acquire(ctx context.Context, k, token string, ttl time.Durati
 	return h.Store.Acquire(ctx, k, token, ttl)
 }
 
+func (h *twoParts) Incr(ctx context.Context, k string, delta int64, ttl time.Duration) (int64, error) {
+	if h.down(k) {
+		return 0, errDown
+	}
+	return h.Store.Incr(ctx, k, delta, ttl)
+}
+
 // TestStaleKeysOfHealthyPartsAreInvalidatedWhileAnotherIsOpen: the keys a failed write left
 // stale on a part that answers are invalidated, and read from the backend again, while
 // another part's circuit stays open; the open part's keys wait for it.
@@ -161,8 +168,10 @@ func TestStaleKeysOfHealthyPartsAreInvalidatedWhileAnotherIsOpen(t *testing.T) {
 		for range 2 {
 			_, _ = b.Get(ctx, "CACHE#b9") // b opens
 		}
-		if st := b.Stats(); st.OpenPartitions != 1 || st.Stale != 2 {
-			t.Fatalf("Stats = %+v, want part b open and a1, b2 stale", st)
+		// Each of those reads may have started the invalidation already (a read of a Store
+		// with stale keys does): a1's may have ended, on its own goroutine; b2's waits for b.
+		if st := b.Stats(); st.OpenPartitions != 1 || st.Stale < 1 {
+			t.Fatalf("Stats = %+v, want part b open and b2 (and perhaps a1) stale", st)
 		}
 		_, _ = b.Get(ctx, "CACHE#a1") // a miss that starts the invalidation
 		synctest.Wait()

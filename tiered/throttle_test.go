@@ -18,8 +18,10 @@ func TestThrottleGoesToL2(t *testing.T) {
 	onEachL2(t, func(t *testing.T, l2 remoteL2, clock *cachetest.Clock, key string) {
 		ctx := context.Background()
 		s := newTiered(t, l2.open(t, clock), clock, time.Hour)
-		defer s.Close()
-		t.Cleanup(func() { _ = s.Delete(context.Background(), key) })
+		t.Cleanup(func() { // the key leaves the backend before the store closes
+			_ = s.Delete(context.Background(), key)
+			_ = s.Close()
+		})
 		r, err := s.Throttle(ctx, key, time.Second, time.Minute)
 		if err != nil || !r.Allowed {
 			t.Fatalf("Throttle = %+v, %v; want allowed", r, err)

@@ -44,6 +44,16 @@ func TestConformanceOverMemory(t *testing.T) {
 	})
 }
 
+// TestConformanceOverAPlainL2 runs the kit over an L2 with the contract's methods only: the
+// tier has the optional abilities' methods all the same, and answers errors.ErrUnsupported,
+// on which the kit skips their subtests.
+func TestConformanceOverAPlainL2(t *testing.T) {
+	conformance(t, func(t *testing.T, clock backend.Clock) backend.Store {
+		s, _ := memstore.New(memstore.Options{Clock: clock})
+		return struct{ backend.Store }{s}
+	})
+}
+
 func TestConformanceOverDynamoDB(t *testing.T) {
 	client := testenv.DynamoDB(t)
 	opts := dynamostore.Options{Table: testenv.Name("cachekit-tiered")}
