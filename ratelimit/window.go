@@ -109,7 +109,9 @@ func (l *Limiter) fixedWindow(ctx context.Context, key string, limit Limit, n in
 // The estimate is exact for evenly spread requests. Since the weight is never negative, a
 // window never admits more than Rate, as a FixedWindow; the estimate runs short only when the
 // previous window's requests came at its end, and then a Period spanning the two windows
-// admits at most Rate more than a window ending at the edge held, and at most 2×Rate.
+// admits at most Rate more than a window ending at the edge held, and at most 2×Rate. Across
+// a fleet, the previous count is read as it stands: a request early in a window misses the
+// increments of the previous window's last admissions still on their way to the Store.
 func (l *Limiter) slidingWindow(ctx context.Context, key string, limit Limit, n int, now time.Time) (Result, error) {
 	index, elapsed := window(now, limit.Period)
 	k := windowKey(key, index)
