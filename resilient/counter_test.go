@@ -96,21 +96,14 @@ func TestIncrThroughAClosedBreaker(t *testing.T) {
 // FailCountersClosed.
 func TestOpenCircuitAndCounters(t *testing.T) {
 	ctx := context.Background()
-	srv := testenv.StartRedis(t, t.TempDir(), 0)
-	testenv.WaitFor(t, "redis-server", 10*time.Second, func() bool {
-		out, _ := testenv.RedisCLI("-p", strconv.Itoa(srv.Port), "ping")
-		return out == "PONG"
-	})
+	srv := ownRedis(t)
 	type rig struct {
 		b *resilient.Breaker
 		c *countedIncr
 	}
 	rigs := map[string]rig{}
 	for _, closed := range []bool{false, true} {
-		rs, err := redisstore.Open(fmt.Sprintf("redis://127.0.0.1:%d?dial_timeout=200ms&cluster=false", srv.Port), redisstore.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		rs := openOwn(t, srv)
 		c := &countedIncr{Store: rs}
 		b, _ := resilient.New(c, resilient.Options{
 			FailureThreshold: 2, OpenTimeout: time.Hour, OpTimeout: time.Second, FailCountersClosed: closed, Logger: quiet,

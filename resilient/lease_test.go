@@ -95,15 +95,8 @@ func TestLeaseThroughAClosedBreaker(t *testing.T) {
 // store, so that callers load without a lease.
 func TestOpenCircuitSkipsLeases(t *testing.T) {
 	ctx := context.Background()
-	srv := testenv.StartRedis(t, t.TempDir(), 0)
-	testenv.WaitFor(t, "redis-server", 10*time.Second, func() bool {
-		out, _ := testenv.RedisCLI("-p", strconv.Itoa(srv.Port), "ping")
-		return out == "PONG"
-	})
-	rs, err := redisstore.Open(fmt.Sprintf("redis://127.0.0.1:%d?dial_timeout=200ms&cluster=false", srv.Port), redisstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := ownRedis(t)
+	rs := openOwn(t, srv)
 	l := &countedLeases{Store: rs}
 	b, _ := resilient.New(l, resilient.Options{FailureThreshold: 2, OpenTimeout: time.Hour, OpTimeout: time.Second, Logger: quiet})
 	defer b.Close()
@@ -232,4 +225,26 @@ func TestFallbackLeasesFollowTraffic(t *testing.T) {
 			t.Errorf("Acquire during an outage, on a fallback without leases: %v, want errors.ErrUnsupported", err)
 		}
 	})
+}
+
+// ownRedis starts a redis-server of the test's own, which the test may kill, and waits until
+// it answers.
+func ownRedis(t *testing.T) *testenv.RedisServer {
+	t.Helper()
+	srv := testenv.StartRedis(t, t.TempDir(), 0)
+	testenv.WaitFor(t, "redis-server", 10*time.Second, func() bool {
+		out, _ := testenv.RedisCLI("-p", strconv.Itoa(srv.Port), "ping")
+		return out == "PONG"
+	})
+	return srv
+}
+
+// openOwn opens a redisstore on srv that gives up dialling quickly once srv is dead.
+func openOwn(t *testing.T, srv *testenv.RedisServer) *redisstore.Store {
+	t.Helper()
+	rs, err := redisstore.Open(fmt.Sprintf("redis://127.0.0.1:%d?dial_timeout=200ms&cluster=false", srv.Port), redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
 }

@@ -3,8 +3,6 @@ package resilient_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -74,15 +72,8 @@ func TestThrottleThroughAClosedBreaker(t *testing.T) {
 // failures open the circuit, and then Throttle reports ErrSkipped without reaching the store.
 func TestOpenCircuitSkipsThrottle(t *testing.T) {
 	ctx := context.Background()
-	srv := testenv.StartRedis(t, t.TempDir(), 0)
-	testenv.WaitFor(t, "redis-server", 10*time.Second, func() bool {
-		out, _ := testenv.RedisCLI("-p", strconv.Itoa(srv.Port), "ping")
-		return out == "PONG"
-	})
-	rs, err := redisstore.Open(fmt.Sprintf("redis://127.0.0.1:%d?dial_timeout=200ms&cluster=false", srv.Port), redisstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := ownRedis(t)
+	rs := openOwn(t, srv)
 	th := &countedThrottle{Store: rs}
 	b, _ := resilient.New(th, resilient.Options{FailureThreshold: 2, OpenTimeout: time.Hour, OpTimeout: time.Second, Logger: quiet})
 	defer b.Close()
