@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +24,10 @@ type Options struct {
 	// Cache the Writer records. Zero means cachekit.DefaultPrefix.
 	Prefix string
 	// Dimensions name the metrics beside Prefix: for example {"Service": "geo", "Backend":
-	// "dynamodb"}. Values must not be secrets.
+	// "dynamodb"}, as cacheenv gives them. Every line carries one dimension set, these and
+	// Prefix, which a dashboard or an alarm must name whole: give DashboardOptions and
+	// AlarmOptions the same. New reads the map once; a "Prefix" key is ignored. Values must
+	// not be secrets.
 	Dimensions map[string]string
 	// Writer receives one JSON line at each flush. Nil means os.Stdout, which AWS Lambda
 	// sends to CloudWatch Logs, where the metrics are extracted with no agent and no API call.
@@ -41,7 +42,8 @@ type Options struct {
 // Cache.Flush (call it at the end of a Lambda invocation) and on Close. Recording allocates
 // nothing and takes no lock. Create it with New; it is safe for concurrent use.
 type Writer struct {
-	o Options
+	o    Options
+	dims []Dimension // every line's, fixed at New
 
 	hits, misses, skipped, sets, deletes, errors, loads, loadErrors, stale, refreshes atomic.Uint64
 	reads, writes                                                                     cachekit.Latencies
@@ -70,7 +72,7 @@ func New(opts Options) *Writer {
 	if opts.Clock == nil {
 		opts.Clock = systemClock{}
 	}
-	return &Writer{o: opts}
+	return &Writer{o: opts, dims: dimensions(opts.Dimensions, opts.Prefix)}
 }
 
 type systemClock struct{}
@@ -135,11 +137,6 @@ func (w *Writer) RecordHealth(r cachekit.HealthResult) {
 	}
 }
 
-type metric struct {
-	name, unit string
-	value      float64
-}
-
 // Flush writes one line with what was recorded since the previous flush. It implements
 // cachekit.Flusher.
 func (w *Writer) Flush() error {
@@ -151,84 +148,37 @@ func (w *Writer) Flush() error {
 	now.Loads, now.LoadErrors = w.loads.Load(), w.loadErrors.Load()
 	now.Stale, now.Refreshes = w.stale.Load(), w.refreshes.Load()
 	now.ReadLatency, now.WriteLatency = w.reads.Snapshot(), w.writes.Snapshot()
-	err := w.write(metrics(&now, &w.last))
+	iv := interval{
+		now: &now, prev: &w.last,
+		reads:  now.ReadLatency.Since(&w.last.ReadLatency),
+		writes: now.WriteLatency.Since(&w.last.WriteLatency),
+	}
+	err := w.write(&iv)
 	w.last = now
 	return err
 }
 
-// metrics returns what a line reports of the interval between the snapshots prev and now.
-func metrics(now, prev *cachekit.Stats) []metric {
-	count := func(cur, old uint64) float64 { return float64(cur - old) }
-	ms := []metric{
-		{"Hits", "Count", count(now.Hits, prev.Hits)},
-		{"Misses", "Count", count(now.Misses, prev.Misses)},
-		{"Skipped", "Count", count(now.Skipped, prev.Skipped)},
-		{"Sets", "Count", count(now.Sets, prev.Sets)},
-		{"Deletes", "Count", count(now.Deletes, prev.Deletes)},
-		{"Errors", "Count", count(now.Errors, prev.Errors)},
-		{"Loads", "Count", count(now.Loads, prev.Loads)},
-		{"LoadErrors", "Count", count(now.LoadErrors, prev.LoadErrors)},
-		{"StaleReads", "Count", count(now.Stale, prev.Stale)},
-		{"Refreshes", "Count", count(now.Refreshes, prev.Refreshes)},
+// write writes one EMF line: the _aws metadata, the dimensions and the values of the metrics
+// the interval has.
+func (w *Writer) write(iv *interval) error {
+	line := make(map[string]any, len(w.dims)+len(definitions)+1)
+	names := make([]string, len(w.dims))
+	for i, d := range w.dims {
+		names[i] = d.Name
+		line[d.Name] = d.Value
 	}
-	if reads := ms[0].value + ms[1].value; reads > 0 {
-		ms = append(ms, metric{"HitRatio", "Percent", 100 * ms[0].value / reads})
-	}
-	ms = appendLatency(ms, "ReadLatency", now.ReadLatency.Since(&prev.ReadLatency))
-	ms = appendLatency(ms, "WriteLatency", now.WriteLatency.Since(&prev.WriteLatency))
-	flag := func(b bool) float64 {
-		if b {
-			return 1
+	defs := make([]map[string]string, 0, len(definitions))
+	for _, d := range definitions {
+		if v, ok := d.value(iv); ok {
+			defs = append(defs, map[string]string{"Name": d.Name, "Unit": d.Unit})
+			line[d.Name] = v
 		}
-		return 0
-	}
-	if now.Breaker != "" {
-		ms = append(ms, metric{"BreakerOpen", "None", flag(now.Breaker == "open")})
-	}
-	if now.Active != "" {
-		ms = append(ms, metric{"OnFallback", "None", flag(now.Active == "fallback")})
-	}
-	if checks := count(now.HealthChecks, prev.HealthChecks); checks > 0 {
-		ms = append(ms, metric{"HealthChecks", "Count", checks},
-			metric{"HealthCheckFailures", "Count", count(now.HealthFailures, prev.HealthFailures)})
-	}
-	if h := now.Health; h != nil {
-		ms = append(ms, metric{"Healthy", "None", flag(h.Status != cachekit.Unhealthy)},
-			metric{"HealthCheckLatency", "Milliseconds", float64(h.TotalNS) / 1e6})
-	}
-	return ms
-}
-
-// appendLatency adds the interval's p50, p99 and maximum, when it has observations.
-func appendLatency(ms []metric, name string, h cachekit.Histogram) []metric {
-	if h.Count() == 0 {
-		return ms
-	}
-	ms2 := func(d time.Duration) float64 { return float64(d) / 1e6 }
-	return append(ms,
-		metric{name + "P50", "Milliseconds", ms2(h.Quantile(0.5))},
-		metric{name + "P99", "Milliseconds", ms2(h.Quantile(0.99))},
-		metric{name + "Max", "Milliseconds", ms2(h.Max())})
-}
-
-// write writes one EMF line: the _aws metadata, the dimensions and the metrics' values.
-func (w *Writer) write(ms []metric) error {
-	dims := slices.Sorted(maps.Keys(w.o.Dimensions))
-	dims = append(dims, "Prefix")
-	line := map[string]any{"Prefix": w.o.Prefix}
-	for k, v := range w.o.Dimensions {
-		line[k] = v
-	}
-	defs := make([]map[string]string, len(ms))
-	for i, m := range ms {
-		defs[i] = map[string]string{"Name": m.name, "Unit": m.unit}
-		line[m.name] = m.value
 	}
 	line["_aws"] = map[string]any{
 		"Timestamp": w.o.Clock.Now().UnixMilli(),
 		"CloudWatchMetrics": []any{map[string]any{
 			"Namespace":  w.o.Namespace,
-			"Dimensions": [][]string{dims},
+			"Dimensions": [][]string{names},
 			"Metrics":    defs,
 		}},
 	}
