@@ -9,11 +9,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,9 +25,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cachekit/cachekit/cacheenv"
 	"github.com/cachekit/cachekit/dynamostore"
+	"github.com/cachekit/cachekit/emf"
 	"github.com/cachekit/cachekit/internal/testenv"
 )
 
@@ -42,22 +46,24 @@ func TestUnderEmulator(t *testing.T) {
 	rie := emulator(t)
 	bootstrap := build(t)
 
+	// The function as template.yaml deploys it by default: its table made from the template's
+	// definition, and the template's environment, with DynamoDB Local's endpoint added. An L1
+	// is in front (CACHE_L1_MAX_SIZE): the warm hit comes from memory, the cold start's from
+	// DynamoDB.
 	t.Run("dynamodb", func(t *testing.T) {
 		t.Parallel()
 		client := testenv.DynamoDB(t)
 		table := testenv.Name("lambda-geo")
-		ctx := context.Background()
-		if _, err := dynamostore.CreateTable(ctx, client, dynamostore.Options{Table: table}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
-		})
-		// With an L1 in front: the warm hit comes from memory, the cold start's from DynamoDB.
-		coldAndWarm(t, rie, bootstrap, "dynamodb",
-			"CACHE_TABLE_NAME="+table,
-			"CACHE_DYNAMODB_ENDPOINT="+testenv.DynamoDBEndpoint(),
-			"CACHE_L1_MAX_SIZE=1000")
+		st := newStack(t, params(deployments[0].params), map[string]string{"Table": table})
+		createTable(t, client, st, table)
+		env := st.environment(t)
+		// As CloudFormation names the function: the Service dimension comes from the
+		// template's CACHE_SERVICE_NAME, not from the function's name.
+		env = append(env, "AWS_LAMBDA_FUNCTION_NAME=lambda-geo-Function-1A2B3C4D5E6F",
+			"CACHE_DYNAMODB_ENDPOINT="+testenv.DynamoDBEndpoint())
+		lines := coldAndWarm(t, rie, bootstrap, "dynamodb", env...)
+		checkItem(t, client, table, st.params["CacheKeyPrefix"].(string)+"geo:"+testIP)
+		checkAlarmsSeeLines(t, st, lines)
 	})
 
 	t.Run("redis", func(t *testing.T) {
@@ -78,8 +84,8 @@ func TestUnderEmulator(t *testing.T) {
 const testIP = "198.51.100.23"
 
 // coldAndWarm invokes the function three times with the same IP, the third time in a new
-// process, and checks the responses and the metrics.
-func coldAndWarm(t *testing.T, rie, bootstrap, backend string, env ...string) {
+// process, checks the responses and the metrics, and returns the EMF lines.
+func coldAndWarm(t *testing.T, rie, bootstrap, backend string, env ...string) []emfLine {
 	first := start(t, rie, bootstrap, env...)
 	want, err := lookup(context.Background(), testIP)
 	if err != nil {
@@ -105,8 +111,10 @@ func coldAndWarm(t *testing.T, rie, bootstrap, backend string, env ...string) {
 		{{Misses: 1, Loads: 1, Sets: 1}, {Hits: 1}},
 		{{Hits: 1}},
 	}
+	var all []emfLine
 	for i, fn := range []*function{first, second} {
 		lines := fn.metrics(t)
+		all = append(all, lines...)
 		if len(lines) != len(wants[i]) {
 			t.Fatalf("process %d wrote %d EMF lines, want %d:\n%s", i+1, len(lines), len(wants[i]), fn.output())
 		}
@@ -124,6 +132,7 @@ func coldAndWarm(t *testing.T, rie, bootstrap, backend string, env ...string) {
 			}
 		}
 	}
+	return all
 }
 
 // emulator returns the path of aws-lambda-rie: CACHEKIT_LAMBDA_RIE, else the one on PATH.
@@ -304,4 +313,151 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// createTable makes the table that st defines, named name, in DynamoDB Local, then has
+// dynamostore.CreateTable check it against the options the function's environment gives:
+// the key schema and the TTL attribute that the store expects, ready, with nothing to do.
+func createTable(t *testing.T, client *dynamodb.Client, st *stack, name string) {
+	t.Helper()
+	def, err := st.GetDynamoDBTableWithName("Table")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &dynamodb.CreateTableInput{TableName: aws.String(name), BillingMode: types.BillingMode(deref(def.BillingMode))}
+	for _, a := range def.AttributeDefinitions {
+		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{
+			AttributeName: aws.String(a.AttributeName), AttributeType: types.ScalarAttributeType(a.AttributeType)})
+	}
+	for _, k := range def.KeySchema {
+		in.KeySchema = append(in.KeySchema, types.KeySchemaElement{
+			AttributeName: aws.String(k.AttributeName), KeyType: types.KeyType(k.KeyType)})
+	}
+	ctx := context.Background()
+	if _, err := client.CreateTable(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+	})
+	if err := dynamodb.NewTableExistsWaiter(client).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := def.TimeToLiveSpecification; ttl != nil {
+		_, err := client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: aws.String(name),
+			TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: ttl.AttributeName, Enabled: aws.Bool(ttl.Enabled)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	vars := map[string]string{}
+	for _, kv := range st.environment(t) {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	cfg, err := cacheenv.LoadFrom(func(name string) (string, bool) { v, ok := vars[name]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := dynamostore.CreateTable(ctx, client, cfg.DynamoDBOptions())
+	if err != nil {
+		t.Fatalf("the template's table is not the one the function's store expects: %v", err)
+	}
+	if status.Created || status.TTLEnabled {
+		t.Errorf("the template's table lacked what the store needs: CreateTable did %+v", status)
+	}
+}
+
+// checkItem checks that the function's load landed in the table under key, as dynamostore
+// writes it: the location as JSON, and an expiry a day ahead, which DynamoDB's TTL deletes by.
+func checkItem(t *testing.T, client *dynamodb.Client, table, key string) {
+	t.Helper()
+	out, err := client.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(table),
+		Key: map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: key}}, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Item == nil {
+		t.Fatalf("no item %q in the table", key)
+	}
+	want, err := lookup(context.Background(), testIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Location
+	if v, ok := out.Item["value"].(*types.AttributeValueMemberS); !ok || json.Unmarshal([]byte(v.Value), &got) != nil || got != want {
+		t.Errorf("item %q has value %v, want the JSON of %+v", key, out.Item["value"], want)
+	}
+	ttl, ok := out.Item["ttl"].(*types.AttributeValueMemberN)
+	if !ok {
+		t.Fatalf("item %q has no ttl number: %v", key, out.Item)
+	}
+	// Written within the test, with the view's TTL of a day: no clock is read for a verdict
+	// that a slow machine could change.
+	if n, err := strconv.ParseInt(ttl.Value, 10, 64); err != nil || n <= time.Now().Add(23*time.Hour).Unix() ||
+		n > time.Now().Add(24*time.Hour+time.Minute).Unix() {
+		t.Errorf("item %q expires at %s, want a day after it was written", key, ttl.Value)
+	}
+}
+
+// checkAlarmsSeeLines checks that the template's alarms, as deployed with st's parameters,
+// name the namespace and the whole dimension set of the EMF lines the function wrote, and
+// metrics that the lines declare: an alarm that names anything else never fires.
+func checkAlarmsSeeLines(t *testing.T, st *stack, lines []emfLine) {
+	t.Helper()
+	if len(lines) == 0 {
+		t.Fatal("no EMF lines")
+	}
+	declared := map[string]bool{}
+	for _, line := range lines {
+		meta, _ := line["_aws"].(map[string]any)
+		cwm, _ := meta["CloudWatchMetrics"].([]any)
+		if len(cwm) != 1 {
+			t.Fatalf("a line with %d CloudWatchMetrics: %v", len(cwm), line)
+		}
+		m := cwm[0].(map[string]any)
+		for _, def := range m["Metrics"].([]any) {
+			declared[def.(map[string]any)["Name"].(string)] = true
+		}
+		sets := m["Dimensions"].([]any)
+		if len(sets) != 1 {
+			t.Fatalf("a line with %d dimension sets: %v", len(sets), line)
+		}
+		var dims []emf.Dimension
+		for _, name := range sets[0].([]any) {
+			dims = append(dims, emf.Dimension{Name: name.(string), Value: fmt.Sprint(line[name.(string)])})
+		}
+
+		for id := range st.GetAllCloudWatchAlarmResources() {
+			var a emf.Alarm
+			b, _ := json.Marshal(st.properties(t, id))
+			if err := json.Unmarshal(b, &a); err != nil {
+				t.Fatal(err)
+			}
+			ids := []emf.MetricID{{Namespace: a.Namespace, MetricName: a.MetricName, Dimensions: a.Dimensions}}
+			if a.MetricName == "" {
+				ids = ids[:0]
+				for _, q := range a.Metrics {
+					if q.MetricStat != nil {
+						ids = append(ids, q.MetricStat.Metric)
+					}
+				}
+			}
+			for _, id := range ids {
+				if id.Namespace != m["Namespace"] || !slices.Equal(id.Dimensions, dims) {
+					t.Errorf("alarm %s watches %s %v; the function writes %s %v", id.MetricName, id.Namespace, id.Dimensions, m["Namespace"], dims)
+				}
+				if known := slices.ContainsFunc(emf.Metrics(), func(m emf.Metric) bool { return m.Name == id.MetricName }); !known {
+					t.Errorf("alarm %s watches %s, which the EMF writer never writes", id, id.MetricName)
+				}
+			}
+		}
+	}
+	// The hit ratio's counts are in every line; the others only when something happened.
+	for _, name := range []string{"Hits", "Misses"} {
+		if !declared[name] {
+			t.Errorf("the lines declare no %s, which the hit ratio alarm watches", name)
+		}
+	}
 }
