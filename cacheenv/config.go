@@ -335,13 +335,21 @@ func (cfg Config) options() cachekit.Options {
 		opts.Health = monitor.NewChecker(h)
 	}
 	if cfg.Metrics == MetricsEMF {
-		dims := map[string]string{"Backend": cfg.Backend()}
-		if cfg.ServiceName != "" {
-			dims["Service"] = cfg.ServiceName
-		}
-		opts.Metrics = emf.New(emf.Options{Namespace: cfg.MetricsNamespace, Prefix: cfg.KeyPrefix, Dimensions: dims})
+		opts.Metrics = emf.New(emf.Options{Namespace: cfg.MetricsNamespace, Prefix: cfg.KeyPrefix, Dimensions: cfg.MetricsDimensions()})
 	}
 	return opts
+}
+
+// MetricsDimensions returns the dimensions, beside Prefix, that Open gives the metrics of
+// Metrics "emf": Backend, and Service when ServiceName is set. A dashboard or an alarm names
+// a metric by its whole dimension set: give emf.Dashboard and emf.Alarms these, with
+// KeyPrefix and MetricsNamespace, as "cachectl dashboard" and "cachectl alarms" do.
+func (cfg Config) MetricsDimensions() map[string]string {
+	dims := map[string]string{"Backend": cfg.Backend()}
+	if cfg.ServiceName != "" {
+		dims["Service"] = cfg.ServiceName
+	}
+	return dims
 }
 
 // tiered reports whether the Config asks for an L1 in front of the backend.

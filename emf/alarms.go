@@ -149,8 +149,8 @@ func Alarms(o AlarmOptions) ([]Alarm, error) {
 	ratio := a.alarm("CacheHitRatioLowAlarm", "hit-ratio-low", fmt.Sprintf(
 		"The hit ratio of %s's cache (hits over hits and misses) was under %s%% in %d periods of %s in a row. "+
 			"A falling hit ratio is the early sign of a TTL too short for the traffic, a cache too small for its keys, "+
-			"entries cleared or keys renamed by a deploy, or reads skipped by an open breaker. "+
-			"Compare Misses, Sets and Skipped on the dashboard; see cachekit's docs/operations.md, Alarms.",
+			"or entries cleared or keys renamed by a deploy. "+
+			"Compare Misses and Sets on the dashboard; see cachekit's docs/operations.md, Alarms.",
 		s.service, fmt.Sprint(pct), n, every))
 	ratio.Metrics = []MetricDataQuery{
 		{ID: "hitRatio", Expression: hitRatioExpression(), Label: "hit ratio (%)", ReturnData: true},

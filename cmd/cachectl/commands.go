@@ -26,6 +26,8 @@ type command struct {
 	// flags defines the command's own flags on fs, bound to o or to cfg, with their defaults.
 	flags func(fs *flag.FlagSet, o *options, cfg *cacheenv.Config)
 	run   func(ctx context.Context, inv *invocation) error
+	// offline says that the command reads no backend: run gets no Cache.
+	offline bool
 }
 
 // options holds the values of the commands' own flags.
@@ -34,6 +36,7 @@ type options struct {
 	healthTimeout time.Duration // health
 	bench         benchOptions
 	limit         limitOptions
+	cloudwatch    cloudwatchOptions // dashboard, alarms
 }
 
 // globalFlags defines the flags every command takes on fs, bound to cfg, whose fields hold the
@@ -171,6 +174,22 @@ var commands = []*command{
 			"until it is active and turns on DynamoDB's TTL for the ttl attribute. On a ready table it\n" +
 			"changes nothing; on a table with another key schema it fails.",
 		run: runTable,
+	},
+	{
+		name: "dashboard", synopsis: "--service NAME", minArgs: 0, maxArgs: 0,
+		summary: "print a CloudWatch dashboard body of the service's cache metrics (emf)",
+		details: dashboardDetails,
+		flags:   dashboardFlags,
+		run:     runDashboard,
+		offline: true,
+	},
+	{
+		name: "alarms", synopsis: "--service NAME", minArgs: 0, maxArgs: 0,
+		summary: "print CloudWatch alarms on the service's cache metrics: hit ratio, breaker, health, p99",
+		details: alarmsDetails,
+		flags:   alarmsFlags,
+		run:     runAlarms,
+		offline: true,
 	},
 }
 

@@ -16,6 +16,14 @@
 //
 //	go run ./cmd/cachectl bench
 //
+// dashboard and alarms print a CloudWatch dashboard body and alarm definitions (hit ratio,
+// breaker open, health checks failing, p99 latency) of one service's cache, from the metrics
+// package emf writes, with the dimensions the service's CACHE_* settings give them; they read
+// no backend:
+//
+//	cachectl dashboard --service geo --table geo-cache --region eu-west-1 > dashboard.json
+//	cachectl alarms --service geo --table geo-cache --format cloudformation > alarms.cfn.json
+//
 // set takes the JSON value as an argument, or, as curl takes its data, from a file with
 // @FILE or from standard input with @-: for values over the 128 KiB an argument may have on
 // Linux.

@@ -71,6 +71,7 @@ func newCLI(stdout, stderr io.Writer) *cli {
 // invocation is what one command sees: its configuration, flags, arguments and Cache.
 type invocation struct {
 	*cli
+	name  string // the command's
 	cfg   cacheenv.Config
 	json  bool
 	opts  options
@@ -115,7 +116,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		return c.fail(name, envErr)
 	}
 
-	inv := &invocation{cli: c, cfg: withDefaults(cfg)}
+	inv := &invocation{cli: c, name: name, cfg: withDefaults(cfg)}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	globalFlags(fs, &inv.cfg, &inv.json)
 	if cmd.flags != nil {
@@ -132,6 +133,9 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		return c.fail(name, usagef("usage: cachectl %s", strings.TrimSpace(cmd.name+" "+cmd.synopsis)))
 	}
 	inv.cfg.StorageType = strings.ToLower(strings.TrimSpace(inv.cfg.StorageType))
+	if cmd.offline {
+		return c.fail(name, cmd.run(ctx, inv))
+	}
 	// A command reports the backend's errors as they are, and writes nothing of its own: no
 	// breaker to turn a failure into a miss (a fallback needs one), no probe keys, no metrics.
 	inv.cfg.DisableBreaker = inv.cfg.FallbackStorageType == ""
@@ -154,9 +158,18 @@ func flagShapes() *flag.FlagSet {
 	typed := flag.NewFlagSet("cachectl", flag.ContinueOnError)
 	globalFlags(typed, new(cacheenv.Config), new(bool))
 	for _, cmd := range commands {
-		if cmd.flags != nil {
-			cmd.flags(typed, new(options), new(cacheenv.Config))
+		if cmd.flags == nil {
+			continue
 		}
+		// Commands may share a flag (dashboard and alarms, --service), which a FlagSet
+		// defines once.
+		own := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+		cmd.flags(own, new(options), new(cacheenv.Config))
+		own.VisitAll(func(f *flag.Flag) {
+			if typed.Lookup(f.Name) == nil {
+				typed.Var(f.Value, f.Name, f.Usage)
+			}
+		})
 	}
 	shapes := flag.NewFlagSet("cachectl", flag.ContinueOnError)
 	typed.VisitAll(func(f *flag.Flag) {

@@ -20,7 +20,8 @@ Flags may come before or after the command and its arguments.
 
 const memoryNote = `The memory backend, the default, lives inside each cachectl process: an entry set by one
 run is gone when it exits, so "cachectl set" then "cachectl get" misses. bench and health
-are meant for it; the other commands for the remote backends.
+are meant for it; dashboard and alarms read no backend; the other commands are for the remote
+backends.
 `
 
 const exitCodes = `Exit codes:
