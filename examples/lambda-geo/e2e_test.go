@@ -351,16 +351,7 @@ func createTable(t *testing.T, client *dynamodb.Client, st *stack, name string) 
 		}
 	}
 
-	vars := map[string]string{}
-	for _, kv := range st.environment(t) {
-		k, v, _ := strings.Cut(kv, "=")
-		vars[k] = v
-	}
-	cfg, err := cacheenv.LoadFrom(func(name string) (string, bool) { v, ok := vars[name]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, err := dynamostore.CreateTable(ctx, client, cfg.DynamoDBOptions())
+	status, err := dynamostore.CreateTable(ctx, client, st.config(t).DynamoDBOptions())
 	if err != nil {
 		t.Fatalf("the template's table is not the one the function's store expects: %v", err)
 	}
@@ -429,27 +420,28 @@ func checkAlarmsSeeLines(t *testing.T, st *stack, lines []emfLine) {
 			dims = append(dims, emf.Dimension{Name: name.(string), Value: fmt.Sprint(line[name.(string)])})
 		}
 
-		for id := range st.GetAllCloudWatchAlarmResources() {
+		for name := range st.GetAllCloudWatchAlarmResources() {
 			var a emf.Alarm
-			b, _ := json.Marshal(st.properties(t, id))
+			b, _ := json.Marshal(st.properties(t, name))
 			if err := json.Unmarshal(b, &a); err != nil {
 				t.Fatal(err)
 			}
-			ids := []emf.MetricID{{Namespace: a.Namespace, MetricName: a.MetricName, Dimensions: a.Dimensions}}
+			watched := []emf.MetricID{{Namespace: a.Namespace, MetricName: a.MetricName, Dimensions: a.Dimensions}}
 			if a.MetricName == "" {
-				ids = ids[:0]
+				watched = watched[:0]
 				for _, q := range a.Metrics {
 					if q.MetricStat != nil {
-						ids = append(ids, q.MetricStat.Metric)
+						watched = append(watched, q.MetricStat.Metric)
 					}
 				}
 			}
-			for _, id := range ids {
-				if id.Namespace != m["Namespace"] || !slices.Equal(id.Dimensions, dims) {
-					t.Errorf("alarm %s watches %s %v; the function writes %s %v", id.MetricName, id.Namespace, id.Dimensions, m["Namespace"], dims)
+			for _, w := range watched {
+				if w.Namespace != m["Namespace"] || !slices.Equal(w.Dimensions, dims) {
+					t.Errorf("alarm %s watches %s in %s %v; the function writes %s %v",
+						name, w.MetricName, w.Namespace, w.Dimensions, m["Namespace"], dims)
 				}
-				if known := slices.ContainsFunc(emf.Metrics(), func(m emf.Metric) bool { return m.Name == id.MetricName }); !known {
-					t.Errorf("alarm %s watches %s, which the EMF writer never writes", id, id.MetricName)
+				if !slices.ContainsFunc(emf.Metrics(), func(x emf.Metric) bool { return x.Name == w.MetricName }) {
+					t.Errorf("alarm %s watches %s, which the EMF writer never writes", name, w.MetricName)
 				}
 			}
 		}

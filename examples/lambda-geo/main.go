@@ -11,7 +11,8 @@
 //
 //	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -tags lambda.norpc -ldflags="-s -w" -o bootstrap .
 //
-// docs/lambda.md deploys it and runs it locally, step by step.
+// docs/lambda.md deploys it and runs it locally, step by step; template.yaml deploys it with
+// its table, role, dashboard and alarms as one CloudFormation stack (docs/deploy.md).
 package main
 
 import (

@@ -13,6 +13,8 @@ import (
 	"github.com/awslabs/goformation/v7"
 	"github.com/awslabs/goformation/v7/cloudformation"
 	"github.com/awslabs/goformation/v7/intrinsics"
+
+	"github.com/cachekit/cachekit/cacheenv"
 )
 
 // stack is template.yaml as CloudFormation would create it for one set of parameters: the
@@ -143,6 +145,21 @@ func (s *stack) environment(t *testing.T) []string {
 		env = append(env, k+"="+fn.Environment.Variables[k])
 	}
 	return env
+}
+
+// config returns the configuration cacheenv reads from the function's environment.
+func (s *stack) config(t *testing.T) cacheenv.Config {
+	t.Helper()
+	vars := map[string]string{}
+	for _, kv := range s.environment(t) {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	cfg, err := cacheenv.LoadFrom(func(name string) (string, bool) { v, ok := vars[name]; return v, ok })
+	if err != nil {
+		t.Fatalf("cacheenv refuses the function's environment %v: %v", vars, err)
+	}
+	return cfg
 }
 
 func object(t *testing.T, doc map[string]any, key string) map[string]any {
@@ -300,9 +317,8 @@ func (r *resolver) sub(arg any) any {
 			r.t.Fatalf("Fn::Sub refers to %s: no resource %s", name, res)
 		}
 		v := r.ref(name)
-		if l, ok := v.([]any); ok {
+		if _, ok := v.([]any); ok {
 			r.t.Fatalf("Fn::Sub refers to %s, a list", name)
-			return fmt.Sprint(l)
 		}
 		return fmt.Sprint(v)
 	})

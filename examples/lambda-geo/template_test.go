@@ -115,10 +115,7 @@ func checkEnvironment(t *testing.T, st *stack, redis bool) {
 			t.Errorf("the function's environment sets %s: on AWS, the SDK finds the region's endpoint", local)
 		}
 	}
-	cfg, err := cacheenv.LoadFrom(func(name string) (string, bool) { v, ok := vars[name]; return v, ok })
-	if err != nil {
-		t.Fatalf("cacheenv refuses the function's environment %v: %v", vars, err)
-	}
+	cfg := st.config(t)
 	want := cacheenv.Config{
 		StorageType:      st.params["Backend"].(string),
 		KeyPrefix:        st.params["CacheKeyPrefix"].(string),
@@ -271,19 +268,18 @@ func checkRedis(t *testing.T, st *stack, f *lambda.Function) {
 }
 
 // checkDashboardAndAlarms checks that the template's dashboard and alarms, their parameters
-// put in, are what package emf makes for the deployment's service, namespace, prefix and
-// backend: the metric names and the one dimension set the function's EMF lines carry.
+// put in, are what package emf makes for the function's configuration, as "cachectl dashboard"
+// and "cachectl alarms" would print them with the function's environment: the namespace, the
+// metric names and the one dimension set of the function's EMF lines.
 func checkDashboardAndAlarms(t *testing.T, st *stack) {
 	t.Helper()
-	p := func(name string) string { return st.params[name].(string) }
-	dims := map[string]string{"Backend": p("Backend")}
-
+	cfg := st.config(t)
 	dash, err := st.GetCloudWatchDashboardWithName("Dashboard")
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := emf.Dashboard(emf.DashboardOptions{Service: p("ServiceName"), Namespace: p("MetricsNamespace"),
-		Prefix: p("CacheKeyPrefix"), Dimensions: dims, Region: pseudo["AWS::Region"].(string)})
+	body, err := emf.Dashboard(emf.DashboardOptions{Service: cfg.ServiceName, Namespace: cfg.MetricsNamespace,
+		Prefix: cfg.KeyPrefix, Dimensions: cfg.MetricsDimensions(), Region: pseudo["AWS::Region"].(string)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,11 +288,11 @@ func checkDashboardAndAlarms(t *testing.T, st *stack) {
 	}
 
 	var actions []string
-	if topic := p("AlarmTopicArn"); topic != "" {
+	if topic := st.params["AlarmTopicArn"].(string); topic != "" {
 		actions = []string{topic}
 	}
-	alarms, err := emf.Alarms(emf.AlarmOptions{Service: p("ServiceName"), Namespace: p("MetricsNamespace"),
-		Prefix: p("CacheKeyPrefix"), Dimensions: dims, Actions: actions})
+	alarms, err := emf.Alarms(emf.AlarmOptions{Service: cfg.ServiceName, Namespace: cfg.MetricsNamespace,
+		Prefix: cfg.KeyPrefix, Dimensions: cfg.MetricsDimensions(), Actions: actions})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/cachekit/cachekit/cacheenv"
 	"github.com/cachekit/cachekit/emf"
 )
 
@@ -46,15 +47,19 @@ func main() {
 	}
 }
 
-// The values the dashboard and the alarms are made for: references to the template's
-// parameters, which Fn::Sub replaces at deployment. emf writes no "${" of its own.
-var (
-	service   = "${ServiceName}"
-	namespace = "${MetricsNamespace}"
-	prefix    = "${CacheKeyPrefix}"
-	dims      = map[string]string{"Backend": "${Backend}"} // as cacheenv gives the Writer
-	region    = "${AWS::Region}"
-)
+// cfg is the function's configuration as the template's environment gives it, the
+// parameters still to be put in by Fn::Sub at deployment: the dashboard and the alarms name
+// the namespace, prefix and dimensions that cacheenv gives the function's EMF Writer. emf
+// writes no "${" of its own.
+var cfg = cacheenv.Config{
+	StorageType:      "${Backend}",
+	KeyPrefix:        "${CacheKeyPrefix}",
+	MetricsNamespace: "${MetricsNamespace}",
+	ServiceName:      "${ServiceName}",
+}
+
+// region is where the dashboard's graphs find the metrics: the stack's own region.
+const region = "${AWS::Region}"
 
 // before is the resource the generated ones go in front of: the source keeps Function last
 // (see its comment there).
@@ -142,9 +147,8 @@ func generate(src []byte, source string) ([]byte, error) {
 
 // dashboardAndAlarms returns the generated resources, as keys and values of a YAML mapping.
 func dashboardAndAlarms() ([]*yaml.Node, error) {
-	body, err := emf.Dashboard(emf.DashboardOptions{
-		Service: service, Namespace: namespace, Prefix: prefix, Dimensions: dims, Region: region,
-	})
+	body, err := emf.Dashboard(emf.DashboardOptions{Service: cfg.ServiceName, Namespace: cfg.MetricsNamespace,
+		Prefix: cfg.KeyPrefix, Dimensions: cfg.MetricsDimensions(), Region: region})
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +168,8 @@ func dashboardAndAlarms() ([]*yaml.Node, error) {
 		),
 	}
 
-	alarms, err := emf.Alarms(emf.AlarmOptions{Service: service, Namespace: namespace, Prefix: prefix, Dimensions: dims})
+	alarms, err := emf.Alarms(emf.AlarmOptions{Service: cfg.ServiceName, Namespace: cfg.MetricsNamespace,
+		Prefix: cfg.KeyPrefix, Dimensions: cfg.MetricsDimensions()})
 	if err != nil {
 		return nil, err
 	}
