@@ -133,10 +133,14 @@ func generate(src []byte, source string) ([]byte, error) {
 	for _, l := range lines[head:at] {
 		out.WriteString(l)
 	}
-	for _, l := range strings.SplitAfter(buf.String(), "\n") {
-		if l != "" {
-			out.WriteString("  " + l)
+	for i, l := range strings.SplitAfter(buf.String(), "\n") {
+		if l == "" {
+			continue
 		}
+		if i > 0 && !strings.HasPrefix(l, " ") && !strings.HasPrefix(l, "#") {
+			out.WriteString("\n") // a blank line between resources, as in the source
+		}
+		out.WriteString("  " + l)
 	}
 	out.WriteString("\n")
 	for _, l := range lines[at:] {
