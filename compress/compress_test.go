@@ -63,7 +63,7 @@ func roundTrip(t *testing.T, c cachekit.Codec, v []byte) []byte {
 
 func TestRoundTrip(t *testing.T) {
 	for _, alg := range []compress.Algorithm{compress.Zstd, compress.S2} {
-		for _, level := range []compress.Level{compress.LevelDefault, compress.LevelFastest, compress.LevelBetter, compress.LevelBest} {
+		for _, level := range []compress.Level{compress.LevelFastest, compress.LevelBalanced, compress.LevelBetter, compress.LevelBest} {
 			t.Run(fmt.Sprintf("%v/level%d", alg, level), func(t *testing.T) {
 				c := mustNew(t, raw{}, compress.Options{Algorithm: alg, Level: level})
 				for _, size := range []int{1 << 10, 10 << 10, 100 << 10} {
