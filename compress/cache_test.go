@@ -135,8 +135,8 @@ func TestThroughACache(t *testing.T) {
 }
 
 // TestUnreadableValues: a corrupt value and a zip bomb, put in the Store by another writer,
-// are ErrDecode through the Cache, wrapping the codec's error; GetOrLoad loads over them and
-// stores a good value; a value over MaxSize is not written.
+// are ErrDecode through the Cache, wrapping the codec's error; GetOrLoad and GetManyOrLoad
+// load over them and store a good value; a value over MaxSize is not written.
 func TestUnreadableValues(t *testing.T) {
 	for name, open := range stores() {
 		t.Run(name, func(t *testing.T) {
@@ -188,6 +188,16 @@ func TestUnreadableValues(t *testing.T) {
 					}
 					if got, err := v.Get(ctx, what); err != nil || string(got) != `{"loaded":true}` {
 						t.Errorf("%s: Get after GetOrLoad = %s, %v", full, got, err)
+					}
+					// Again, through GetManyOrLoad.
+					if err := s.Set(ctx, full, stored, time.Minute); err != nil {
+						t.Fatal(err)
+					}
+					many, err := v.GetManyOrLoad(ctx, []string{what}, func(_ context.Context, keys []string) (map[string]json.RawMessage, error) {
+						return map[string]json.RawMessage{what: json.RawMessage(`{"loaded":2}`)}, nil
+					})
+					if err != nil || string(many[what]) != `{"loaded":2}` {
+						t.Errorf("%s: GetManyOrLoad = %s, %v; want the loaded value", full, many, err)
 					}
 				}
 				over := json.RawMessage(apidata.Response(1<<20+1, 1))
