@@ -20,8 +20,8 @@ const (
 	// on a 20 KB API response against S2's 2.4×, which is what DynamoDB bills.
 	Zstd Algorithm = 0x01
 	// S2 is klauspost's S2 written as Snappy-compatible blocks, which every Snappy library
-	// reads: about a quarter of Zstd's CPU to compress and a third to decompress, at a lower
-	// ratio.
+	// reads: about a quarter of Zstd's CPU to compress and a third to a half to decompress,
+	// at a lower ratio.
 	S2 Algorithm = 0x02
 )
 
@@ -43,7 +43,7 @@ type Level int
 const (
 	// LevelFastest, the default, is zstd's fastest level (about zstd's level 1) and S2's
 	// Snappy-compatible encoder. On the JSON responses of docs/compression.md, zstd takes
-	// 30-40% less CPU to compress at it than at LevelBalanced, for a ratio at most 1.3%
+	// about 30% less CPU to compress at it than at LevelBalanced, for a ratio at most 1.3%
 	// lower, which changed no DynamoDB unit at any size measured.
 	LevelFastest Level = iota
 	// LevelBalanced is zstd's default level (about zstd's level 3); for S2, LevelFastest.
