@@ -109,20 +109,35 @@ func TestPythonReads(t *testing.T) {
 }
 
 // TestNodeReads runs the Node reader of docs/compression.md on every stored value, with the
-// npm packages fzstd and snappyjs from CACHEKIT_NODE_PATH (scripts/test installs them there).
+// npm packages fzstd and snappyjs where scripts/test installs them (nodePath).
 func TestNodeReads(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err == nil {
 		cmd := exec.Command(node, "-e", `require("fzstd"); require("snappyjs")`)
-		cmd.Env = append(os.Environ(), "NODE_PATH="+os.Getenv("CACHEKIT_NODE_PATH"))
+		cmd.Env = append(os.Environ(), "NODE_PATH="+nodePath())
 		if out, rerr := cmd.CombinedOutput(); rerr != nil {
 			err = fmt.Errorf("%v: %s", rerr, out)
 		}
 	}
 	if err != nil {
-		testenv.Missing(t, "node with the npm packages fzstd and snappyjs in CACHEKIT_NODE_PATH", err)
+		testenv.Missing(t, "node with the npm packages fzstd and snappyjs in "+nodePath(), err)
 	}
 	runReader(t, "js", node)
+}
+
+// nodePath is where the Node reader finds its npm packages: CACHEKIT_NODE_PATH, or where
+// scripts/test installs them, node-readers/node_modules in CACHEKIT_CACHE_DIR
+// (~/.cache/cachekit).
+func nodePath() string {
+	if p := os.Getenv("CACHEKIT_NODE_PATH"); p != "" {
+		return p
+	}
+	dir := os.Getenv("CACHEKIT_CACHE_DIR")
+	if dir == "" {
+		home, _ := os.UserHomeDir()
+		dir = filepath.Join(home, ".cache", "cachekit")
+	}
+	return filepath.Join(dir, "node-readers", "node_modules")
 }
 
 // runReader runs the page's first code block of the given language, as a program, on each
@@ -135,7 +150,7 @@ func runReader(t *testing.T, lang, interpreter string) {
 	}
 	for _, v := range storedValues(t) {
 		cmd := exec.Command(interpreter, program)
-		cmd.Env = append(os.Environ(), "NODE_PATH="+os.Getenv("CACHEKIT_NODE_PATH"))
+		cmd.Env = append(os.Environ(), "NODE_PATH="+nodePath())
 		cmd.Stdin = bytes.NewReader(v.data)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
