@@ -182,8 +182,11 @@ var zstdLevels = [...]zstd.EncoderLevel{
 func (c *Codec) Marshal(v any) ([]byte, error) {
 	data, err := c.inner.Marshal(v)
 	// A value that begins with the marker is compressed whatever its size, so that it cannot
-	// be read back as a compressed one.
-	if err != nil || len(data) < c.threshold && !IsCompressed(data) {
+	// be read back as a compressed one. A threshold over MaxSize compresses nothing, and so
+	// refuses nothing: a Codec that only reads compressed values writes what the inner codec
+	// would alone.
+	plain := len(data) < c.threshold || c.threshold > c.maxSize
+	if err != nil || plain && !IsCompressed(data) {
 		return data, err
 	}
 	if len(data) > c.maxSize {

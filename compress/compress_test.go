@@ -217,8 +217,13 @@ func TestMaxSize(t *testing.T) {
 	}
 	roundTrip(t, c, v[:4096])
 	// A value below the threshold is stored plain whatever its size: nobody decompresses it.
-	big := mustNew(t, raw{}, compress.Options{MaxSize: 100, Threshold: 200})
-	roundTrip(t, big, v[:150])
+	// With a threshold over MaxSize, nothing is compressed, and nothing refused.
+	readOnly := mustNew(t, raw{}, compress.Options{MaxSize: 100, Threshold: 200})
+	for _, n := range []int{150, 4097} {
+		if stored := roundTrip(t, readOnly, v[:n]); !bytes.Equal(stored, v[:n]) {
+			t.Errorf("a Codec whose threshold is over MaxSize changed a value of %d bytes", n)
+		}
+	}
 }
 
 func TestOptionsChecked(t *testing.T) {
