@@ -19,6 +19,9 @@ import (
 //	5       8     fresh until, Unix milliseconds, big-endian signed
 //	13      4     the last load's duration, milliseconds, big-endian unsigned
 //	17      …     the value, as the view's codec wrote it (empty for a tombstone)
+//
+// The value may itself begin with 0xC1 'c' 'k' 0x02, the marker of a value package compress
+// compressed: the two headers differ in their fourth byte, and nest only this way.
 type Envelope struct {
 	// Value is the encoded value; empty for a tombstone.
 	Value []byte

@@ -353,11 +353,12 @@ func testValues(t *testing.T, e *env) {
 		binary[i] = byte(i)
 	}
 	cases := map[string][]byte{
-		"empty":   {},
-		"json":    []byte(`{"city":"Zürich","n":[1,2.5,null],"ok":true}`),
-		"binary":  binary,
-		"64KiB":   bytes.Repeat([]byte("x"), 64<<10),
-		"newline": []byte("a\nb\r\n\x00c"),
+		"empty":      {},
+		"json":       []byte(`{"city":"Zürich","n":[1,2.5,null],"ok":true}`),
+		"binary":     binary,
+		"64KiB":      bytes.Repeat([]byte("x"), 64<<10),
+		"newline":    []byte("a\nb\r\n\x00c"),
+		"compressed": compressed,
 	}
 	ctx := context.Background()
 	for name, v := range cases {
@@ -371,6 +372,19 @@ func testValues(t *testing.T, e *env) {
 			t.Errorf("Get %s value: %d bytes, %v; want the %d bytes set", name, len(got), err, len(want))
 		}
 	}
+}
+
+// compressed is a value as package compress writes it: its marker (0xC1 'c' 'k' 0x02), the
+// algorithm's byte (0x01, zstd), then a zstd frame of 1,846 bytes of JSON. Bytes that are not
+// UTF-8, which a Store must keep as they are (DynamoDB in a B attribute), alone and in an
+// envelope.
+var compressed = []byte{
+	0xc1, 0x63, 0x6b, 0x02, 0x01, 0x28, 0xb5, 0x2f, 0xfd, 0x64, 0x36, 0x06, 0xf5, 0x01, 0x00, 0x44,
+	0x03, 0x5b, 0x7b, 0x22, 0x63, 0x69, 0x74, 0x79, 0x22, 0x3a, 0x22, 0x5a, 0xc3, 0xbc, 0x72, 0x69,
+	0x63, 0x68, 0x22, 0x2c, 0x22, 0x6e, 0x22, 0x3a, 0x5b, 0x31, 0x2c, 0x32, 0x2e, 0x35, 0x2c, 0x6e,
+	0x75, 0x6c, 0x6c, 0x5d, 0x2c, 0x22, 0x6f, 0x6b, 0x22, 0x3a, 0x74, 0x72, 0x75, 0x65, 0x7d, 0x2c,
+	0x6e, 0x75, 0x6c, 0x6c, 0x5d, 0x01, 0x54, 0x17, 0x05, 0x2e, 0xff, 0x37, 0x06, 0xde, 0xd5, 0xdc,
+	0x47,
 }
 
 func testExpiry(t *testing.T, e *env) {
@@ -991,13 +1005,14 @@ func testEnvelopes(t *testing.T, e *env) {
 	lookalike := backend.Envelope{Value: []byte(`1`), FreshUntil: fresh}.Append(nil)
 	lookalike[4] = 0x02 // a flag no envelope sets
 	cases := map[string][]byte{
-		"value":     backend.Envelope{Value: []byte(`{"city":"Zürich"}`), FreshUntil: fresh, LoadTime: 42 * time.Millisecond}.Append(nil),
-		"tombstone": backend.Envelope{FreshUntil: fresh, LoadTime: time.Second, NotFound: true}.Append(nil),
-		"binary":    backend.Envelope{Value: []byte{0xff, 0x00, 0xfe}, FreshUntil: fresh}.Append(nil),
-		"extremes":  backend.Envelope{Value: []byte(`"x"`), FreshUntil: time.UnixMilli(-1), LoadTime: (1<<32 - 1) * time.Millisecond}.Append(nil),
-		"zero":      backend.Envelope{}.Append(nil),
-		"lookalike": lookalike,
-		"truncated": lookalike[:10],
+		"value":      backend.Envelope{Value: []byte(`{"city":"Zürich"}`), FreshUntil: fresh, LoadTime: 42 * time.Millisecond}.Append(nil),
+		"tombstone":  backend.Envelope{FreshUntil: fresh, LoadTime: time.Second, NotFound: true}.Append(nil),
+		"binary":     backend.Envelope{Value: []byte{0xff, 0x00, 0xfe}, FreshUntil: fresh}.Append(nil),
+		"compressed": backend.Envelope{Value: compressed, FreshUntil: fresh, LoadTime: time.Millisecond}.Append(nil),
+		"extremes":   backend.Envelope{Value: []byte(`"x"`), FreshUntil: time.UnixMilli(-1), LoadTime: (1<<32 - 1) * time.Millisecond}.Append(nil),
+		"zero":       backend.Envelope{}.Append(nil),
+		"lookalike":  lookalike,
+		"truncated":  lookalike[:10],
 	}
 	var keys []string
 	var batch []backend.Entry

@@ -5,8 +5,9 @@
 // One item per entry, readable by any service:
 //
 //	PK        (S) prefix + key
-//	value     (S) the value: the JSON text the cache wrote (B when the bytes are not UTF-8;
-//	              N for a counter, which reads as its decimal digits, a JSON number)
+//	value     (S) the value: the JSON text the cache wrote (B when the bytes are not UTF-8,
+//	              as a value package compress compressed is; N for a counter, which reads
+//	              as its decimal digits, a JSON number)
 //	ttl       (N) Unix epoch seconds of expiry, the attribute DynamoDB's TTL deletes by
 //	createdAt (N) Unix epoch seconds of the write
 //	fresh     (M) only for a value a view with freshness options wrote (a backend.Envelope):
@@ -15,6 +16,11 @@
 // An envelope is split into the value attribute, which holds its value alone, as for any
 // entry, and the fresh attribute; every read joins them back into the bytes written. A
 // malformed fresh attribute leaves the value to be read as it is.
+//
+// An item over DynamoDB's 400 KB (MaxItemSize, attribute names included) is refused with
+// backend.ErrValueTooLarge before anything is sent. The size is that of the bytes the Store is
+// given: behind a codec that compresses (package compress), a value that compresses below the
+// limit fits, whatever its size before.
 //
 // The attribute names are options with these defaults. Single-table designs with a sort key
 // name it in Options.SortKey, with the constant value cache items carry in it.

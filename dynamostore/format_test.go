@@ -3,7 +3,9 @@ package dynamostore_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,10 +14,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/backend"
+	"github.com/cachekit/cachekit/compress"
 	"github.com/cachekit/cachekit/dynamostore"
+	"github.com/cachekit/cachekit/internal/apidata"
 	"github.com/cachekit/cachekit/internal/testenv"
 )
 
@@ -290,5 +295,113 @@ func TestClearPaginatesLargeScans(t *testing.T) {
 	}
 	if n, err := s.Count(ctx, "CACHE#"); err != nil || n != 0 {
 		t.Errorf("Count after Clear = %d, %v; want 0", n, err)
+	}
+}
+
+// TestWireFormatOfCompressedValues writes through a Cache whose codec compresses (package
+// compress) and reads the items back with the plain SDK: a value of 1 KB or more is a B
+// attribute, the compress marker then a zstd frame any zstd library decompresses to the JSON;
+// a smaller one stays the JSON text in an S attribute; on a view with freshness options the
+// fresh attribute sits beside the compressed value, as beside any.
+func TestWireFormatOfCompressedValues(t *testing.T) {
+	ctx := context.Background()
+	client := testenv.DynamoDB(t)
+	opts := newTable(t, client, dynamostore.Options{})
+	s, err := dynamostore.New(client, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := compress.New(cachekit.JSON, compress.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := cachekit.New(s, cachekit.Options{Prefix: "CACHE#", Codec: codec})
+	defer c.Close()
+	large, small := json.RawMessage(apidata.Response(20<<10, 1)), json.RawMessage(`{"city":"Sydney"}`)
+	plain := cachekit.Typed[json.RawMessage](c, "", time.Minute)
+	withFresh := cachekit.Typed[json.RawMessage](c, "fresh:", time.Minute).With(cachekit.Freshness{Grace: time.Minute})
+	if err := plain.Set(ctx, "large", large, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.Set(ctx, "small", small, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := withFresh.SetMany(ctx, map[string]json.RawMessage{"large": large}, 0); err != nil {
+		t.Fatal(err)
+	}
+	dec, _ := zstd.NewReader(nil)
+	defer dec.Close()
+	for _, key := range []string{"CACHE#large", "CACHE#fresh:large"} {
+		it := rawGet(t, client, opts.Table, pk(key))
+		b, ok := it["value"].(*types.AttributeValueMemberB)
+		if !ok || !bytes.HasPrefix(b.Value, []byte{0xC1, 'c', 'k', 0x02, 0x01}) {
+			t.Errorf("%s: value = %T, want a B attribute that starts with the marker and zstd's byte", key, it["value"])
+			continue
+		}
+		if got, err := dec.DecodeAll(b.Value[5:], nil); err != nil || !bytes.Equal(got, large) {
+			t.Errorf("%s: the frame after the header does not decompress to the JSON: %v", key, err)
+		}
+		if _, ok := it["fresh"]; ok != (key == "CACHE#fresh:large") {
+			t.Errorf("%s: fresh attribute present: %v", key, ok)
+		}
+	}
+	if v, ok := rawGet(t, client, opts.Table, pk("CACHE#small"))["value"].(*types.AttributeValueMemberS); !ok || v.Value != string(small) {
+		t.Errorf("a value under the threshold is stored as %v, want the JSON text", v)
+	}
+	for _, v := range []*cachekit.View[json.RawMessage]{plain, withFresh} {
+		if got, err := v.Get(ctx, "large"); err != nil || !bytes.Equal(got, large) {
+			t.Errorf("%sGet large: %d bytes, %v", v.Prefix(), len(got), err)
+		}
+	}
+}
+
+// TestLargeValuesFitCompressed: a JSON value of 1 MB, over DynamoDB's 400 KB item limit,
+// fits compressed, since the Store checks the size of the bytes it is given; one that does
+// not compress below the limit is still refused with ErrValueTooLarge, before any request.
+func TestLargeValuesFitCompressed(t *testing.T) {
+	ctx := context.Background()
+	client := testenv.DynamoDB(t)
+	opts := newTable(t, client, dynamostore.Options{})
+	var sent requests
+	s, err := dynamostore.New(dynamodb.New(testenv.DynamoDBOptions(sent.count)), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := compress.New(cachekit.JSON, compress.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := cachekit.New(s, cachekit.Options{Prefix: "CACHE#", Codec: codec})
+	defer c.Close()
+	v := cachekit.Typed[json.RawMessage](c, "", time.Minute)
+
+	big := json.RawMessage(apidata.Response(1<<20, 1))
+	// The same value through a Cache without compression, as a control.
+	plainCache, _ := cachekit.New(s, cachekit.Options{Prefix: "CACHE#plain:"})
+	if err := cachekit.Typed[json.RawMessage](plainCache, "", time.Minute).Set(ctx, "big", big, 0); !errors.Is(err, cachekit.ErrValueTooLarge) {
+		t.Errorf("Set of 1 MB of JSON uncompressed: %v, want ErrValueTooLarge", err)
+	}
+	if err := v.Set(ctx, "big", big, 0); err != nil {
+		t.Fatalf("Set of 1 MB of JSON compressed: %v", err)
+	}
+	stored := rawGet(t, client, opts.Table, pk("CACHE#big"))["value"].(*types.AttributeValueMemberB).Value
+	t.Logf("%d bytes of JSON stored in %d", len(big), len(stored))
+	if got, err := v.Get(ctx, "big"); err != nil || !bytes.Equal(got, big) {
+		t.Errorf("Get of the compressed 1 MB: %d bytes, %v", len(got), err)
+	}
+
+	// Random bytes in base64 shrink by a quarter at most: 800 KB stays over the limit.
+	noise := make([]byte, 600<<10)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range noise {
+		noise[i] = byte(r.Uint32())
+	}
+	dense, _ := json.Marshal(noise)
+	sent.reset()
+	if err := v.Set(ctx, "dense", dense, 0); !errors.Is(err, cachekit.ErrValueTooLarge) {
+		t.Errorf("Set of %d bytes that compress to over the limit: %v, want ErrValueTooLarge", len(dense), err)
+	}
+	if n := sent.total(); n != 0 {
+		t.Errorf("%d requests were sent for a value over the limit, want none", n)
 	}
 }

@@ -1,7 +1,9 @@
 package dynamostore_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"maps"
 	"reflect"
@@ -12,9 +14,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
 
+	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/backend"
+	"github.com/cachekit/cachekit/compress"
 	"github.com/cachekit/cachekit/dynamostore"
+	"github.com/cachekit/cachekit/internal/apidata"
 	"github.com/cachekit/cachekit/internal/testenv"
 )
 
@@ -149,5 +156,56 @@ func TestItemsWithoutAValueAreNotEntries(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCompressedValuesFromAnotherWriter puts, with the plain SDK, the items a service in
+// another language writes in the compress format (docs/compression.md): the marker, the
+// algorithm's byte and a zstd frame of its own encoder's settings, or a Snappy block, in a B
+// attribute. A Cache with the compress codec reads them; one without reads neither, reports
+// ErrDecode, and GetOrLoad loads over them.
+func TestCompressedValuesFromAnotherWriter(t *testing.T) {
+	ctx := context.Background()
+	client := testenv.DynamoDB(t)
+	opts := newTable(t, client, dynamostore.Options{})
+	value := apidata.Response(10<<10, 7)
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderCRC(false))
+	items := map[string][]byte{
+		"zstd":   enc.EncodeAll(value, []byte{0xC1, 'c', 'k', 0x02, 0x01}),
+		"snappy": s2.EncodeSnappy(nil, value),
+	}
+	items["snappy"] = append([]byte{0xC1, 'c', 'k', 0x02, 0x02}, items["snappy"]...)
+	future := itoa(time.Now().Add(time.Hour).Unix())
+	for name, b := range items {
+		it := pk("CACHE#" + name)
+		it["value"] = &types.AttributeValueMemberB{Value: b}
+		it["ttl"] = &types.AttributeValueMemberN{Value: future}
+		if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(opts.Table), Item: it}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := dynamostore.New(client, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, _ := compress.New(cachekit.JSON, compress.Options{})
+	c, _ := cachekit.New(s, cachekit.Options{Prefix: "CACHE#", Codec: codec})
+	defer c.Close()
+	plain, _ := cachekit.New(s, cachekit.Options{Prefix: "CACHE#"})
+	defer plain.Close()
+	for name := range items {
+		if got, err := cachekit.Typed[json.RawMessage](c, "", 0).Get(ctx, name); err != nil || !bytes.Equal(got, value) {
+			t.Errorf("%s: Get with the compress codec = %d bytes, %v; want the %d bytes written", name, len(got), err, len(value))
+		}
+		v := cachekit.Typed[json.RawMessage](plain, "", 0)
+		if _, err := v.Get(ctx, name); !errors.Is(err, cachekit.ErrDecode) {
+			t.Errorf("%s: Get with the JSON codec: %v, want ErrDecode", name, err)
+		}
+		got, err := v.GetOrLoad(ctx, name, func(context.Context, string) (json.RawMessage, error) {
+			return json.RawMessage(`"loaded"`), nil
+		})
+		if err != nil || string(got) != `"loaded"` {
+			t.Errorf("%s: GetOrLoad with the JSON codec = %s, %v; want the loaded value", name, got, err)
+		}
 	}
 }
