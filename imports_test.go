@@ -52,6 +52,8 @@ func TestImportGraph(t *testing.T) {
 		// The rate limiter builds on the contract's abilities and the root's prefix rule,
 		// never on a store: the caller passes the Store.
 		"ratelimit": {"", "backend"},
+		// A codec is a plug-in of the root's Codec interface.
+		"msgpack":   {""},
 		"":          {"backend"},
 		"cachetest": {"backend"},
 	}
