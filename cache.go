@@ -317,20 +317,15 @@ func (c *Cache) fullKey(key string) (string, error) {
 	return full, nil
 }
 
-// fullKeys applies fullKey to every key, folding duplicates.
+// fullKeys applies fullKey to every key: the whole key of keys[i] is at i.
 func (c *Cache) fullKeys(keys []string) ([]string, error) {
-	full := make([]string, 0, len(keys))
-	seen := make(map[string]struct{}, len(keys))
-	for _, k := range keys {
-		if _, dup := seen[k]; dup {
-			continue
-		}
-		seen[k] = struct{}{}
+	full := make([]string, len(keys))
+	for i, k := range keys {
 		fk, err := c.fullKey(k)
 		if err != nil {
 			return nil, err
 		}
-		full = append(full, fk)
+		full[i] = fk
 	}
 	return full, nil
 }

@@ -3,10 +3,12 @@ package cachekit
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"unicode/utf8"
 )
 
-// Codec turns values into the bytes a Store keeps, and back.
+// Codec turns values into the bytes a Store keeps, and back. A Cache has one (Options.Codec,
+// JSON by default), which its views use unless given another with View.WithCodec.
 //
 // Marshal must return a slice that does not share memory with the value, since the Store may
 // keep it; Unmarshal must not keep data, which belongs to the Store. Both must be safe for
@@ -14,6 +16,92 @@ import (
 type Codec interface {
 	Marshal(v any) ([]byte, error)
 	Unmarshal(data []byte, v any) error
+}
+
+// Raw is the Codec that stores a []byte, a string or a json.RawMessage as its bytes, with no
+// encoding: for values that are bytes already (an image, a compressed blob, JSON text another
+// service wrote, a rendered page). It makes one copy each way, which the ownership rules of
+// the Store contract require: the slice a caller passes to Set stays the caller's, and the
+// one a Store returns stays the Store's. A view of one of those types with Raw (see
+// View.WithCodec) makes that copy itself, without the Codec interface: a hit costs the
+// Store's read, the copy and the key.
+//
+// Raw reads any stored bytes, whatever codec wrote them, into a []byte or a
+// json.RawMessage (a string gets them as they are, valid UTF-8 or not). Any other type is an
+// error: ErrEncode from a view's writes, ErrDecode from its reads.
+var Raw Codec = rawCodec{}
+
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) {
+	switch v := v.(type) {
+	case []byte:
+		return clone(v), nil
+	case string:
+		return []byte(v), nil
+	case json.RawMessage:
+		return clone(v), nil
+	}
+	return nil, fmt.Errorf("cachekit: the Raw codec stores a []byte, a string or a json.RawMessage, not a %T", v)
+}
+
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	switch p := v.(type) {
+	case *[]byte:
+		*p = clone(data)
+	case *string:
+		*p = string(data)
+	case *json.RawMessage:
+		*p = clone(data)
+	default:
+		return fmt.Errorf("cachekit: the Raw codec reads into a *[]byte, a *string or a *json.RawMessage, not a %T", v)
+	}
+	return nil
+}
+
+// clone returns a copy of b that is never nil, so that a hit on an empty value is an empty
+// slice, not a missing one.
+func clone(b []byte) []byte {
+	c := make([]byte, len(b))
+	copy(c, b)
+	return c
+}
+
+// passThrough reports whether Raw passes values of type V through.
+func passThrough[V any]() bool {
+	switch any((*V)(nil)).(type) {
+	case *[]byte, *string, *json.RawMessage:
+		return true
+	}
+	return false
+}
+
+// rawBytes is Raw's Marshal of *p, for a V that passThrough accepts. The type switch on a
+// pointer, not on the value, boxes nothing.
+func rawBytes[V any](p *V) []byte {
+	switch p := any(p).(type) {
+	case *[]byte:
+		return clone(*p)
+	case *string:
+		return []byte(*p)
+	case *json.RawMessage:
+		return clone(*p)
+	}
+	panic("cachekit: rawBytes of a type Raw does not pass through")
+}
+
+// rawValue is Raw's Unmarshal of data into *p, for a V that passThrough accepts.
+func rawValue[V any](data []byte, p *V) {
+	switch p := any(p).(type) {
+	case *[]byte:
+		*p = clone(data)
+	case *string:
+		*p = string(data)
+	case *json.RawMessage:
+		*p = clone(data)
+	default:
+		panic("cachekit: rawValue of a type Raw does not pass through")
+	}
 }
 
 // JSON is the default Codec: encoding/json, so that services in other languages can read
