@@ -15,11 +15,15 @@ import (
 
 // getRaw reads key's encoded value and counts the hit, miss or error.
 func (c *Cache) getRaw(ctx context.Context, key string) ([]byte, error) {
-	s, full, err := c.target(ctx, key)
+	full, err := c.fullKey(key)
+	start := mono() // one reading for the periodic tasks and the Store's latency
+	var s Store
+	if err == nil {
+		s, err = c.useAt(ctx, &start)
+	}
 	if err != nil {
 		return nil, c.count(&counters{errors: 1}, err)
 	}
-	start := mono()
 	data, err := s.Get(ctx, full)
 	c.timed(false, start)
 	c.countRead(err)
@@ -34,14 +38,14 @@ func (c *Cache) getManyRaw(ctx context.Context, keys []string) ([]string, map[st
 	if err != nil {
 		return nil, nil, c.count(&counters{errors: 1}, err)
 	}
-	s, err := c.use(ctx)
+	start := mono()
+	s, err := c.useAt(ctx, &start)
 	if err != nil {
 		return full, nil, c.count(&counters{errors: 1}, err)
 	}
 	if len(full) == 0 {
 		return full, map[string][]byte{}, nil
 	}
-	start := mono()
 	found, err := s.GetMany(ctx, full) // a Store reads a repeated key once
 	c.timed(false, start)
 	if err != nil {
