@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
+
+	gojson "github.com/goccy/go-json"
 )
 
 // Codec turns values into the bytes a Store keeps, and back. A Cache has one (Options.Codec,
@@ -104,11 +106,18 @@ func rawValue[V any](data []byte, p *V) {
 	}
 }
 
-// JSON is the default Codec: encoding/json, so that services in other languages can read
-// what a Go service wrote. It writes what JavaScript's JSON.stringify writes for the same
-// value: <, >, &, U+2028 and U+2029 as themselves, not escaped for HTML as encoding/json's
-// Marshal does, so that equal values are equal bytes whichever language wrote them. Strings
-// that need no escaping take a shorter path with the same bytes, in and out.
+// JSON is the default Codec: JSON text, so that services in other languages can read what a
+// Go service wrote. It writes what JavaScript's JSON.stringify writes for the same value: <,
+// >, &, U+2028 and U+2029 as themselves, not escaped for HTML as encoding/json's Marshal does,
+// so that equal values are equal bytes whichever language wrote them; otherwise its bytes are
+// encoding/json's, and it reads as encoding/json does (field names matched without regard to
+// case, unknown fields ignored, a value of the wrong type an error). Strings that need no
+// escaping take a shorter path with the same bytes, in and out.
+//
+// The work is done by github.com/goccy/go-json, a drop-in for encoding/json that writes the
+// same bytes (codec_test.go holds the proof: a table of awkward values and a fuzz test against
+// encoding/json, and Node's JSON.stringify) two to four times as fast, which is most of what a
+// hit from memory costs; see docs/benchmarks.md for the figures and the other engines tried.
 var JSON Codec = jsonCodec{}
 
 type jsonCodec struct{}
@@ -118,7 +127,7 @@ func (jsonCodec) Marshal(v any) ([]byte, error) {
 		b := make([]byte, 0, len(s)+2)
 		return append(append(append(b, '"'), s...), '"'), nil
 	}
-	b, err := json.Marshal(v)
+	b, err := gojson.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +138,7 @@ func (jsonCodec) Marshal(v any) ([]byte, error) {
 // \u0026), and for U+2028 and U+2029 (which it escapes whatever SetEscapeHTML says), back
 // into the characters, as JSON.stringify leaves them. It rewrites b in place, which the
 // shorter output allows, and returns it. Undoing the escapes after Marshal keeps Marshal's
-// single allocation (a json.Encoder with SetEscapeHTML(false) needs a buffer and a copy out of
+// single allocation (an Encoder with SetEscapeHTML(false) needs a buffer and a copy out of
 // it, and still escapes U+2028 and U+2029), and costs one scan for a backslash when there is
 // none.
 func unescape(b []byte) []byte {
@@ -185,7 +194,7 @@ func (jsonCodec) Unmarshal(data []byte, v any) error {
 			return nil
 		}
 	}
-	return json.Unmarshal(data, v)
+	return gojson.Unmarshal(data, v)
 }
 
 // plain reports whether the JSON codec writes s between quotes as it is: valid UTF-8 with no
