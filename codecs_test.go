@@ -10,8 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/backend"
+	"github.com/cachekit/cachekit/dynamostore"
 	"github.com/cachekit/cachekit/internal/testenv"
 	"github.com/cachekit/cachekit/msgpack"
 )
@@ -346,6 +351,69 @@ func TestAllocs(t *testing.T) {
 	} {
 		if n := testing.AllocsPerRun(100, tc.run); n > tc.max {
 			t.Errorf("%s: %v allocations; want at most %v", tc.name, n, tc.max)
+		}
+	}
+}
+
+// TestCodecsOnDynamoDBWire writes through views with each codec and reads the items with the
+// plain SDK, as another service would: the value attribute is S, the text itself, when the
+// codec's bytes are UTF-8 (JSON, Raw strings), and B, the bytes, when they are not (binary
+// Raw values, most MessagePack).
+func TestCodecsOnDynamoDBWire(t *testing.T) {
+	ctx := context.Background()
+	client := testenv.DynamoDB(t)
+	opts := dynamostore.Options{Table: testenv.Name("cachekit-codecs")}
+	if _, err := dynamostore.CreateTable(ctx, client, opts); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(opts.Table)})
+	})
+	s, err := dynamostore.New(client, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cachekit.New(s, cachekit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rec := record{Name: "n", Count: 1, Blob: []byte{0xff}}
+	packed, _ := msgpack.Codec.Marshal(rec)
+	jsonText, _ := cachekit.JSON.Marshal(rec)
+	for _, tc := range []struct {
+		key  string
+		set  func(key string) error
+		want types.AttributeValue
+	}{
+		{"raw-string", func(k string) error {
+			return cachekit.Typed[string](c, "", 0).WithCodec(cachekit.Raw).Set(ctx, k, "Zürich <&>", 0)
+		}, &types.AttributeValueMemberS{Value: "Zürich <&>"}},
+		{"raw-bytes", func(k string) error {
+			return cachekit.Typed[[]byte](c, "", 0).WithCodec(cachekit.Raw).Set(ctx, k, []byte{0, 0xff, 'x'}, 0)
+		}, &types.AttributeValueMemberB{Value: []byte{0, 0xff, 'x'}}},
+		{"raw-json", func(k string) error {
+			return cachekit.Typed[json.RawMessage](c, "", 0).WithCodec(cachekit.Raw).Set(ctx, k, json.RawMessage(`{"a": 1}`), 0)
+		}, &types.AttributeValueMemberS{Value: `{"a": 1}`}},
+		{"msgpack", func(k string) error {
+			return cachekit.Typed[record](c, "", 0).WithCodec(msgpack.Codec).Set(ctx, k, rec, 0)
+		}, &types.AttributeValueMemberB{Value: packed}},
+		{"json", func(k string) error {
+			return cachekit.Typed[record](c, "", 0).Set(ctx, k, rec, 0)
+		}, &types.AttributeValueMemberS{Value: string(jsonText)}},
+	} {
+		if err := tc.set(tc.key); err != nil {
+			t.Fatalf("%s: %v", tc.key, err)
+		}
+		out, err := client.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: aws.String(opts.Table), ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "CACHE#" + tc.key}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out.Item["value"]; !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: the value attribute is %#v; want %#v", tc.key, got, tc.want)
 		}
 	}
 }
