@@ -62,11 +62,13 @@ func (rawCodec) Unmarshal(data []byte, v any) error {
 }
 
 // clone returns a copy of b that is never nil, so that a hit on an empty value is an empty
-// slice, not a missing one.
+// slice, not a missing one. Appending to nil allocates without zeroing what the copy
+// overwrites, which make and copy would.
 func clone(b []byte) []byte {
-	c := make([]byte, len(b))
-	copy(c, b)
-	return c
+	if len(b) == 0 {
+		return []byte{}
+	}
+	return append([]byte(nil), b...)
 }
 
 // passThrough reports whether Raw passes values of type V through.
