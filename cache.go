@@ -152,7 +152,7 @@ func (co *core) watch(c *Cache, opts Options) {
 	if co.rec != nil {
 		flush = interval(opts.MetricsInterval, DefaultMetricsInterval)
 	}
-	co.sched.start(time.Now(), check, flush, sweep)
+	co.sched.start(mono(), check, flush, sweep)
 	if !co.sched.idle() {
 		if opts.Background {
 			co.sched.background(co)
@@ -287,6 +287,13 @@ func (c *Cache) Close() error {
 
 // use returns the Store for one call, or why there is none.
 func (c *Cache) use(ctx context.Context) (Store, error) {
+	now := mono()
+	return c.useAt(ctx, &now)
+}
+
+// useAt is use for a call that read the clock at *now, to time its call to the Store; it
+// reads the clock again into *now when it ran periodic tasks, which are no part of that time.
+func (c *Cache) useAt(ctx context.Context, now *time.Duration) (Store, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
@@ -296,8 +303,8 @@ func (c *Cache) use(ctx context.Context) (Store, error) {
 	if err := backend.ContextErr(ctx); err != nil {
 		return nil, err
 	}
-	if c.core.onDemand {
-		c.core.runDue(ctx)
+	if c.core.onDemand && c.core.runDue(ctx, *now) {
+		*now = mono()
 	}
 	return c.core.store.Load().Store, nil
 }
@@ -317,20 +324,15 @@ func (c *Cache) fullKey(key string) (string, error) {
 	return full, nil
 }
 
-// fullKeys applies fullKey to every key, folding duplicates.
+// fullKeys applies fullKey to every key: the whole key of keys[i] is at i.
 func (c *Cache) fullKeys(keys []string) ([]string, error) {
-	full := make([]string, 0, len(keys))
-	seen := make(map[string]struct{}, len(keys))
-	for _, k := range keys {
-		if _, dup := seen[k]; dup {
-			continue
-		}
-		seen[k] = struct{}{}
+	full := make([]string, len(keys))
+	for i, k := range keys {
 		fk, err := c.fullKey(k)
 		if err != nil {
 			return nil, err
 		}
-		full = append(full, fk)
+		full[i] = fk
 	}
 	return full, nil
 }

@@ -1,8 +1,10 @@
 // Package cachekit gives Go services, AWS Lambda functions above all, one cache API over
 // pluggable backends: DynamoDB-backed TTL caching, in-memory caching and Redis.
 //
-// A [Cache] puts values through a [Codec] (JSON by default, so other languages can read them),
-// keeps keys under a prefix, gives writes a default TTL and counts hits, misses and errors.
+// A [Cache] puts values through a [Codec] (JSON by default, so other languages can read them;
+// [Raw] for bytes that are the value already; a view may choose its own with
+// [View.WithCodec]), keeps keys under a prefix, gives writes a default TTL and counts hits,
+// misses and errors.
 // [Typed] views it for one value type and adds [View.GetOrLoad], which loads a missing value
 // once per key per process however many goroutines ask for it. Under the Cache, a [Store]
 // does the storing: package memstore in process, and the remote backends. Caller code never

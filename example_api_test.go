@@ -133,3 +133,19 @@ func ExampleView_With() {
 	// true
 	// loads: 2
 }
+
+// Bytes that are the value already (a rendered page, an image, JSON another service wrote)
+// go through Raw as they are; the Cache's other views keep its codec, JSON by default.
+func ExampleView_WithCodec() {
+	ctx := context.Background()
+	store, _ := memstore.New(memstore.Options{})
+	cache, _ := cachekit.New(store, cachekit.Options{})
+	defer cache.Close()
+
+	pages := cachekit.Typed[[]byte](cache, "page:", time.Minute).WithCodec(cachekit.Raw)
+	_ = pages.Set(ctx, "/", []byte("<h1>Hello</h1>"), 0)
+	page, _ := pages.Get(ctx, "/")
+	stored, _ := store.Get(ctx, "CACHE#page:/") // the bytes as they were set: no quotes, no base64
+	fmt.Println(string(page), string(stored))
+	// Output: <h1>Hello</h1> <h1>Hello</h1>
+}

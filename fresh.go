@@ -97,15 +97,15 @@ func (f Freshness) check(ttl time.Duration) error {
 	return nil
 }
 
-// With returns a view of the same Cache, prefix, TTL and value type whose reads and loads keep
-// values fresh as f says. Its calls count in its own Stats and in v's. An unusable f makes
+// With returns a view of the same Cache, prefix, TTL, Codec and value type whose reads and
+// loads keep values fresh as f says. Its calls count in its own Stats and in v's. An unusable f makes
 // every call of the returned view report an error wrapping ErrConfig.
 func (v *View[V]) With(f Freshness) *View[V] {
 	sub := &Cache{core: v.c.core, prefix: v.c.prefix, ttl: v.c.ttl, parent: v.c, err: v.c.err}
 	if sub.err == nil {
 		sub.err = f.check(sub.ttl)
 	}
-	return &View[V]{c: sub, f: f}
+	return newView[V](sub, f, v.codec)
 }
 
 // Freshness returns the view's Freshness: the zero one unless the view was made by With.
@@ -141,14 +141,19 @@ func (v *View[V]) open(data []byte, now time.Time) ([]byte, state, error) {
 }
 
 // open returns the codec's bytes of what is stored under a key, and how the value stands at
-// now; a tombstone, or a value past its freshness and grace, is a miss. Bytes without an
-// envelope are a value written without freshness, fresh while stored. An early refresh is
+// now, or, when now is zero, at the time of the call (read only for an envelope: most reads
+// meet none); a tombstone, or a value past its freshness and grace, is a miss. Bytes without
+// an envelope are a value written without freshness, fresh while stored. An early refresh is
 // drawn only within window of the value's expiry (see xfetch).
 func (f *Freshness) open(data []byte, now time.Time, window time.Duration) ([]byte, state, error) {
 	env, ok := backend.ParseEnvelope(data)
-	switch {
-	case !ok:
+	if !ok {
 		return data, fresh, nil
+	}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	switch {
 	case env.NotFound && now.Before(env.FreshUntil):
 		return nil, fresh, errTombstone
 	case env.NotFound, !now.Before(env.FreshUntil.Add(f.Grace)):
@@ -484,7 +489,7 @@ func (v *View[V]) fill(ctx context.Context, key string, have []byte, reread bool
 		return nil, err
 	}
 	c.count(&counters{loads: 1}, nil)
-	data, err := c.encode(loaded)
+	data, err := v.encode(loaded)
 	if err != nil {
 		return nil, c.count(&counters{errors: 1}, err)
 	}
@@ -500,9 +505,9 @@ func (v *View[V]) fill(ctx context.Context, key string, have []byte, reread bool
 // usable reports whether stored bytes answer a read: a live value that decodes into V, or a
 // tombstone.
 func (v *View[V]) usable(data []byte) bool {
-	value, _, err := v.open(data, time.Now())
+	value, _, err := v.open(data, time.Time{})
 	if err != nil {
 		return errors.Is(err, errTombstone)
 	}
-	return v.c.core.codec.Unmarshal(value, new(V)) == nil
+	return v.decodes(value)
 }

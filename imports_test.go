@@ -55,6 +55,8 @@ func TestImportGraph(t *testing.T) {
 		"ratelimit": {"", "backend"},
 		// A codec wraps the root's Codec and needs nothing else of the module.
 		"compress":  {""},
+		// A codec is a plug-in of the root's Codec interface.
+		"msgpack":   {""},
 		"":          {"backend"},
 		"cachetest": {"backend"},
 	}

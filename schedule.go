@@ -30,15 +30,15 @@ type schedule struct {
 // due is one task's timetable.
 type due struct {
 	every time.Duration // zero when the task is off
-	next  atomic.Int64  // Unix nanoseconds
+	next  atomic.Int64  // a mono reading
 }
 
 // start makes each task due every interval (zero: never), the first time one interval after
-// now.
-func (s *schedule) start(now time.Time, every ...time.Duration) {
+// now, a mono reading.
+func (s *schedule) start(now time.Duration, every ...time.Duration) {
 	for i, d := range every {
 		s.tasks[i].every = max(d, 0)
-		s.tasks[i].next.Store(now.Add(d).UnixNano())
+		s.tasks[i].next.Store(int64(now + d))
 	}
 }
 
@@ -60,14 +60,19 @@ func (d *due) claim(now int64) bool {
 	return d.every > 0 && now >= next && d.next.CompareAndSwap(next, now+int64(d.every))
 }
 
-// runDue runs the tasks that are due; one caller runs each, the others go on.
-func (co *core) runDue(ctx context.Context) {
-	now := time.Now().UnixNano()
+// runDue runs the tasks that are due at now, a mono reading, and reports whether it ran any;
+// one caller runs each, the others go on. It reads the clock of the call it runs in, which
+// reads it anyway to time the call to the Store: the monotonic clock, whose readings cost
+// half of time.Now's, and which a change of the wall clock does not move.
+func (co *core) runDue(ctx context.Context, now time.Duration) bool {
+	ran := false
 	for task := range co.sched.tasks {
-		if co.sched.tasks[task].claim(now) {
+		if co.sched.tasks[task].claim(int64(now)) {
 			co.run(ctx, task)
+			ran = true
 		}
 	}
+	return ran
 }
 
 func (co *core) run(ctx context.Context, task int) {
@@ -97,7 +102,7 @@ func (s *schedule) background(co *core) {
 	go func() {
 		defer close(s.done)
 		for {
-			t := time.NewTimer(time.Until(s.nextDue()))
+			t := time.NewTimer(s.nextDue() - mono())
 			select {
 			case <-s.stop:
 				t.Stop()
@@ -105,21 +110,22 @@ func (s *schedule) background(co *core) {
 			case <-t.C:
 			}
 			ctx, cancel := context.WithTimeout(co.closing, bound)
-			co.runDue(ctx)
+			co.runDue(ctx, mono())
 			cancel()
 		}
 	}()
 }
 
-// nextDue returns when the earliest task is due.
-func (s *schedule) nextDue() time.Time {
+// nextDue returns when the earliest task is due, as a mono reading.
+func (s *schedule) nextDue() time.Duration {
+	first := true
 	var next int64
 	for i := range s.tasks {
-		if t := &s.tasks[i]; t.every > 0 && (next == 0 || t.next.Load() < next) {
-			next = t.next.Load()
+		if t := &s.tasks[i]; t.every > 0 && (first || t.next.Load() < next) {
+			next, first = t.next.Load(), false
 		}
 	}
-	return time.Unix(0, next)
+	return time.Duration(next)
 }
 
 // halt stops the goroutine, if any, and waits for it to return. It is idempotent.

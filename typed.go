@@ -1,6 +1,7 @@
 package cachekit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,22 +11,28 @@ import (
 	"github.com/cachekit/cachekit/backend"
 )
 
-// View is a Cache seen through one value type V, under a further key prefix, with a TTL of
-// its own. Its calls count in its own Stats and in its Cache's. Make one with Typed.
+// View is a Cache seen through one value type V, under a further key prefix, with a TTL and a
+// Codec of its own. Its calls count in its own Stats and in its Cache's. Make one with Typed.
 type View[V any] struct {
-	c *Cache
-	f Freshness // the zero Freshness unless made by With
+	c     *Cache
+	f     Freshness // the zero Freshness unless made by With
+	codec Codec
+	// raw is set when codec is Raw and V a type it passes through: the view then copies bytes
+	// itself, without boxing values for the Codec interface.
+	raw bool
 }
 
 // Typed returns a view of c for values of type V, with keys under c's prefix followed by
 // prefix (empty, or ending with one of PrefixSeparators, as "geo:") and ttl as the TTL of
 // writes that give none (zero means c's). c counts and clears the view's entries with its own.
 //
+// The view encodes values with c's Codec (Options.Codec); WithCodec gives it another.
+//
 // Typed does no I/O and cannot fail, so that views can be package-level variables; an invalid
 // prefix or ttl makes every call of the view report the error.
 func Typed[V any](c *Cache, prefix string, ttl time.Duration) *View[V] {
 	if c.err != nil {
-		return &View[V]{c: c}
+		return newView[V](c, Freshness{}, nil)
 	}
 	sub := &Cache{core: c.core, prefix: c.prefix + prefix, ttl: c.ttl, parent: c}
 	switch {
@@ -37,8 +44,32 @@ func Typed[V any](c *Cache, prefix string, ttl time.Duration) *View[V] {
 	if err := CheckPrefix(sub.prefix); err != nil {
 		sub.err = fmt.Errorf("%w: Typed prefix: %w", ErrConfig, err)
 	}
-	return &View[V]{c: sub}
+	return newView[V](sub, Freshness{}, c.core.codec)
 }
+
+// newView returns the view of c for values of type V with f and codec; a nil codec is JSON.
+func newView[V any](c *Cache, f Freshness, codec Codec) *View[V] {
+	if codec == nil {
+		codec = JSON
+	}
+	return &View[V]{c: c, f: f, codec: codec, raw: codec == Raw && passThrough[V]()}
+}
+
+// WithCodec returns a view of the same Cache, prefix, TTL, Freshness and value type that
+// encodes values with codec instead of v's; nil means the Cache's Codec (Options.Codec). The
+// view is v's namespace read another way: its calls count in v's Stats. Values written with
+// one codec are read back with the same one; another codec reports ErrDecode, or, between
+// codecs that accept each other's bytes (Raw reads anything into a []byte), returns them as
+// they are.
+func (v *View[V]) WithCodec(codec Codec) *View[V] {
+	if codec == nil {
+		codec = v.c.core.codec
+	}
+	return newView[V](v.c, v.f, codec)
+}
+
+// Codec returns the Codec the view encodes values with.
+func (v *View[V]) Codec() Codec { return v.codec }
 
 // Prefix returns the whole prefix the view puts before every key.
 func (v *View[V]) Prefix() string { return v.c.prefix }
@@ -47,39 +78,44 @@ func (v *View[V]) Prefix() string { return v.c.prefix }
 // returns a stale value within its grace period too (it has no loader to refresh it with); a
 // tombstone is ErrNotFound.
 func (v *View[V]) Get(ctx context.Context, key string) (V, error) {
-	var val V
 	data, err := v.c.getRaw(ctx, key)
-	if err != nil {
-		return val, err
+	if err == nil {
+		data, _, err = v.open(data, time.Time{})
 	}
-	data, _, err = v.open(data, time.Now())
 	if err != nil {
-		return val, err
+		var zero V
+		return zero, err
 	}
-	err = v.c.decode(data, &val)
-	return val, err
+	return v.value(data)
 }
 
 // GetMany returns the values found for keys, keyed by the caller's keys. Missing keys are
 // absent from the map; a missing key is never an error. On a view with Freshness, it returns
 // stale values within their grace period, as Get does, and leaves tombstones out.
 func (v *View[V]) GetMany(ctx context.Context, keys []string) (map[string]V, error) {
-	found, err := v.c.getManyRaw(ctx, keys)
+	full, found, err := v.c.getManyRaw(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]V, len(found))
-	now := time.Now()
-	for k, data := range found {
+	var now time.Time // the zero time: each open reads the clock if it meets an envelope
+	if v.f.enveloped() {
+		now = time.Now()
+	}
+	for i, k := range keys {
+		data, ok := found[full[i]]
+		if !ok {
+			continue
+		}
 		data, _, err := v.open(data, now)
 		if err != nil {
 			continue // a tombstone, or past its grace
 		}
-		var val V
-		if err := v.c.decode(data, &val); err != nil {
+		val, err := v.value(data)
+		if err != nil {
 			return nil, err
 		}
-		out[k[len(v.c.prefix):]] = val
+		out[k] = val
 	}
 	return out, nil
 }
@@ -87,7 +123,7 @@ func (v *View[V]) GetMany(ctx context.Context, keys []string) (map[string]V, err
 // Set stores val under key for ttl; a zero ttl means the view's. On a view with Freshness,
 // the value is fresh for ttl less its jitter, and kept for its grace period beyond.
 func (v *View[V]) Set(ctx context.Context, key string, val V, ttl time.Duration) error {
-	data, err := v.c.encode(val)
+	data, err := v.encode(val)
 	if err == nil {
 		data, ttl, err = v.wrap(data, ttl, 0)
 	}
@@ -102,7 +138,7 @@ func (v *View[V]) Set(ctx context.Context, key string, val V, ttl time.Duration)
 func (v *View[V]) SetMany(ctx context.Context, vals map[string]V, ttl time.Duration) error {
 	entries := make([]Entry, 0, len(vals))
 	for k, val := range vals {
-		data, err := v.c.encode(val)
+		data, err := v.encode(val)
 		e := Entry{Key: k}
 		if err == nil {
 			e.Value, e.TTL, err = v.wrap(data, ttl, 0)
@@ -153,11 +189,15 @@ func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V,
 	mark := v.c.core.flight.mark(v.c.prefix, key)
 	data, err := v.c.getRaw(ctx, key)
 	if err == nil {
-		value, st, oerr := v.open(data, time.Now())
+		value, st, oerr := v.open(data, time.Time{})
+		var derr error
+		if oerr == nil {
+			val, derr = v.value(value)
+		}
 		switch {
 		case errors.Is(oerr, errTombstone):
 			return val, oerr
-		case oerr == nil && v.c.decode(value, &val) == nil:
+		case oerr == nil && derr == nil:
 			if st == fresh {
 				return val, nil
 			}
@@ -165,16 +205,15 @@ func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V,
 				v.c.count(&counters{stale: 1}, nil)
 			}
 			if newer := v.refresh(ctx, key, data, load); newer != nil {
-				if value, _, err := v.open(newer, time.Now()); err == nil {
-					var nv V // decoded apart, so that a failed decode leaves val whole
-					if v.c.decode(value, &nv) == nil {
+				if value, _, err := v.open(newer, time.Time{}); err == nil {
+					if nv, err := v.value(value); err == nil {
 						return nv, nil
 					}
 				}
 			}
 			return val, nil
 		}
-		err = oerr // past its grace, or undecodable: load as on a miss
+		err = cmp.Or(oerr, derr) // past its grace, or undecodable: load as on a miss
 	} else if !mayLoad(ctx, err) {
 		return val, err
 	}
@@ -186,7 +225,7 @@ func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V,
 	if err != nil {
 		return val, err
 	}
-	value, _, err := v.open(data, time.Now())
+	value, _, err := v.open(data, time.Time{})
 	if errors.Is(err, errDead) {
 		// A refresh under way answered with the value it served, which has passed its grace
 		// since, or a load's value did while a slow backend stored it: load for this caller
@@ -202,8 +241,7 @@ func (v *View[V]) GetOrLoad(ctx context.Context, key string, load Loader[V]) (V,
 		return val, err
 	}
 	// Each caller decodes its own copy, so that no two callers share a map or slice.
-	err = v.c.decode(value, &val)
-	return val, err
+	return v.value(value)
 }
 
 // BatchLoader fetches the values for keys from the source of truth, for GetManyOrLoad: in one
@@ -235,7 +273,7 @@ func (v *View[V]) GetManyOrLoad(ctx context.Context, keys []string, load BatchLo
 		marks[i] = v.c.core.flight.mark(v.c.prefix, k)
 	}
 	out := make(map[string]V, len(keys))
-	found, err := v.c.getManyRaw(ctx, keys)
+	full, found, err := v.c.getManyRaw(ctx, keys)
 	if err != nil && !mayLoad(ctx, err) {
 		return nil, err
 	}
@@ -244,14 +282,16 @@ func (v *View[V]) GetManyOrLoad(ctx context.Context, keys []string, load BatchLo
 	due := map[string][]byte{} // the keys to refresh, and what each has now
 	now := time.Now()
 	for i, k := range keys {
-		full := v.c.prefix + k
-		var val V
-		if data, ok := found[full]; ok {
+		if data, ok := found[full[i]]; ok {
 			value, st, oerr := v.open(data, now)
 			if errors.Is(oerr, errTombstone) {
 				continue
 			}
-			if oerr == nil && v.c.decode(value, &val) == nil {
+			var val V
+			if oerr == nil {
+				val, oerr = v.value(value)
+			}
+			if oerr == nil {
 				out[k] = val
 				if st != fresh {
 					due[k] = data
@@ -262,14 +302,16 @@ func (v *View[V]) GetManyOrLoad(ctx context.Context, keys []string, load BatchLo
 				continue
 			}
 		}
-		missing = append(missing, full)
+		missing = append(missing, full[i])
 		missingMarks = append(missingMarks, marks[i])
 	}
 	if len(due) > 0 {
 		for k, data := range v.refreshMany(ctx, due, load) {
-			var val V // decoded apart, so that a failed decode leaves the served value
-			if value, _, err := v.open(data, time.Now()); err == nil && v.c.decode(value, &val) == nil {
-				out[k] = val
+			// A failed decode leaves the value served.
+			if value, _, err := v.open(data, time.Time{}); err == nil {
+				if val, err := v.value(value); err == nil {
+					out[k] = val
+				}
 			}
 		}
 	}
@@ -292,8 +334,8 @@ func (v *View[V]) GetManyOrLoad(ctx context.Context, keys []string, load BatchLo
 		if err != nil {
 			continue // a tombstone: the source lacks the key
 		}
-		var val V // each caller decodes its own copy
-		if err := v.c.decode(value, &val); err != nil {
+		val, err := v.value(value) // each caller decodes its own copy
+		if err != nil {
 			return nil, err
 		}
 		out[full[len(v.c.prefix):]] = val
@@ -386,7 +428,7 @@ func (v *View[V]) loadMany(ctx context.Context, full []string, reread []bool, lo
 		}
 	}
 	if len(again) > 0 {
-		if found, err := v.c.getManyRaw(ctx, again); err == nil {
+		if _, found, err := v.c.getManyRaw(ctx, again); err == nil {
 			for k, data := range found {
 				if v.usable(data) {
 					out[k] = data
@@ -417,7 +459,7 @@ func (v *View[V]) loadMany(ctx context.Context, full []string, reread []bool, lo
 		var e Entry
 		switch {
 		case ok:
-			data, err := v.c.encode(val)
+			data, err := v.encode(val)
 			if err == nil {
 				data, e.TTL, err = v.wrap(data, 0, took)
 			}
@@ -471,11 +513,11 @@ func (v *View[V]) Has(ctx context.Context, key string) (bool, error) {
 	if err != nil {
 		return false, v.c.count(&counters{errors: 1}, err)
 	}
-	start := time.Now()
+	start := mono()
 	data, err := s.Get(ctx, full) // counted as Has is, not as a read
 	v.c.timed(false, start)
 	if err == nil {
-		_, _, err = v.open(data, time.Now())
+		_, _, err = v.open(data, time.Time{})
 	}
 	if errors.Is(err, ErrNotFound) {
 		return false, nil

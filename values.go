@@ -15,60 +15,87 @@ import (
 
 // getRaw reads key's encoded value and counts the hit, miss or error.
 func (c *Cache) getRaw(ctx context.Context, key string) ([]byte, error) {
-	s, full, err := c.target(ctx, key)
+	full, err := c.fullKey(key)
+	start := mono() // one reading for the periodic tasks and the Store's latency
+	var s Store
+	if err == nil {
+		s, err = c.useAt(ctx, &start)
+	}
 	if err != nil {
 		return nil, c.count(&counters{errors: 1}, err)
 	}
-	start := time.Now()
 	data, err := s.Get(ctx, full)
 	c.timed(false, start)
 	c.countRead(err)
 	return data, err
 }
 
-// getManyRaw reads the encoded values of keys, keyed by whole keys: callers take the prefix
-// off (a substring, which copies nothing) as they decode.
-func (c *Cache) getManyRaw(ctx context.Context, keys []string) (map[string][]byte, error) {
+// getManyRaw reads the encoded values of keys: it returns the whole key of each of keys, in
+// their order, and the values found, by whole key. The whole keys come back with any error
+// but an invalid key's.
+func (c *Cache) getManyRaw(ctx context.Context, keys []string) ([]string, map[string][]byte, error) {
 	full, err := c.fullKeys(keys)
 	if err != nil {
-		return nil, c.count(&counters{errors: 1}, err)
+		return nil, nil, c.count(&counters{errors: 1}, err)
 	}
-	s, err := c.use(ctx)
+	start := mono()
+	s, err := c.useAt(ctx, &start)
 	if err != nil {
-		return nil, c.count(&counters{errors: 1}, err)
+		return full, nil, c.count(&counters{errors: 1}, err)
 	}
 	if len(full) == 0 {
-		return map[string][]byte{}, nil
+		return full, map[string][]byte{}, nil
 	}
-	start := time.Now()
-	found, err := s.GetMany(ctx, full)
+	found, err := s.GetMany(ctx, full) // a Store reads a repeated key once
 	c.timed(false, start)
 	if err != nil {
-		return nil, c.count(&counters{errors: 1}, err)
+		return full, nil, c.count(&counters{errors: 1}, err)
 	}
-	c.count(&counters{hits: uint64(len(found)), misses: uint64(len(full) - len(found))}, nil)
-	return found, nil
+	asked := len(full)
+	if len(found) < asked {
+		asked = len(backend.UniqueKeys(full)) // only now can a repeated key make a difference
+	}
+	c.count(&counters{hits: uint64(len(found)), misses: uint64(asked - len(found))}, nil)
+	return full, found, nil
 }
 
-// encode runs the codec, wrapping its error in ErrEncode.
-func (c *Cache) encode(v any) ([]byte, error) {
-	if c.err != nil {
-		return nil, c.err
+// encode returns the bytes the view stores for val, wrapping the codec's error in ErrEncode.
+func (v *View[V]) encode(val V) ([]byte, error) {
+	if v.c.err != nil {
+		return nil, v.c.err
 	}
-	data, err := c.core.codec.Marshal(v)
+	if v.raw {
+		return rawBytes(&val), nil
+	}
+	data, err := v.codec.Marshal(val)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEncode, err)
 	}
 	return data, nil
 }
 
-// decode runs the codec, wrapping its error in ErrDecode.
-func (c *Cache) decode(data []byte, dst any) error {
-	if err := c.core.codec.Unmarshal(data, dst); err != nil {
-		c.count(&counters{errors: 1}, nil)
-		return fmt.Errorf("%w: %w", ErrDecode, err)
+// value decodes the codec's bytes data into a new V, wrapping the codec's error in ErrDecode
+// and counting it; on an error it returns the zero V, not what the codec had filled in.
+func (v *View[V]) value(data []byte) (V, error) {
+	if v.raw {
+		// Apart from the codec's val below, which escapes to the heap through the Codec
+		// interface: this one stays on the stack.
+		var val V
+		rawValue(data, &val)
+		return val, nil
 	}
-	return nil
+	var val V
+	if err := v.codec.Unmarshal(data, &val); err != nil {
+		v.c.count(&counters{errors: 1}, nil)
+		var zero V
+		return zero, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	return val, nil
+}
+
+// decodes reports whether the codec's bytes data decode into a V.
+func (v *View[V]) decodes(data []byte) bool {
+	return v.raw || v.codec.Unmarshal(data, new(V)) == nil
 }
 
 // target returns what a call on one key works on: the Store and the whole key.
@@ -96,7 +123,7 @@ func (c *Cache) targetTTL(ctx context.Context, key string, ttl time.Duration) (S
 func (c *Cache) setRaw(ctx context.Context, key string, data []byte, ttl time.Duration) error {
 	s, full, ttl, err := c.targetTTL(ctx, key, ttl)
 	if err == nil {
-		start := time.Now()
+		start := mono()
 		err = s.Set(ctx, full, data, ttl)
 		c.timed(true, start)
 	}
@@ -123,7 +150,7 @@ func (c *Cache) setManyRaw(ctx context.Context, entries []Entry) error {
 	}
 	s, err := c.use(ctx)
 	if err == nil && len(entries) > 0 {
-		start := time.Now()
+		start := mono()
 		err = s.SetMany(ctx, entries)
 		c.timed(true, start)
 	}
@@ -136,13 +163,13 @@ func (c *Cache) setManyRaw(ctx context.Context, entries []Entry) error {
 
 // deleteMany removes the entries under keys; missing keys are not an error.
 func (c *Cache) deleteMany(ctx context.Context, keys []string) error {
-	full, err := c.fullKeys(keys)
+	full, err := c.fullKeys(backend.UniqueKeys(keys))
 	var s Store
 	if err == nil {
 		s, err = c.use(ctx)
 	}
 	if err == nil && len(full) > 0 {
-		start := time.Now()
+		start := mono()
 		err = s.Delete(ctx, full...)
 		c.timed(true, start)
 	}
@@ -162,7 +189,7 @@ func (c *Cache) has(ctx context.Context, key string) (bool, error) {
 	if err != nil {
 		return false, c.count(&counters{errors: 1}, err)
 	}
-	start := time.Now()
+	start := mono()
 	ok, err := s.Has(ctx, full)
 	c.timed(false, start)
 	return ok, c.count(&counters{}, err)
@@ -172,7 +199,7 @@ func (c *Cache) has(ctx context.Context, key string) (bool, error) {
 func (c *Cache) expire(ctx context.Context, key string, ttl time.Duration) error {
 	s, full, ttl, err := c.targetTTL(ctx, key, ttl)
 	if err == nil {
-		start := time.Now()
+		start := mono()
 		err = s.Expire(ctx, full, ttl)
 		c.timed(true, start)
 	}
@@ -185,7 +212,7 @@ func (c *Cache) timeLeft(ctx context.Context, key string) (time.Duration, error)
 	if err != nil {
 		return 0, c.count(&counters{errors: 1}, err)
 	}
-	start := time.Now()
+	start := mono()
 	ttl, err := s.TTL(ctx, full)
 	c.timed(false, start)
 	return ttl, c.count(&counters{}, err)
