@@ -54,7 +54,7 @@ func TestImportGraph(t *testing.T) {
 		// never on a store: the caller passes the Store.
 		"ratelimit": {"", "backend"},
 		// A codec wraps the root's Codec and needs nothing else of the module.
-		"compress":  {""},
+		"compress": {""},
 		// A codec is a plug-in of the root's Codec interface.
 		"msgpack":   {""},
 		"":          {"backend"},
