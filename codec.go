@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
-
-	gojson "github.com/goccy/go-json"
 )
 
 // Codec turns values into the bytes a Store keeps, and back. A Cache has one (Options.Codec,
@@ -121,8 +119,10 @@ func rawValue[V any](data []byte, p *V) {
 // is most of the cost. It is the one module this package needs beyond the standard library,
 // chosen by benchmark among the drop-ins as the only one that writes encoding/json's bytes
 // (codec_compat_test.go holds it to them, on a table of awkward values and by fuzzing, and
-// codec_test.go to Node's JSON.stringify); the price is 2.2 MB in a program's binary. See
-// docs/benchmarks.md and docs/footprint.md for the figures.
+// codec_test.go to Node's JSON.stringify); the price is 2.2 MB in a program's binary. A program
+// built with the tag cachekit_stdjson (go build -tags cachekit_stdjson) runs it on
+// encoding/json instead, with the same bytes, and links no go-json. See docs/benchmarks.md
+// and docs/footprint.md for the figures.
 var JSON Codec = jsonCodec{}
 
 type jsonCodec struct{}
@@ -132,7 +132,7 @@ func (jsonCodec) Marshal(v any) ([]byte, error) {
 		b := make([]byte, 0, len(s)+2)
 		return append(append(append(b, '"'), s...), '"'), nil
 	}
-	b, err := gojson.Marshal(v)
+	b, err := engineMarshal(v)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +199,7 @@ func (jsonCodec) Unmarshal(data []byte, v any) error {
 			return nil
 		}
 	}
-	return gojson.Unmarshal(data, v)
+	return engineUnmarshal(data, v)
 }
 
 // plain reports whether the JSON codec writes s between quotes as it is: valid UTF-8 with no
