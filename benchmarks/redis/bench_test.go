@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -134,30 +135,46 @@ func benchGetMany(b *testing.B, im impl) {
 }
 
 // getParallel returns a benchmark that reads from callers goroutines at once and reports the
-// reads per second of all of them together, and the mean time each call took.
+// reads per second of all of them together, and the mean and 99th percentile of the time each
+// call took.
 func getParallel(callers int) func(*testing.B, impl) {
 	return func(b *testing.B, im impl) {
 		p := runtime.GOMAXPROCS(0)
 		b.SetParallelism((callers + p - 1) / p)
 		var started atomic.Int64
+		var mu sync.Mutex
+		var took []time.Duration
 		m := start(im)
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			// Spread the goroutines over the keys rather than have them read the same ones in step.
 			i := int(started.Add(1)) * (numKeys / callers)
+			mine := make([]time.Duration, 0, 1024)
 			for pb.Next() {
+				t := time.Now()
 				if err := im.get(callCtx, im.keys[i%len(im.keys)]); err != nil {
 					b.Errorf("%s: Get: %v", im.name, err)
 					return
 				}
+				mine = append(mine, time.Since(t))
 				i++
 			}
+			mu.Lock()
+			took = append(took, mine...)
+			mu.Unlock()
 		})
 		b.StopTimer()
 		m.report(b)
-		perSecond := float64(b.N) / b.Elapsed().Seconds()
-		b.ReportMetric(perSecond, "ops/s")
-		b.ReportMetric(float64(started.Load())/perSecond*1e6, "µs/call")
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+		if len(took) > 0 {
+			var sum time.Duration
+			for _, d := range took {
+				sum += d
+			}
+			slices.Sort(took)
+			b.ReportMetric(float64(sum.Microseconds())/float64(len(took)), "µs/call")
+			b.ReportMetric(float64(took[len(took)*99/100])/1e3, "p99-µs")
+		}
 	}
 }
 

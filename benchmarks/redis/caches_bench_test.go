@@ -142,7 +142,8 @@ func BenchmarkCacheGetMany(b *testing.B) {
 }
 
 // BenchmarkCacheGetParallel reads from 64 callers at once, the throughput under load, and
-// from 4, where a delay of the writer shows in each call's latency.
+// from 4, where a delay of the writer shows in each call's latency; on loopback, and through a
+// proxy that makes the round trip a network's.
 func BenchmarkCacheGetParallel(b *testing.B) {
-	compare(b, []string{"standalone"}, []variant{{"callers=64", getParallel(64)}, {"callers=4", getParallel(4)}}, (*server).caches, hasGet)
+	compare(b, []string{"standalone", proxied}, []variant{{"callers=64", getParallel(64)}, {"callers=4", getParallel(4)}}, (*server).caches, hasGet)
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -123,23 +124,33 @@ var (
 	failures  = map[string]error{}
 )
 
-// connect returns the server name ("standalone" or "cluster"), connected and holding numKeys
-// keys for each library, or skips b when it does not answer.
+// proxied names the standalone server reached through toxiproxy, which delays each of its
+// answers by proxyLatency: a network's round trip, where loopback has next to none.
+const (
+	proxied      = "standalone+1ms"
+	proxyLatency = time.Millisecond
+)
+
+// connect returns the server name ("standalone", "cluster" or proxied), connected and holding
+// numKeys keys for each library, or skips b when it does not answer.
 func connect(b *testing.B, name string) *server {
 	b.Helper()
+	if name == proxied {
+		return connectProxied(b)
+	}
 	serversMu.Lock()
 	defer serversMu.Unlock()
 	if s := servers[name]; s != nil {
 		return s
 	}
-	url := testenv.RedisURL()
+	at := testenv.RedisURL()
 	if name == "cluster" {
-		url = testenv.RedisClusterURL()
+		at = testenv.RedisClusterURL()
 	}
 	if err := failures[name]; err != nil {
-		testenv.Missing(b, "Redis at "+url, err)
+		testenv.Missing(b, "Redis at "+at, err)
 	}
-	s, err := dial(name, url)
+	s, err := dial(name, at)
 	if err == nil {
 		err = s.fill(context.Background())
 		if err != nil {
@@ -148,17 +159,37 @@ func connect(b *testing.B, name string) *server {
 	}
 	if err != nil {
 		failures[name] = err
-		testenv.Missing(b, "Redis at "+url, err)
+		testenv.Missing(b, "Redis at "+at, err)
 	}
 	servers[name] = s
+	return s
+}
+
+// connectProxied returns clients of the standalone server through a proxy that delays its
+// answers by proxyLatency, reading the keys written there. They and the proxy last as long as b.
+func connectProxied(b *testing.B) *server {
+	base := connect(b, "standalone")
+	u, err := url.Parse(testenv.RedisURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	proxy := testenv.Toxiproxy(b).NewProxy(b, "cachekit-bench", u.Host)
+	proxy.Latency(b, proxyLatency)
+	u.Host = proxy.Addr()
+	s, err := dial(proxied, u.String())
+	if err != nil {
+		b.Fatalf("Redis through toxiproxy at %s: %v", proxy.Addr(), err)
+	}
+	b.Cleanup(s.close) // before the proxy goes
+	s.keys = base.keys
 	return s
 }
 
 // dial connects the rueidis clients, with the options redisstore.Open gives them (no
 // client-side cache) but for the delay each has, and a go-redis client with its defaults,
 // each counted by a wire; and the caches over them.
-func dial(name, url string) (*server, error) {
-	opt, err := redisstore.ParseURL(url)
+func dial(name, at string) (*server, error) {
+	opt, err := redisstore.ParseURL(at)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +200,7 @@ func dial(name, url string) (*server, error) {
 	}
 	if s.cluster && s.def.rueidis.Mode() != rueidis.ClientModeCluster {
 		s.close()
-		return nil, fmt.Errorf("%s is not a cluster", url)
+		return nil, fmt.Errorf("%s is not a cluster", at)
 	}
 	for _, d := range flushDelays {
 		c := s.def
