@@ -1,10 +1,7 @@
 package redisstore
 
 import (
-	"cmp"
 	"context"
-	"iter"
-	"slices"
 	"strings"
 
 	"github.com/redis/rueidis"
@@ -14,7 +11,8 @@ import (
 // server it sends one MGET. On a cluster, where MGET takes the keys of one hash slot, it sends
 // one command per slot, which DoMulti pipelines to each slot's node: a GET for a slot with one
 // of the keys, whose reply is the value itself rather than an array of one, and an MGET for a
-// slot with more (keys that share a hash tag). A repeated key is read twice and kept once.
+// slot with more (keys that share a hash tag, or a key asked twice). A repeated key is read
+// twice and kept once.
 func mget(ctx context.Context, c Client, keys []string, found map[string][]byte) error {
 	if c.Mode() != rueidis.ClientModeCluster {
 		values, err := do(ctx, c, c.B().Mget().Key(keys...).Build()).ToArray()
@@ -28,34 +26,72 @@ func mget(ctx context.Context, c Client, keys []string, found map[string][]byte)
 		}
 		return nil
 	}
-	sorted, ends := bySlot(keys)
-	cmds := make(rueidis.Commands, len(ends))
-	for i, start := range starts(ends) {
-		if ends[i]-start == 1 {
-			cmds[i] = c.B().Get().Key(sorted[start]).Build()
-		} else {
-			cmds[i] = c.B().Mget().Key(sorted[start:ends[i]]...).Build()
-		}
-	}
-	res := doMulti(ctx, c, cmds...)
-	for i, start := range starts(ends) {
-		if ends[i]-start == 1 {
-			if err := keep(found, sorted[start], res[i]); err != nil {
+	cmds, read := bySlot(c, keys)
+	for i, r := range doMulti(ctx, c, cmds...) {
+		if len(read[i]) == 1 {
+			if err := keep(found, read[i][0], r); err != nil {
 				return err
 			}
 			continue
 		}
-		values, err := res[i].ToArray()
+		values, err := r.ToArray()
 		if err != nil {
 			return err
 		}
 		for j := range values {
-			if err := keep(found, sorted[start+j], &values[j]); err != nil {
+			if err := keep(found, read[i][j], &values[j]); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// bySlot returns the commands that read keys on a cluster, one per hash slot, and the keys
+// each reads. It builds a GET for every key, which computes the key's slot as the client
+// routes it, and keeps it for a key alone in its slot; the keys of a slot that several share
+// go in one MGET instead, in the order given. Of 100 keys without hash tags, a quarter of the
+// time two share one of the 16384 slots.
+func bySlot(c Client, keys []string) (cmds rueidis.Commands, read [][]string) {
+	cmds = make(rueidis.Commands, len(keys))
+	var seen, shared [16384 / 64]uint64 // a bit per slot
+	several := false
+	for i, k := range keys {
+		cmds[i] = c.B().Get().Key(k).Build()
+		s := cmds[i].Slot() & 16383
+		if seen[s/64]&(1<<(s%64)) != 0 {
+			shared[s/64] |= 1 << (s % 64)
+			several = true
+		}
+		seen[s/64] |= 1 << (s % 64)
+	}
+	read = make([][]string, len(keys))
+	if !several {
+		for i := range keys {
+			read[i] = keys[i : i+1]
+		}
+		return cmds, read
+	}
+	var groups map[uint16][]string
+	n := 0
+	for i, k := range keys {
+		if s := cmds[i].Slot() & 16383; shared[s/64]&(1<<(s%64)) != 0 {
+			if groups == nil {
+				groups = make(map[uint16][]string)
+			}
+			groups[s] = append(groups[s], k)
+			continue
+		}
+		cmds[n], read[n] = cmds[i], keys[i:i+1]
+		n++
+	}
+	// A group holds two keys or more, so that its MGET takes the place of a GET dropped.
+	cmds, read = cmds[:n], read[:n]
+	for _, ks := range groups {
+		cmds = append(cmds, c.B().Mget().Key(ks...).Build())
+		read = append(read, ks)
+	}
+	return cmds, read
 }
 
 // keep puts key's value, a reply to GET or one of MGET's, in found, unless the reply is nil:
@@ -70,42 +106,6 @@ func keep[R interface{ AsBytes() ([]byte, error) }](found map[string][]byte, key
 	}
 	found[key] = v
 	return nil
-}
-
-// bySlot returns keys ordered by hash slot, each slot's in the order given, and where each
-// slot's run of them ends: the keys of the i-th slot are sorted[ends[i-1]:ends[i]], from 0
-// for the first.
-func bySlot(keys []string) (sorted []string, ends []int) {
-	type slotted struct {
-		slot uint16
-		key  string
-	}
-	all := make([]slotted, len(keys))
-	for i, k := range keys {
-		all[i] = slotted{slot(k), k}
-	}
-	slices.SortStableFunc(all, func(a, b slotted) int { return cmp.Compare(a.slot, b.slot) })
-	sorted = make([]string, len(keys))
-	for i, e := range all {
-		sorted[i] = e.key
-		if i+1 == len(all) || all[i+1].slot != e.slot {
-			ends = append(ends, i+1)
-		}
-	}
-	return sorted, ends
-}
-
-// starts returns the start of each run that ends gives the ends of.
-func starts(ends []int) iter.Seq2[int, int] {
-	return func(yield func(int, int) bool) {
-		start := 0
-		for i, end := range ends {
-			if !yield(i, start) {
-				return
-			}
-			start = end
-		}
-	}
 }
 
 // slot returns a key's Redis Cluster hash slot: CRC16 (XMODEM) of the key, or of its hash
