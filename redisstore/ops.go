@@ -40,8 +40,8 @@ func notFoundUnless(err error) error {
 	return backend.ErrNotFound
 }
 
-// GetMany implements backend.Store with MGET, grouped by hash slot on a cluster: one round trip
-// per node.
+// GetMany implements backend.Store with MGET, grouped by hash slot on a cluster (a slot with
+// one of the keys reads it with GET): one round trip per node.
 func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, error) {
 	c, err := s.use(ctx)
 	if err != nil {
@@ -54,20 +54,8 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 	if len(keys) == 0 {
 		return found, nil
 	}
-	// MGET answers a repeated key twice, and the map keeps it once: no need to fold first.
-	res, err := mget(ctx, c, keys)
-	if err != nil {
+	if err := mget(ctx, c, keys, found); err != nil {
 		return nil, wrap(ctx, "MGET", err)
-	}
-	for k, msg := range res {
-		v, err := msg.AsBytes()
-		if rueidis.IsRedisNil(err) {
-			continue
-		}
-		if err != nil {
-			return nil, wrap(ctx, "MGET", err)
-		}
-		found[k] = v
 	}
 	return found, s.dropExpired(ctx, c, found)
 }

@@ -7,40 +7,105 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// mget reads keys with MGET: one command on a single server; on a cluster one per hash
-// slot, which DoMulti sends to each slot's node, pipelined per node. A key appears in the
-// result once, with its reply.
-func mget(ctx context.Context, c Client, keys []string) (map[string]rueidis.RedisMessage, error) {
-	groups := [][]string{keys}
-	if c.Mode() == rueidis.ClientModeCluster {
-		bySlot := make(map[uint16]int, len(keys))
-		groups = groups[:0]
-		for _, k := range keys {
-			s := slot(k)
-			i, ok := bySlot[s]
-			if !ok {
-				i = len(groups)
-				bySlot[s] = i
-				groups = append(groups, nil)
-			}
-			groups[i] = append(groups[i], k)
+// mget reads keys into found, which gets the value of each key that is there. On a single
+// server it sends one MGET. On a cluster, where MGET takes the keys of one hash slot, it sends
+// one command per slot, which DoMulti pipelines to each slot's node: a GET for a slot with one
+// of the keys, whose reply is the value itself rather than an array of one, and an MGET for a
+// slot with more (keys that share a hash tag, or a key asked twice). A repeated key is read
+// twice and kept once.
+func mget(ctx context.Context, c Client, keys []string, found map[string][]byte) error {
+	if c.Mode() != rueidis.ClientModeCluster {
+		values, err := do(ctx, c, c.B().Mget().Key(keys...).Build()).ToArray()
+		if err != nil {
+			return err
 		}
+		for i := range values {
+			if err := keep(found, keys[i], &values[i]); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	cmds := make(rueidis.Commands, len(groups))
-	for i, g := range groups {
-		cmds[i] = c.B().Mget().Key(g...).Build()
-	}
-	found := make(map[string]rueidis.RedisMessage, len(keys))
+	cmds, read := bySlot(c, keys)
 	for i, r := range doMulti(ctx, c, cmds...) {
+		if len(read[i]) == 1 {
+			if err := keep(found, read[i][0], r); err != nil {
+				return err
+			}
+			continue
+		}
 		values, err := r.ToArray()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for j, v := range values {
-			found[groups[i][j]] = v
+		for j := range values {
+			if err := keep(found, read[i][j], &values[j]); err != nil {
+				return err
+			}
 		}
 	}
-	return found, nil
+	return nil
+}
+
+// bySlot returns the commands that read keys on a cluster, one per hash slot, and the keys
+// each reads. It builds a GET for every key, which computes the key's slot as the client
+// routes it, and keeps it for a key alone in its slot; the keys of a slot that several share
+// go in one MGET instead, in the order given. Of 100 keys without hash tags, a quarter of the
+// time two share one of the 16384 slots.
+func bySlot(c Client, keys []string) (cmds rueidis.Commands, read [][]string) {
+	cmds = make(rueidis.Commands, len(keys))
+	var seen, shared [16384 / 64]uint64 // a bit per slot
+	several := false
+	for i, k := range keys {
+		cmds[i] = c.B().Get().Key(k).Build()
+		s := cmds[i].Slot() & 16383
+		if seen[s/64]&(1<<(s%64)) != 0 {
+			shared[s/64] |= 1 << (s % 64)
+			several = true
+		}
+		seen[s/64] |= 1 << (s % 64)
+	}
+	read = make([][]string, len(keys))
+	if !several {
+		for i := range keys {
+			read[i] = keys[i : i+1]
+		}
+		return cmds, read
+	}
+	var groups map[uint16][]string
+	n := 0
+	for i, k := range keys {
+		if s := cmds[i].Slot() & 16383; shared[s/64]&(1<<(s%64)) != 0 {
+			if groups == nil {
+				groups = make(map[uint16][]string)
+			}
+			groups[s] = append(groups[s], k)
+			continue
+		}
+		cmds[n], read[n] = cmds[i], keys[i:i+1]
+		n++
+	}
+	// A group holds two keys or more, so that its MGET takes the place of a GET dropped.
+	cmds, read = cmds[:n], read[:n]
+	for _, ks := range groups {
+		cmds = append(cmds, c.B().Mget().Key(ks...).Build())
+		read = append(read, ks)
+	}
+	return cmds, read
+}
+
+// keep puts key's value, a reply to GET or one of MGET's, in found, unless the reply is nil:
+// the key is not there.
+func keep[R interface{ AsBytes() ([]byte, error) }](found map[string][]byte, key string, reply R) error {
+	v, err := reply.AsBytes()
+	switch {
+	case rueidis.IsRedisNil(err):
+		return nil
+	case err != nil:
+		return err
+	}
+	found[key] = v
+	return nil
 }
 
 // slot returns a key's Redis Cluster hash slot: CRC16 (XMODEM) of the key, or of its hash

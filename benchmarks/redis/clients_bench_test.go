@@ -17,7 +17,7 @@ import (
 // each reads keys of many slots the way it offers: rueidis's MGet helper sends an MGET per
 // slot, pipelined to each node; go-redis pipelines GETs, one pipeline per node.
 func (s *server) clients() []impl {
-	r, g := s.rueidis, s.goredis
+	r, g := s.def.rueidis, s.goredis
 	keys := s.keys["raw"]
 	rueidisMGet := func(ctx context.Context, keys []string) (int, error) {
 		vals, err := r.Do(ctx, r.B().Mget().Key(keys...).Build()).AsStrSlice()
@@ -44,9 +44,9 @@ func (s *server) clients() []impl {
 	}
 	return []impl{
 		{
-			name: "rueidis", wire: s.rueidisWire, keys: keys,
-			get: func(ctx context.Context, key string) (string, error) {
-				return r.Do(ctx, r.B().Get().Key(key).Build()).ToString()
+			name: "rueidis", wire: s.def.wire, keys: keys,
+			get: func(ctx context.Context, key string) error {
+				return same(r.Do(ctx, r.B().Get().Key(key).Build()).ToString())
 			},
 			set: func(ctx context.Context, key, val string) error {
 				return r.Do(ctx, r.B().Set().Key(key).Value(val).PxMilliseconds(ttl.Milliseconds()).Build()).Error()
@@ -55,8 +55,8 @@ func (s *server) clients() []impl {
 		},
 		{
 			name: "go-redis", wire: s.goredisWire, keys: keys,
-			get: func(ctx context.Context, key string) (string, error) {
-				return g.Get(ctx, key).Result()
+			get: func(ctx context.Context, key string) error {
+				return same(g.Get(ctx, key).Result())
 			},
 			set: func(ctx context.Context, key, val string) error {
 				return g.Set(ctx, key, val, ttl).Err()
@@ -67,17 +67,17 @@ func (s *server) clients() []impl {
 }
 
 func BenchmarkClientGet(b *testing.B) {
-	compare(b, []string{"standalone", "cluster"}, "", (*server).clients, benchGet)
+	compare(b, []string{"standalone", "cluster"}, []variant{{"", benchGet}}, (*server).clients, hasGet)
 }
 
 func BenchmarkClientSet(b *testing.B) {
-	compare(b, []string{"standalone"}, "", (*server).clients, benchSet)
+	compare(b, []string{"standalone"}, []variant{{"", benchSet}}, (*server).clients, hasSet)
 }
 
 func BenchmarkClientMGet(b *testing.B) {
-	compare(b, []string{"standalone", "cluster"}, fmt.Sprintf("keys=%d", batch), (*server).clients, benchGetMany)
+	compare(b, []string{"standalone", "cluster"}, []variant{{fmt.Sprintf("keys=%d", batch), benchGetMany}}, (*server).clients, hasGetMany)
 }
 
 func BenchmarkClientGetParallel(b *testing.B) {
-	compare(b, []string{"standalone"}, fmt.Sprintf("callers=%d", callers), (*server).clients, benchGetParallel)
+	compare(b, []string{"standalone"}, []variant{{"callers=64", getParallel(64)}}, (*server).clients, hasGet)
 }
