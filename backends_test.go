@@ -1,11 +1,7 @@
 package cachekit_test
 
 import (
-	"context"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/dynamostore"
@@ -29,13 +25,7 @@ func realStores() map[string]func(t *testing.T) cachekit.Store {
 		},
 		"dynamodb": func(t *testing.T) cachekit.Store {
 			client := testenv.DynamoDB(t)
-			opts := dynamostore.Options{Table: testenv.Name("cachekit-root")}
-			if _, err := dynamostore.CreateTable(context.Background(), client, opts); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(opts.Table)})
-			})
+			opts := testenv.DynamoDBTable(t, client, dynamostore.Options{Table: "cachekit-root"})
 			s, err := dynamostore.New(client, opts)
 			if err != nil {
 				t.Fatal(err)

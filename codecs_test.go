@@ -362,13 +362,7 @@ func TestAllocs(t *testing.T) {
 func TestCodecsOnDynamoDBWire(t *testing.T) {
 	ctx := context.Background()
 	client := testenv.DynamoDB(t)
-	opts := dynamostore.Options{Table: testenv.Name("cachekit-codecs")}
-	if _, err := dynamostore.CreateTable(ctx, client, opts); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(opts.Table)})
-	})
+	opts := testenv.DynamoDBTable(t, client, dynamostore.Options{Table: "cachekit-codecs"})
 	s, err := dynamostore.New(client, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/dynamostore"
@@ -41,13 +38,7 @@ func fleetBackends() map[string]func(t *testing.T, n int) []cachekit.Store {
 		},
 		"dynamodb": func(t *testing.T, n int) []cachekit.Store {
 			client := testenv.DynamoDB(t)
-			opts := dynamostore.Options{Table: testenv.Name("cachekit-fleet"), ConsistentRead: true}
-			if _, err := dynamostore.CreateTable(context.Background(), client, opts); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(opts.Table)})
-			})
+			opts := testenv.DynamoDBTable(t, client, dynamostore.Options{Table: "cachekit-fleet", ConsistentRead: true})
 			out := make([]cachekit.Store, n)
 			for i := range out {
 				s, err := dynamostore.New(client, opts)

@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/compress"
@@ -49,13 +46,7 @@ func stores() map[string]func(t *testing.T) cachekit.Store {
 		},
 		"dynamodb": func(t *testing.T) cachekit.Store {
 			client := testenv.DynamoDB(t)
-			opts := dynamostore.Options{Table: testenv.Name("cachekit-compress"), ConsistentRead: true}
-			if _, err := dynamostore.CreateTable(context.Background(), client, opts); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(opts.Table)})
-			})
+			opts := testenv.DynamoDBTable(t, client, dynamostore.Options{Table: "cachekit-compress", ConsistentRead: true})
 			s, err := dynamostore.New(client, opts)
 			if err != nil {
 				t.Fatal(err)

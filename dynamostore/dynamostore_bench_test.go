@@ -32,13 +32,7 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B) *benchEnv {
 	client := testenv.DynamoDB(b)
-	opts := dynamostore.Options{Table: testenv.Name("cachekit-bench")}
-	if _, err := dynamostore.CreateTable(context.Background(), client, opts); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(opts.Table)})
-	})
+	opts := testenv.DynamoDBTable(b, client, dynamostore.Options{Table: "cachekit-bench"})
 	sent := &requests{}
 	counted := dynamodb.New(testenv.DynamoDBOptions(sent.count))
 	s, err := dynamostore.New(counted, opts)

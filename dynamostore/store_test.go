@@ -24,15 +24,8 @@ func TestMain(m *testing.M) {
 // when the test ends, and returns the options with the name filled in.
 func newTable(t *testing.T, client *dynamodb.Client, opts dynamostore.Options) dynamostore.Options {
 	t.Helper()
-	opts.Table = testenv.Name("cachekit-test")
-	ctx := context.Background()
-	if _, err := dynamostore.CreateTable(ctx, client, opts); err != nil {
-		t.Fatalf("CreateTable: %v", err)
-	}
-	t.Cleanup(func() {
-		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(opts.Table)})
-	})
-	return opts
+	opts.Table = "cachekit-test"
+	return testenv.DynamoDBTable(t, client, opts)
 }
 
 // conformance runs the kit on a fresh table, with the kit's clock or, with wall, with the

@@ -4,9 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/dynamostore"
 	"github.com/cachekit/cachekit/internal/testenv"
@@ -41,13 +38,7 @@ func backends() map[string]opener {
 		"redis-cluster": openRedis(testenv.RedisClusterURL(), true),
 		"dynamodb": func(t *testing.T, n int, clock backend.Clock) ([]backend.Store, string) {
 			client := testenv.DynamoDB(t)
-			opts := dynamostore.Options{Table: testenv.Name("cachekit-ratelimit"), ConsistentRead: true, Clock: clock}
-			if _, err := dynamostore.CreateTable(context.Background(), client, opts); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(opts.Table)})
-			})
+			opts := testenv.DynamoDBTable(t, client, dynamostore.Options{Table: "cachekit-ratelimit", ConsistentRead: true, Clock: clock})
 			out := make([]backend.Store, n)
 			for i := range out {
 				s, err := dynamostore.New(client, opts)

@@ -10,9 +10,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/cachetest"
@@ -74,13 +71,7 @@ func TestConformanceOverRedis(t *testing.T) {
 
 func TestConformanceOverDynamoDB(t *testing.T) {
 	client := testenv.DynamoDB(t)
-	opts := dynamostore.Options{Table: testenv.Name("cachekit-resilient")}
-	if _, err := dynamostore.CreateTable(context.Background(), client, opts); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(opts.Table)})
-	})
+	opts := testenv.DynamoDBTable(t, client, dynamostore.Options{Table: "cachekit-resilient"})
 	conformance(t, func(t *testing.T, clock backend.Clock) backend.Store {
 		o := opts
 		o.Clock = clock

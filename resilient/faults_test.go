@@ -115,15 +115,8 @@ func redisTarget(t *testing.T, own bool) faultTarget {
 }
 
 func dynamoTarget(t *testing.T, _ bool) faultTarget {
-	ctx := context.Background()
 	client := testenv.DynamoDB(t)
-	opts := dynamostore.Options{Table: testenv.Name("cachekit-faults")}
-	if _, err := dynamostore.CreateTable(ctx, client, opts); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(opts.Table)})
-	})
+	opts := testenv.DynamoDBTable(t, client, dynamostore.Options{Table: "cachekit-faults"})
 	u, err := url.Parse(testenv.DynamoDBEndpoint())
 	if err != nil {
 		t.Fatal(err)

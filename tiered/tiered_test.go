@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/cachetest"
 	"github.com/cachekit/cachekit/dynamostore"
@@ -56,13 +53,7 @@ func TestConformanceOverAPlainL2(t *testing.T) {
 
 func TestConformanceOverDynamoDB(t *testing.T) {
 	client := testenv.DynamoDB(t)
-	opts := dynamostore.Options{Table: testenv.Name("cachekit-tiered")}
-	if _, err := dynamostore.CreateTable(context.Background(), client, opts); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(opts.Table)})
-	})
+	opts := testenv.DynamoDBTable(t, client, dynamostore.Options{Table: "cachekit-tiered"})
 	conformance(t, func(t *testing.T, clock backend.Clock) backend.Store {
 		o := opts
 		o.Clock = clock

@@ -109,13 +109,7 @@ type row struct {
 func TestConsumedCapacity(t *testing.T) {
 	ctx := context.Background()
 	client := testenv.DynamoDB(t)
-	opts := dynamostore.Options{Table: testenv.Name("cachekit-capacity")}
-	if _, err := dynamostore.CreateTable(ctx, client, opts); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(opts.Table)})
-	})
+	opts := testenv.DynamoDBTable(t, client, dynamostore.Options{Table: "cachekit-capacity"})
 	api := &metered{API: client}
 	// cache returns a Cache on its own Store, reading strongly consistently or not.
 	cache := func(codec cachekit.Codec, consistent bool) *cachekit.Cache {

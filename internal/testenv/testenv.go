@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/cachekit/cachekit/dynamostore"
 	"github.com/redis/rueidis"
 	"go.uber.org/goleak"
 )
@@ -173,4 +174,18 @@ type RedisTarget struct {
 // that run on both.
 func RedisTargets() map[string]RedisTarget {
 	return map[string]RedisTarget{"standalone": {RedisURL(), false}, "cluster": {RedisClusterURL(), true}}
+}
+
+// DynamoDBTable creates a table on DynamoDB Local with the key schema opts ask of dynamostore,
+// named Name(opts.Table), which t's cleanup deletes, and returns opts naming it.
+func DynamoDBTable(t testing.TB, client *dynamodb.Client, opts dynamostore.Options) dynamostore.Options {
+	t.Helper()
+	opts.Table = Name(opts.Table)
+	if _, err := dynamostore.CreateTable(context.Background(), client, opts); err != nil {
+		t.Fatalf("creating table %s: %v", opts.Table, err)
+	}
+	t.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(opts.Table)})
+	})
+	return opts
 }
