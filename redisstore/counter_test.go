@@ -9,7 +9,6 @@ import (
 
 	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/internal/testenv"
-	"github.com/cachekit/cachekit/redisstore"
 )
 
 // TestCounterCommands checks what Incr sends, on a client with only the store's Client
@@ -21,13 +20,7 @@ func TestCounterCommands(t *testing.T) {
 	for name, tc := range testenv.RedisTargets() {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			raw := testenv.Redis(t, tc.URL, tc.Cluster)
-			rec := &recorder{Client: raw}
-			s, err := redisstore.New(rec, redisstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s, rec, raw := recorded(t, tc)
 			base := testenv.Name("CACHE#counter")
 			key, forever, list := base+":k", base+":forever", base+":list"
 			t.Cleanup(func() {

@@ -11,7 +11,6 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/cachekit/cachekit/internal/testenv"
-	"github.com/cachekit/cachekit/redisstore"
 )
 
 // TestGetManyCommands checks what GetMany sends and returns, on a client with only the
@@ -23,13 +22,7 @@ func TestGetManyCommands(t *testing.T) {
 	for name, tc := range testenv.RedisTargets() {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			raw := testenv.Redis(t, tc.URL, tc.Cluster)
-			rec := &recorder{Client: raw}
-			s, err := redisstore.New(rec, redisstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s, rec, raw := recorded(t, tc)
 			prefix := testenv.Name("CACHE#getmany") + ":"
 			want := map[string][]byte{}
 			var keys []string

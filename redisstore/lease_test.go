@@ -37,6 +37,20 @@ func (r *recorder) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rue
 	return r.Client.DoMulti(ctx, cmds...)
 }
 
+// recorded opens a Store on the server tc names through a recorder, closed when t ends, and
+// returns it with the recorder and the raw client behind it.
+func recorded(t *testing.T, tc testenv.RedisTarget) (*redisstore.Store, *recorder, rueidis.Client) {
+	t.Helper()
+	raw := testenv.Redis(t, tc.URL, tc.Cluster)
+	rec := &recorder{Client: raw}
+	s, err := redisstore.New(rec, redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, rec, raw
+}
+
 // take returns the commands sent since the last take.
 func (r *recorder) take() [][]string {
 	r.mu.Lock()
@@ -53,13 +67,7 @@ func TestLeaseCommands(t *testing.T) {
 	for name, tc := range testenv.RedisTargets() {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			raw := testenv.Redis(t, tc.URL, tc.Cluster)
-			rec := &recorder{Client: raw}
-			s, err := redisstore.New(rec, redisstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s, rec, raw := recorded(t, tc)
 			key := testenv.Name("CACHE#lease") + ":k"
 			t.Cleanup(func() { raw.Do(context.Background(), raw.B().Del().Key(key).Build()) })
 			if _, err := s.Has(ctx, key); err != nil { // a cluster's first call learns the slots

@@ -11,7 +11,6 @@ import (
 
 	"github.com/cachekit/cachekit/backend"
 	"github.com/cachekit/cachekit/internal/testenv"
-	"github.com/cachekit/cachekit/redisstore"
 )
 
 // TestThrottleCommands checks what a Throttle sends, without a Clock, as in production: one
@@ -22,13 +21,7 @@ func TestThrottleCommands(t *testing.T) {
 	for name, tc := range testenv.RedisTargets() {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			raw := testenv.Redis(t, tc.URL, tc.Cluster)
-			rec := &recorder{Client: raw}
-			s, err := redisstore.New(rec, redisstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s, rec, raw := recorded(t, tc)
 			key := testenv.Name("CACHE#throttle") + ":k"
 			t.Cleanup(func() { raw.Do(context.Background(), raw.B().Del().Key(key).Build()) })
 			if _, err := s.Has(ctx, key); err != nil { // a cluster's first call learns the slots
