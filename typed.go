@@ -102,20 +102,31 @@ func (v *View[V]) GetMany(ctx context.Context, keys []string) (map[string]V, err
 	if v.f.enveloped() {
 		now = time.Now()
 	}
+	var vals []V // what a codec decodes into: one allocation for all the values
+	if !v.raw {
+		vals = make([]V, len(found))
+	}
 	for i, k := range keys {
 		data, ok := found[full[i]]
 		if !ok {
+			continue
+		}
+		if _, repeated := out[k]; repeated {
 			continue
 		}
 		data, _, err := v.open(data, now)
 		if err != nil {
 			continue // a tombstone, or past its grace
 		}
-		val, err := v.value(data)
-		if err != nil {
+		if v.raw {
+			out[k], _ = v.value(data) // Raw takes any bytes
+			continue
+		}
+		val := &vals[len(out)]
+		if err := v.decodeInto(data, val); err != nil {
 			return nil, err
 		}
-		out[k] = val
+		out[k] = *val
 	}
 	return out, nil
 }

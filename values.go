@@ -78,19 +78,31 @@ func (v *View[V]) encode(val V) ([]byte, error) {
 // and counting it; on an error it returns the zero V, not what the codec had filled in.
 func (v *View[V]) value(data []byte) (V, error) {
 	if v.raw {
-		// Apart from the codec's val below, which escapes to the heap through the Codec
-		// interface: this one stays on the stack.
+		// Apart from the V below, which escapes to the heap through the Codec interface:
+		// this one stays on the stack.
 		var val V
 		rawValue(data, &val)
 		return val, nil
 	}
 	var val V
-	if err := v.codec.Unmarshal(data, &val); err != nil {
+	err := v.decodeInto(data, &val)
+	return val, err
+}
+
+// decodeInto is value for a V the caller provides, so that a batch decodes into one slice,
+// one allocation for all its values; on an error it leaves *dst the zero V.
+func (v *View[V]) decodeInto(data []byte, dst *V) error {
+	if v.raw {
+		rawValue(data, dst)
+		return nil
+	}
+	if err := v.codec.Unmarshal(data, dst); err != nil {
 		v.c.count(&counters{errors: 1}, nil)
 		var zero V
-		return zero, fmt.Errorf("%w: %w", ErrDecode, err)
+		*dst = zero
+		return fmt.Errorf("%w: %w", ErrDecode, err)
 	}
-	return val, nil
+	return nil
 }
 
 // decodes reports whether the codec's bytes data decode into a V.
