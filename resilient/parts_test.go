@@ -93,8 +93,8 @@ func TestBatchOverPartsReportsEveryKey(t *testing.T) {
 	}
 }
 
-// twoParts is a store in two parts whose reads, writes, lease takings and increments fail on a
-// part while it is down.
+// twoParts is a store in two parts whose reads, writes, deletions, lease takings and increments
+// fail on a part while it is down.
 type twoParts struct {
 	*memstore.Store
 	mu           sync.Mutex
@@ -119,6 +119,17 @@ func (h *twoParts) Set(ctx context.Context, k string, v []byte, ttl time.Duratio
 		return errDown
 	}
 	return h.Store.Set(ctx, k, v, ttl)
+}
+
+// Delete fails when a key's part is down, so that an invalidation of a stale key on a down
+// part fails as it would on the backend, whenever it runs.
+func (h *twoParts) Delete(ctx context.Context, keys ...string) error {
+	for _, k := range keys {
+		if h.down(k) {
+			return errDown
+		}
+	}
+	return h.Store.Delete(ctx, keys...)
 }
 
 func (h *twoParts) Get(ctx context.Context, k string) ([]byte, error) {
