@@ -32,15 +32,8 @@ func TestCounterItem(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			client := testenv.DynamoDB(t)
-			opts := newTable(t, client, opts)
-			clock := fixedClock() // 12:00:00.25
-			opts.Clock = clock
 			var sent requests
-			s, err := dynamostore.New(dynamodb.New(testenv.DynamoDBOptions(sent.count)), opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s, clock, opts := clocked(t, client, dynamodb.New(testenv.DynamoDBOptions(sent.count)), opts)
 			keyOf := func(k string) map[string]types.AttributeValue {
 				key := pk(k)
 				if opts.SortKey != "" {
@@ -117,14 +110,7 @@ func TestCounterItem(t *testing.T) {
 func TestCounterStartsAgainOnceUnderARace(t *testing.T) {
 	ctx := context.Background()
 	client := testenv.DynamoDB(t)
-	opts := newTable(t, client, dynamostore.Options{})
-	clock := fixedClock()
-	opts.Clock = clock
-	s, err := dynamostore.New(client, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, clock, _ := clocked(t, client, client, dynamostore.Options{})
 	if _, err := s.Incr(ctx, "CACHE#count", 1000, time.Second); err != nil {
 		t.Fatal(err)
 	}

@@ -30,14 +30,7 @@ func num(s string) *types.AttributeValueMemberN { return &types.AttributeValueMe
 func TestWireFormatOfEnvelopes(t *testing.T) {
 	ctx := context.Background()
 	client := testenv.DynamoDB(t)
-	opts := newTable(t, client, dynamostore.Options{})
-	clock := fixedClock() // 12:00:00.25
-	opts.Clock = clock
-	s, err := dynamostore.New(client, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, clock, opts := clocked(t, client, client, dynamostore.Options{})
 	now := clock.Now()
 	until := now.Add(30*time.Second + 5*time.Millisecond)
 	value := backend.Envelope{Value: []byte(`{"city":"Sydney"}`), FreshUntil: until, LoadTime: 42 * time.Millisecond}.Append(nil)
@@ -46,7 +39,7 @@ func TestWireFormatOfEnvelopes(t *testing.T) {
 	if err := s.Set(ctx, "CACHE#value", value, 90*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	err = s.SetMany(ctx, []backend.Entry{
+	err := s.SetMany(ctx, []backend.Entry{
 		{Key: "CACHE#tombstone", Value: tombstone, TTL: 90 * time.Second},
 		{Key: "CACHE#binary", Value: binary, TTL: 90 * time.Second},
 	})

@@ -8,10 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/cachekit/cachekit/cachetest"
+	"github.com/cachekit/cachekit/dynamostore"
 )
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -88,4 +91,20 @@ func (r *requests) inputs() []any {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.in)
+}
+
+// clocked opens a Store over api on a fresh table for opts (see newTable), on a manual clock
+// at 12:00:00.25 (fixedClock), closed when t ends; it returns the Store, its clock and the
+// options it was opened with.
+func clocked(t *testing.T, client *dynamodb.Client, api dynamostore.API, opts dynamostore.Options) (*dynamostore.Store, *cachetest.Clock, dynamostore.Options) {
+	t.Helper()
+	opts = newTable(t, client, opts)
+	clock := fixedClock()
+	opts.Clock = clock
+	s, err := dynamostore.New(api, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, clock, opts
 }

@@ -19,15 +19,8 @@ import (
 func TestLeaseItem(t *testing.T) {
 	ctx := context.Background()
 	client := testenv.DynamoDB(t)
-	opts := newTable(t, client, dynamostore.Options{})
-	clock := fixedClock() // 12:00:00.25
-	opts.Clock = clock
 	var sent requests
-	s, err := dynamostore.New(dynamodb.New(testenv.DynamoDBOptions(sent.count)), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, clock, opts := clocked(t, client, dynamodb.New(testenv.DynamoDBOptions(sent.count)), dynamostore.Options{})
 	now := clock.Now()
 	if ok, err := s.Acquire(ctx, "CACHE#lease", "holder-1", 1500*time.Millisecond); !ok || err != nil {
 		t.Fatalf("Acquire = %v, %v; want true, nil", ok, err)

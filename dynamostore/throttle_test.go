@@ -24,15 +24,8 @@ import (
 func TestThrottleItem(t *testing.T) {
 	ctx := context.Background()
 	client := testenv.DynamoDB(t)
-	opts := newTable(t, client, dynamostore.Options{})
-	clock := fixedClock() // 12:00:00.25
-	opts.Clock = clock
 	var sent requests
-	s, err := dynamostore.New(dynamodb.New(testenv.DynamoDBOptions(sent.count)), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, clock, opts := clocked(t, client, dynamodb.New(testenv.DynamoDBOptions(sent.count)), dynamostore.Options{})
 	const key = "CACHE#throttle"
 	now := clock.Now()
 	step := func(what string, wantAllowed bool, wantTAT time.Time, wantRequests int) {
@@ -231,14 +224,7 @@ func TestThrottleRestartsAnIdleKey(t *testing.T) {
 func TestThrottleLeavesOtherItemsAlone(t *testing.T) {
 	ctx := context.Background()
 	client := testenv.DynamoDB(t)
-	opts := newTable(t, client, dynamostore.Options{})
-	clock := fixedClock()
-	opts.Clock = clock
-	s, err := dynamostore.New(client, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, clock, opts := clocked(t, client, client, dynamostore.Options{})
 	future := itoa(clock.Now().Add(time.Hour).Unix())
 	items := map[string]map[string]types.AttributeValue{
 		"CACHE#other-service": {"PK": &types.AttributeValueMemberS{Value: "CACHE#other-service"}, "status": &types.AttributeValueMemberS{Value: "locked"}},

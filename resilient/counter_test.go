@@ -218,18 +218,6 @@ func TestCountersNeedACounter(t *testing.T) {
 func TestFallbackCountsFollowTraffic(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		newFallback := func(fallback backend.Store) (*resilient.Fallback, *faulty, backend.Store) {
-			ms, _ := memstore.New(memstore.Options{})
-			f := &faulty{Store: ms}
-			b, _ := resilient.New(f, resilient.Options{
-				FailureThreshold: 3, OpenTimeout: 5 * time.Second, OpTimeout: 100 * time.Millisecond, Logger: quiet,
-			})
-			fo, err := resilient.NewFallback(b, fallback, resilient.FallbackOptions{Logger: quiet})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return fo, f, ms
-		}
 		incr := func(fo *resilient.Fallback, want int64) {
 			t.Helper()
 			if n, err := fo.Incr(ctx, "CACHE#n", 1, time.Hour); n != want || err != nil {
@@ -238,7 +226,7 @@ func TestFallbackCountsFollowTraffic(t *testing.T) {
 		}
 
 		fbStore, _ := memstore.New(memstore.Options{})
-		fo, f, primary := newFallback(fbStore)
+		fo, f, primary := newFaultyFallback(t, fbStore)
 		defer fo.Close()
 		incr(fo, 1)
 		incr(fo, 2)
@@ -267,7 +255,7 @@ func TestFallbackCountsFollowTraffic(t *testing.T) {
 		}
 
 		ms, _ := memstore.New(memstore.Options{})
-		fo2, f2, _ := newFallback(struct{ backend.Store }{ms}) // the contract's methods only
+		fo2, f2, _ := newFaultyFallback(t, struct{ backend.Store }{ms}) // the contract's methods only
 		defer fo2.Close()
 		outage(t, fo2, f2, "CACHE#k")
 		if _, err := fo2.Incr(ctx, "CACHE#n", 1, time.Hour); !errors.Is(err, errors.ErrUnsupported) {

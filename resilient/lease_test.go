@@ -184,21 +184,9 @@ func TestLeasesNeedALeaser(t *testing.T) {
 func TestFallbackLeasesFollowTraffic(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		newFallback := func(fallback backend.Store) (*resilient.Fallback, *faulty, backend.Store) {
-			ms, _ := memstore.New(memstore.Options{})
-			f := &faulty{Store: ms}
-			b, _ := resilient.New(f, resilient.Options{
-				FailureThreshold: 3, OpenTimeout: 5 * time.Second, OpTimeout: 100 * time.Millisecond, Logger: quiet,
-			})
-			fo, err := resilient.NewFallback(b, fallback, resilient.FallbackOptions{Logger: quiet})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return fo, f, ms
-		}
 
 		fbStore, _ := memstore.New(memstore.Options{})
-		fo, f, primary := newFallback(fbStore)
+		fo, f, primary := newFaultyFallback(t, fbStore)
 		defer fo.Close()
 		if ok, err := fo.Acquire(ctx, "LEASE#k", "before", time.Minute); !ok || err != nil {
 			t.Fatalf("Acquire on the primary = %v, %v; want it taken", ok, err)
@@ -218,7 +206,7 @@ func TestFallbackLeasesFollowTraffic(t *testing.T) {
 		}
 
 		ms, _ := memstore.New(memstore.Options{})
-		fo2, f2, _ := newFallback(struct{ backend.Store }{ms}) // the contract's methods only
+		fo2, f2, _ := newFaultyFallback(t, struct{ backend.Store }{ms}) // the contract's methods only
 		defer fo2.Close()
 		outage(t, fo2, f2, "CACHE#k")
 		if _, err := fo2.Acquire(ctx, "LEASE#k", "during", time.Minute); !errors.Is(err, errors.ErrUnsupported) {
@@ -247,4 +235,21 @@ func openOwn(t *testing.T, srv *testenv.RedisServer) *redisstore.Store {
 		t.Fatal(err)
 	}
 	return rs
+}
+
+// newFaultyFallback returns a Fallback from a breaker over a faulty memory store (three
+// failures open it for five seconds) to fallback, with the faulty store and the memory store
+// behind it.
+func newFaultyFallback(t *testing.T, fallback backend.Store) (*resilient.Fallback, *faulty, backend.Store) {
+	t.Helper()
+	ms, _ := memstore.New(memstore.Options{})
+	f := &faulty{Store: ms}
+	b, _ := resilient.New(f, resilient.Options{
+		FailureThreshold: 3, OpenTimeout: 5 * time.Second, OpTimeout: 100 * time.Millisecond, Logger: quiet,
+	})
+	fo, err := resilient.NewFallback(b, fallback, resilient.FallbackOptions{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fo, f, ms
 }

@@ -129,18 +129,6 @@ func TestThrottleNeedsAThrottler(t *testing.T) {
 func TestFallbackThrottleFollowsTraffic(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		newFallback := func(fallback backend.Store) (*resilient.Fallback, *faulty, backend.Store) {
-			ms, _ := memstore.New(memstore.Options{})
-			f := &faulty{Store: ms}
-			b, _ := resilient.New(f, resilient.Options{
-				FailureThreshold: 3, OpenTimeout: 5 * time.Second, OpTimeout: 100 * time.Millisecond, Logger: quiet,
-			})
-			fo, err := resilient.NewFallback(b, fallback, resilient.FallbackOptions{Logger: quiet})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return fo, f, ms
-		}
 		throttled := func(s backend.Store) bool {
 			t.Helper()
 			ok, err := s.Has(ctx, "RATE#k")
@@ -151,7 +139,7 @@ func TestFallbackThrottleFollowsTraffic(t *testing.T) {
 		}
 
 		fbStore, _ := memstore.New(memstore.Options{})
-		fo, f, primary := newFallback(fbStore)
+		fo, f, primary := newFaultyFallback(t, fbStore)
 		defer fo.Close()
 		if r, err := fo.Throttle(ctx, "RATE#k", time.Minute, time.Minute); !r.Allowed || err != nil {
 			t.Fatalf("Throttle on the primary = %+v, %v; want allowed", r, err)
@@ -168,7 +156,7 @@ func TestFallbackThrottleFollowsTraffic(t *testing.T) {
 		}
 
 		ms, _ := memstore.New(memstore.Options{})
-		fo2, f2, _ := newFallback(struct{ backend.Store }{ms}) // the contract's methods only
+		fo2, f2, _ := newFaultyFallback(t, struct{ backend.Store }{ms}) // the contract's methods only
 		defer fo2.Close()
 		outage(t, fo2, f2, "CACHE#k")
 		if _, err := fo2.Throttle(ctx, "RATE#k", time.Minute, time.Minute); !errors.Is(err, errors.ErrUnsupported) {
