@@ -288,7 +288,9 @@ func otterHit(b *testing.B, value any, keys []string) func(string) error {
 	}
 }
 
-// stdJSON is cachekit.JSON as it was on encoding/json, kept here to measure against.
+// stdJSON is cachekit.JSON as it was on encoding/json, kept here to measure against. It is a
+// copy on purpose: the library picks its engine by build tag, one per binary, and these
+// benchmarks set both engines side by side in one run.
 type stdJSON struct{}
 
 func (stdJSON) Marshal(v any) ([]byte, error) {

@@ -183,14 +183,7 @@ func TestCounterCircuitIsThePartitions(t *testing.T) {
 // decorator is found.
 func TestCountersNeedACounter(t *testing.T) {
 	ctx := context.Background()
-	plain := func() backend.Store { ms, _ := memstore.New(memstore.Options{}); return struct{ backend.Store }{ms} }
-	tier, err := tiered.New(plain(), tiered.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, s := range map[string]backend.Store{"store": plain(), "tier": tier} {
-		b, _ := resilient.New(s, resilient.Options{FailureThreshold: 1, Logger: quiet})
-		defer b.Close()
+	for name, b := range breakersWithoutAbilities(t) {
 		if _, err := b.Incr(ctx, "CACHE#n", 1, time.Minute); !errors.Is(err, errors.ErrUnsupported) {
 			t.Errorf("Incr over a %s without counters: %v, want errors.ErrUnsupported", name, err)
 		}
@@ -200,7 +193,7 @@ func TestCountersNeedACounter(t *testing.T) {
 	}
 
 	ms, _ := memstore.New(memstore.Options{})
-	tier, err = tiered.New(ms, tiered.Options{})
+	tier, err := tiered.New(ms, tiered.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

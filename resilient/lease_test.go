@@ -159,14 +159,7 @@ func TestLeaseCircuitIsThePartitions(t *testing.T) {
 // calls report errors.ErrUnsupported, which is no failure of the backend.
 func TestLeasesNeedALeaser(t *testing.T) {
 	ctx := context.Background()
-	plain := func() backend.Store { ms, _ := memstore.New(memstore.Options{}); return struct{ backend.Store }{ms} }
-	tier, err := tiered.New(plain(), tiered.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, s := range map[string]backend.Store{"store": plain(), "tier": tier} {
-		b, _ := resilient.New(s, resilient.Options{FailureThreshold: 1, Logger: quiet})
-		defer b.Close()
+	for name, b := range breakersWithoutAbilities(t) {
 		if _, err := b.Acquire(ctx, "LEASE#k", "tok", time.Minute); !errors.Is(err, errors.ErrUnsupported) {
 			t.Errorf("Acquire over a %s without leases: %v, want errors.ErrUnsupported", name, err)
 		}
@@ -235,6 +228,24 @@ func openOwn(t *testing.T, srv *testenv.RedisServer) *redisstore.Store {
 		t.Fatal(err)
 	}
 	return rs
+}
+
+// breakersWithoutAbilities returns breakers, closed when t ends, over a memory store stripped
+// of every ability beyond backend.Store: "store" directly, "tier" behind a tier.
+func breakersWithoutAbilities(t *testing.T) map[string]*resilient.Breaker {
+	t.Helper()
+	plain := func() backend.Store { ms, _ := memstore.New(memstore.Options{}); return struct{ backend.Store }{ms} }
+	tier, err := tiered.New(plain(), tiered.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	breakers := make(map[string]*resilient.Breaker)
+	for name, s := range map[string]backend.Store{"store": plain(), "tier": tier} {
+		b, _ := resilient.New(s, resilient.Options{FailureThreshold: 1, Logger: quiet})
+		t.Cleanup(func() { b.Close() })
+		breakers[name] = b
+	}
+	return breakers
 }
 
 // newFaultyFallback returns a Fallback from a breaker over a faulty memory store (three

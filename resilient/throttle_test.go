@@ -13,7 +13,6 @@ import (
 	"github.com/cachekit/cachekit/memstore"
 	"github.com/cachekit/cachekit/redisstore"
 	"github.com/cachekit/cachekit/resilient"
-	"github.com/cachekit/cachekit/tiered"
 )
 
 // countedThrottle is a redisstore.Store that counts the Throttle calls reaching it, to show
@@ -106,14 +105,7 @@ func TestOpenCircuitSkipsThrottle(t *testing.T) {
 // Throttle reports errors.ErrUnsupported, which is no failure of the backend.
 func TestThrottleNeedsAThrottler(t *testing.T) {
 	ctx := context.Background()
-	plain := func() backend.Store { ms, _ := memstore.New(memstore.Options{}); return struct{ backend.Store }{ms} }
-	tier, err := tiered.New(plain(), tiered.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, s := range map[string]backend.Store{"store": plain(), "tier": tier} {
-		b, _ := resilient.New(s, resilient.Options{FailureThreshold: 1, Logger: quiet})
-		defer b.Close()
+	for name, b := range breakersWithoutAbilities(t) {
 		if _, err := b.Throttle(ctx, "RATE#k", time.Second, time.Minute); !errors.Is(err, errors.ErrUnsupported) {
 			t.Errorf("Throttle over a %s without the ability: %v, want errors.ErrUnsupported", name, err)
 		}
